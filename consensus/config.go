@@ -1,0 +1,144 @@
+package consensus
+
+import (
+	"fmt"
+)
+
+// Config configures one node of the protocol core.
+type Config struct {
+	// ID is this node's identity. It must be non-zero and appear in Members.
+	ID NodeID
+	// Members lists every acceptor, this node included.
+	Members []NodeID
+
+	// ElectionTicks is the base election timeout. A follower that hears
+	// nothing from a leader for a random number of ticks in
+	// [ElectionTicks, 2*ElectionTicks) starts a pre-check. Default 10.
+	ElectionTicks int
+	// HeartbeatTicks is how often a leader sends heartbeats and retransmits
+	// unacknowledged accepts. It must be below ElectionTicks. Default 1.
+	HeartbeatTicks int
+
+	// MaxInflightSlots bounds the Phase 2 pipeline: slots proposed but not
+	// yet chosen. Default 256.
+	MaxInflightSlots int
+	// MaxBatchBytes bounds the command bytes in one slot; a larger command
+	// is refused with ErrTooLarge. Default 256 KiB.
+	MaxBatchBytes int
+	// MaxPendingBytes bounds commands queued at the leader waiting for a
+	// slot; Propose refuses with ErrBusy beyond it. Default 64 MiB.
+	MaxPendingBytes int
+	// MaxMsgEntries bounds the entries in one Accept, Promise or Learn
+	// message. Default 64.
+	MaxMsgEntries int
+	// MaxMsgBytes bounds the command bytes in one Accept, Promise or Learn
+	// message; a message always carries at least one entry. It must stay
+	// below the transport's frame limit. Default 1 MiB.
+	MaxMsgBytes int
+
+	// Rand supplies all randomness (election jitter, back-off). It must be
+	// deterministic for the simulator; the driver seeds it from crypto/rand.
+	Rand Rand
+
+	// Knobs break the protocol on purpose, so tests can prove that the
+	// simulator catches broken variants. Never set outside tests.
+	Knobs Knobs
+}
+
+// Rand is the randomness the core needs. *math/rand/v2.Rand satisfies it.
+type Rand interface {
+	IntN(n int) int
+}
+
+// Knobs are deliberate protocol bugs for testing the simulator.
+type Knobs struct {
+	// IgnorePromisedValues makes a new leader ignore the values reported in
+	// promises and fill every slot with a no-op.
+	IgnorePromisedValues bool
+	// HalfQuorum uses n/2 instead of n/2+1 as the quorum size.
+	HalfQuorum bool
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	if out.ID == 0 {
+		return out, fmt.Errorf("consensus: config: id must be non-zero")
+	}
+	seen := map[NodeID]bool{}
+	for _, m := range out.Members {
+		if m == 0 {
+			return out, fmt.Errorf("consensus: config: member id 0")
+		}
+		if seen[m] {
+			return out, fmt.Errorf("consensus: config: duplicate member %d", m)
+		}
+		seen[m] = true
+	}
+	if !seen[out.ID] {
+		return out, fmt.Errorf("consensus: config: id %d is not among members %v", out.ID, out.Members)
+	}
+	if out.Rand == nil {
+		return out, fmt.Errorf("consensus: config: Rand is required")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&out.ElectionTicks, 10)
+	def(&out.HeartbeatTicks, 1)
+	def(&out.MaxInflightSlots, 256)
+	def(&out.MaxBatchBytes, 256<<10)
+	def(&out.MaxPendingBytes, 64<<20)
+	def(&out.MaxMsgEntries, 64)
+	def(&out.MaxMsgBytes, 1<<20)
+	if out.HeartbeatTicks >= out.ElectionTicks {
+		return out, fmt.Errorf("consensus: config: heartbeat ticks %d must be below election ticks %d",
+			out.HeartbeatTicks, out.ElectionTicks)
+	}
+	return out, nil
+}
+
+// Ready is what the node asks its driver to do, in this order:
+//
+//  1. persist HardState (if changed) and Entries, with fsync;
+//  2. send Messages;
+//  3. apply Committed in order;
+//  4. call Advance(rd).
+//
+// Slices in a Ready belong to the driver after Ready returns, but the
+// Values inside entries are shared with the core and must not be modified.
+type Ready struct {
+	// HardState is the state to persist; HardStateChanged says whether it
+	// differs from the last Ready's.
+	HardState        HardState
+	HardStateChanged bool
+	// Entries are acceptor records to persist, overwriting any record of the
+	// same slot.
+	Entries []Entry
+	// Messages are sent only after HardState and Entries are durable.
+	Messages []Message
+	// Committed are chosen entries, in slot order, to apply.
+	Committed []Entry
+	// Dropped are proposals that were never given a slot (leadership was
+	// lost first). They were not and will not be chosen; retrying is safe.
+	Dropped []Command
+	// Role and Leader describe the node now.
+	Role   Role
+	Leader NodeID
+}
+
+// MustSync reports whether the driver must write and fsync before sending.
+func (rd *Ready) MustSync() bool { return rd.HardStateChanged || len(rd.Entries) > 0 }
+
+// Status is a snapshot of a node's protocol state, for tests and metrics.
+type Status struct {
+	ID       NodeID
+	Role     Role
+	Leader   NodeID
+	Promised Ballot
+	Commit   uint64
+	Applied  uint64
+	LastSlot uint64
+	Inflight int
+}

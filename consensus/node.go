@@ -1,0 +1,320 @@
+package consensus
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Node is one member's protocol state machine. It is not safe for
+// concurrent use: one driver goroutine owns it.
+type Node struct {
+	cfg     Config
+	id      NodeID
+	members []NodeID
+	index   map[NodeID]int // member -> bit in ack masks
+	quorum  int
+
+	hs        HardState
+	hsChanged bool
+	log       slotLog
+	applied   uint64 // Invariant: applied <= hs.Commit.
+
+	role   Role
+	leader NodeID // last known leader, 0 if none
+
+	// maxRound is the highest ballot round seen anywhere; a campaign picks
+	// a round above it.
+	maxRound uint64
+
+	// Timers, in ticks.
+	electionElapsed int
+	electionTimeout int // randomized, includes back-off
+	sinceLeader     int // ticks since the last message from a live leader
+	backoff         int // consecutive failed campaigns
+
+	pre  *preCheck
+	camp *campaign
+	lead *leadership
+
+	// Output accumulated for the next Ready.
+	msgs    []Message
+	writes  []Entry
+	dropped []Command
+}
+
+// NewNode builds a node from its configuration and its durable state, as
+// returned by storage. Entries may be in any order.
+func NewNode(cfg Config, hs HardState, entries []Entry) (*Node, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: c, id: c.ID, members: slices.Clone(c.Members), index: map[NodeID]int{}}
+	if len(n.members) > 64 {
+		return nil, fmt.Errorf("consensus: config: %d members, at most 64 acceptors", len(n.members))
+	}
+	slices.Sort(n.members)
+	for i, m := range n.members {
+		n.index[m] = i
+	}
+	n.quorum = len(n.members)/2 + 1
+	if c.Knobs.HalfQuorum {
+		n.quorum = max(1, len(n.members)/2)
+	}
+	n.hs = hs
+	n.maxRound = hs.Promised.Round
+	for _, e := range entries {
+		if e.Slot == 0 {
+			return nil, fmt.Errorf("consensus: restore: entry with slot 0")
+		}
+		if e.Slot <= hs.Commit {
+			e.Chosen = true
+		}
+		n.log.set(e)
+	}
+	for s := uint64(1); s <= hs.Commit; s++ {
+		if !n.log.get(s).Chosen {
+			return nil, fmt.Errorf("consensus: restore: commit %d but slot %d is missing", hs.Commit, s)
+		}
+	}
+	n.advanceCommit()
+	n.resetElectionTimer()
+	return n, nil
+}
+
+// ID returns the node's identity.
+func (n *Node) ID() NodeID { return n.id }
+
+// Tick advances the node's logical clock by one tick.
+func (n *Node) Tick() {
+	if n.role == Leader {
+		n.tickLeader()
+		return
+	}
+	n.tickElection()
+}
+
+// Step feeds one message from a peer into the node. It returns an error,
+// and changes nothing, when the message is malformed or out of protocol.
+func (n *Node) Step(m Message) error {
+	if err := n.validate(&m); err != nil {
+		return err
+	}
+	if m.Ballot.Round > n.maxRound {
+		n.maxRound = m.Ballot.Round
+	}
+	switch m.Type {
+	case MsgPrepare:
+		n.onPrepare(&m)
+	case MsgPromise:
+		n.onPromise(&m)
+	case MsgReject:
+		n.onReject(&m)
+	case MsgAccept:
+		n.onAccept(&m)
+	case MsgAccepted:
+		n.onAccepted(&m)
+	case MsgHeartbeat:
+		n.onHeartbeat(&m)
+	case MsgHeartbeatResp:
+		n.onHeartbeatResp(&m)
+	case MsgLearn:
+		n.onLearn(&m)
+	case MsgPreCheck:
+		n.onPreCheck(&m)
+	case MsgPreCheckResp:
+		n.onPreCheckResp(&m)
+	}
+	return nil
+}
+
+func (n *Node) validate(m *Message) error {
+	if _, ok := n.index[m.From]; !ok || m.From == n.id {
+		return fmt.Errorf("%w: from %d", ErrUnknownPeer, m.From)
+	}
+	if m.To != n.id {
+		return fmt.Errorf("%w: addressed to %d, this is %d", ErrBadMessage, m.To, n.id)
+	}
+	if m.Type == MsgInvalid || m.Type >= msgTypeCount {
+		return fmt.Errorf("%w: type %d", ErrBadMessage, m.Type)
+	}
+	switch m.Type {
+	case MsgPrepare, MsgAccept, MsgHeartbeat, MsgPreCheck:
+		// A proposer speaks only with its own ballot.
+		if m.Ballot.Node != m.From || m.Ballot.Round == 0 {
+			return fmt.Errorf("%w: %s from %d with ballot %s", ErrBadMessage, m.Type, m.From, m.Ballot)
+		}
+	}
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.Slot == 0 {
+			return fmt.Errorf("%w: %s entry with slot 0", ErrBadMessage, m.Type)
+		}
+		if m.Type == MsgLearn && !e.Chosen {
+			return fmt.Errorf("%w: learn entry %d not marked chosen", ErrBadMessage, e.Slot)
+		}
+		if m.Type == MsgPromise && (e.Slot < m.Slot || e.Slot > m.Last) {
+			return fmt.Errorf("%w: promise entry %d outside [%d,%d]", ErrBadMessage, e.Slot, m.Slot, m.Last)
+		}
+	}
+	if m.Type == MsgPromise && m.Last < m.Slot {
+		return fmt.Errorf("%w: promise range [%d,%d]", ErrBadMessage, m.Slot, m.Last)
+	}
+	return nil
+}
+
+// Propose submits commands. On the leader they are queued and given slots
+// at the next Ready; elsewhere Propose refuses with *NotLeaderError.
+func (n *Node) Propose(cmds ...Command) error {
+	if len(cmds) == 0 {
+		return ErrProposalEmpty
+	}
+	if n.role != Leader {
+		return &NotLeaderError{Leader: n.leader}
+	}
+	size := 0
+	for _, c := range cmds {
+		if len(c.Data)+8 > n.cfg.MaxBatchBytes {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(c.Data), n.cfg.MaxBatchBytes-8)
+		}
+		size += len(c.Data) + 8
+	}
+	if n.lead.pendingBytes+size > n.cfg.MaxPendingBytes {
+		return ErrBusy
+	}
+	n.lead.pending = append(n.lead.pending, cmds...)
+	n.lead.pendingBytes += size
+	return nil
+}
+
+// HasReady reports whether Ready would return anything to do.
+func (n *Node) HasReady() bool {
+	return n.hsChanged || len(n.writes) > 0 || len(n.msgs) > 0 || len(n.dropped) > 0 ||
+		n.applied < n.hs.Commit || (n.role == Leader && n.lead.canAssign(n))
+}
+
+// Ready collects what the driver must do next. The driver must finish it
+// and call Advance before calling Ready again.
+func (n *Node) Ready() Ready {
+	if n.role == Leader {
+		n.assignPending()
+		n.flushAccepts()
+	}
+	rd := Ready{
+		HardState:        n.hs,
+		HardStateChanged: n.hsChanged,
+		Entries:          n.writes,
+		Messages:         n.msgs,
+		Dropped:          n.dropped,
+		Role:             n.role,
+		Leader:           n.leader,
+	}
+	for s := n.applied + 1; s <= n.hs.Commit; s++ {
+		rd.Committed = append(rd.Committed, n.log.get(s))
+	}
+	n.hsChanged = false
+	n.writes, n.msgs, n.dropped = nil, nil, nil
+	return rd
+}
+
+// Advance tells the node that rd was persisted, sent and applied.
+func (n *Node) Advance(rd Ready) {
+	if k := len(rd.Committed); k > 0 {
+		n.applied = rd.Committed[k-1].Slot
+	}
+	// Our own promise and accepts count only once they are durable.
+	if n.camp != nil && rd.HardStateChanged && rd.HardState.Promised == n.camp.ballot {
+		n.onSelfPromise()
+	}
+	if n.role == Leader {
+		for i := range rd.Entries {
+			if rd.Entries[i].Ballot == n.lead.ballot && !rd.Entries[i].Chosen {
+				n.ack(n.id, rd.Entries[i].Slot)
+			}
+		}
+		n.advanceCommit()
+	}
+}
+
+// Status reports the node's state.
+func (n *Node) Status() Status {
+	st := Status{ID: n.id, Role: n.role, Leader: n.leader, Promised: n.hs.Promised,
+		Commit: n.hs.Commit, Applied: n.applied, LastSlot: n.log.last()}
+	if n.lead != nil {
+		st.Inflight = len(n.lead.inflight)
+	}
+	return st
+}
+
+func (n *Node) send(m Message) {
+	m.From = n.id
+	n.msgs = append(n.msgs, m)
+}
+
+func (n *Node) broadcast(m Message) {
+	for _, p := range n.members {
+		if p != n.id {
+			m.To = p
+			n.send(m)
+		}
+	}
+}
+
+// promise raises the promised ballot; the change is persisted before any
+// message in the same Ready is sent.
+func (n *Node) promise(b Ballot) {
+	if n.hs.Promised.Less(b) {
+		n.hs.Promised = b
+		n.hsChanged = true
+	}
+}
+
+// write records e in the log and queues it for persistence.
+func (n *Node) write(e Entry) {
+	n.log.set(e)
+	n.writes = append(n.writes, e)
+}
+
+// markChosen records that slot s holds its chosen value.
+func (n *Node) markChosen(s uint64) {
+	if e := n.log.ref(s); e != nil && !e.Chosen {
+		e.Chosen = true
+	}
+}
+
+// advanceCommit moves the commit index over every contiguous chosen slot.
+func (n *Node) advanceCommit() {
+	c := n.hs.Commit
+	for {
+		e := n.log.ref(c + 1)
+		if e == nil || !e.Chosen {
+			break
+		}
+		c++
+	}
+	n.hs.Commit = c
+}
+
+// learnCommit applies a leader's announcement that every slot <= commit is
+// chosen: a slot we hold at the announcing leader's ballot holds the value
+// that ballot proposed, which is the chosen one.
+func (n *Node) learnCommit(b Ballot, commit uint64) {
+	last := min(commit, n.log.last())
+	for s := n.hs.Commit + 1; s <= last; s++ {
+		if e := n.log.ref(s); e != nil && e.Ballot == b {
+			e.Chosen = true
+		}
+	}
+	n.advanceCommit()
+}
+
+func (n *Node) becomeFollower(leader NodeID) {
+	if n.role == Leader {
+		n.dropped = append(n.dropped, n.lead.pending...)
+		n.lead = nil
+	}
+	n.role = Follower
+	n.leader = leader
+	n.camp = nil
+	n.pre = nil
+}

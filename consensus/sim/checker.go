@@ -1,0 +1,128 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+
+	"github.com/clockd/clockd/consensus"
+)
+
+// checker holds the ground truth of a run, computed from what the nodes
+// say and do, independently of what any node believes, and checks the
+// safety invariants at every step.
+type checker struct {
+	members int
+	// accepted[slot][ballot] is the value hash and the acceptors that said
+	// they accepted it.
+	accepted map[uint64]map[consensus.Ballot]*acceptance
+	// chosen[slot] is the hash of the value a true majority accepted.
+	chosen map[uint64]uint64
+	// applied[slot] is the value hash the first node to apply slot applied.
+	applied map[uint64]uint64
+	// nodeApplied[node] is the last slot the node applied since it started.
+	nodeApplied map[consensus.NodeID]uint64
+	// promised[node] is the highest ballot the node ever told anyone it
+	// promised or accepted.
+	promised map[consensus.NodeID]consensus.Ballot
+}
+
+type acceptance struct {
+	hash uint64
+	by   map[consensus.NodeID]bool
+}
+
+func newChecker(members int) *checker {
+	return &checker{
+		members:     members,
+		accepted:    map[uint64]map[consensus.Ballot]*acceptance{},
+		chosen:      map[uint64]uint64{},
+		applied:     map[uint64]uint64{},
+		nodeApplied: map[consensus.NodeID]uint64{},
+		promised:    map[consensus.NodeID]consensus.Ballot{},
+	}
+}
+
+func hashValue(v consensus.Value) uint64 {
+	h := fnv.New64a()
+	for _, c := range v.Cmds {
+		fmt.Fprintf(h, "%d:%d:", c.ID, len(c.Data))
+		h.Write(c.Data)
+	}
+	return h.Sum64()
+}
+
+// proposed records the value a ballot proposes for a slot: one ballot
+// never proposes two values for one slot.
+func (c *checker) proposed(slot uint64, b consensus.Ballot, v consensus.Value) error {
+	byBallot := c.accepted[slot]
+	if byBallot == nil {
+		byBallot = map[consensus.Ballot]*acceptance{}
+		c.accepted[slot] = byBallot
+	}
+	h := hashValue(v)
+	a := byBallot[b]
+	if a == nil {
+		byBallot[b] = &acceptance{hash: h, by: map[consensus.NodeID]bool{}}
+		return nil
+	}
+	if a.hash != h {
+		return fmt.Errorf("ballot %s proposed two values for slot %d", b, slot)
+	}
+	return nil
+}
+
+// promise records that node told a proposer it promised b.
+func (c *checker) promise(node consensus.NodeID, b consensus.Ballot) {
+	if c.promised[node].Less(b) {
+		c.promised[node] = b
+	}
+}
+
+// accept records that node accepted slot at ballot b, and checks that it
+// never accepts below a ballot it promised, and that at most one value is
+// ever chosen per slot.
+func (c *checker) accept(node consensus.NodeID, slot uint64, b consensus.Ballot) error {
+	if b.Less(c.promised[node]) {
+		return fmt.Errorf("node %d accepted slot %d at ballot %s below its promise %s",
+			node, slot, b, c.promised[node])
+	}
+	c.promise(node, b)
+	a := c.accepted[slot][b]
+	if a == nil {
+		return fmt.Errorf("node %d accepted slot %d at ballot %s that nobody proposed", node, slot, b)
+	}
+	a.by[node] = true
+	if len(a.by) < c.members/2+1 {
+		return nil
+	}
+	if prev, ok := c.chosen[slot]; ok && prev != a.hash {
+		return fmt.Errorf("slot %d: two different values chosen (second at ballot %s)", slot, b)
+	}
+	c.chosen[slot] = a.hash
+	return nil
+}
+
+// apply checks that node applies slots in order, only chosen values, and
+// the same value as every other node.
+func (c *checker) apply(node consensus.NodeID, e consensus.Entry) error {
+	if want := c.nodeApplied[node] + 1; e.Slot != want {
+		return fmt.Errorf("node %d applied slot %d, expected %d", node, e.Slot, want)
+	}
+	c.nodeApplied[node] = e.Slot
+	h := hashValue(e.Value)
+	ch, ok := c.chosen[e.Slot]
+	if !ok {
+		return fmt.Errorf("node %d applied slot %d before any value was chosen there", node, e.Slot)
+	}
+	if ch != h {
+		return fmt.Errorf("node %d applied slot %d with a value that was not chosen", node, e.Slot)
+	}
+	if prev, ok := c.applied[e.Slot]; ok && prev != h {
+		return fmt.Errorf("node %d applied slot %d differently from another node", node, e.Slot)
+	}
+	c.applied[e.Slot] = h
+	return nil
+}
+
+// restarted forgets what a node applied: it replays from slot 1.
+func (c *checker) restarted(node consensus.NodeID) { c.nodeApplied[node] = 0 }

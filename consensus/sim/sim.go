@@ -1,0 +1,429 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/clockd/clockd/consensus"
+)
+
+// Options describe one simulated run. Everything random is drawn from Seed.
+type Options struct {
+	Seed  uint64
+	Nodes int // acceptors; default 3
+
+	ChaosMs int64 // how long faults are injected, virtual ms; default 4000
+	CalmMs  int64 // how long the healed cluster gets to finish; default 4000
+
+	TickMs         int64   // node tick period; default 10
+	DropRate       float64 // per message, during chaos
+	DupRate        float64
+	CrashRate      float64 // per node per tick, during chaos
+	PartitionRate  float64 // per tick, during chaos: a new partition
+	Clients        int     // concurrent proposers; default 3
+	CmdsPerClient  int     // default 20
+	ClientPatience int64   // ms a client waits for its command before retrying; default 300
+
+	Knobs consensus.Knobs
+	// ReplyBeforePersist breaks the driver: messages go out before the
+	// Ready's writes are synced, and a crash loses the unsynced writes.
+	ReplyBeforePersist bool
+}
+
+// DefaultOptions returns the fault mix CI runs, for seed.
+func DefaultOptions(seed uint64) Options {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	return Options{
+		Seed:          seed,
+		Nodes:         []int{3, 3, 5}[r.IntN(3)],
+		DropRate:      r.Float64() * 0.2,
+		DupRate:       r.Float64() * 0.1,
+		CrashRate:     r.Float64() * 0.01,
+		PartitionRate: r.Float64() * 0.02,
+		Clients:       1 + r.IntN(5),
+		CmdsPerClient: 10 + r.IntN(60),
+	}
+}
+
+func (o *Options) fill() {
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 3
+	}
+	if o.Clients <= 0 {
+		o.Clients = 3
+	}
+	if o.CmdsPerClient <= 0 {
+		o.CmdsPerClient = 20
+	}
+	def(&o.ChaosMs, 4000)
+	def(&o.CalmMs, 4000)
+	def(&o.TickMs, 10)
+	def(&o.ClientPatience, 300)
+}
+
+// Result summarises a run that kept every invariant.
+type Result struct {
+	Chosen   int // slots chosen
+	Messages int // messages delivered
+	Crashes  int
+	Elapsed  int64 // virtual ms until every command was applied everywhere
+}
+
+// Run simulates one cluster and returns an error naming the seed and the
+// first invariant broken, if any.
+func Run(opts Options) (Result, error) {
+	opts.fill()
+	s := newSim(opts)
+	res, err := s.run()
+	if err != nil {
+		return res, fmt.Errorf("seed %d: t=%dms: %w", opts.Seed, s.now, err)
+	}
+	return res, nil
+}
+
+// disk is a node's simulated storage: what survives a crash.
+type disk struct {
+	hs       consensus.HardState
+	entries  map[uint64]consensus.Entry
+	unsynced []consensus.Ready // written but not yet synced (broken driver only)
+}
+
+type simNode struct {
+	id      consensus.NodeID
+	node    *consensus.Node // nil while crashed
+	disk    *disk
+	downFor int64
+}
+
+type sim struct {
+	opts    Options
+	rng     *rand.Rand
+	now     int64
+	ids     []consensus.NodeID
+	nodes   map[consensus.NodeID]*simNode
+	net     *network
+	check   *checker
+	clients []*client
+	res     Result
+}
+
+func newSim(opts Options) *sim {
+	s := &sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 1)), net: newNetwork(),
+		nodes: map[consensus.NodeID]*simNode{}, check: newChecker(opts.Nodes)}
+	for i := 1; i <= opts.Nodes; i++ {
+		s.ids = append(s.ids, consensus.NodeID(i))
+	}
+	for _, id := range s.ids {
+		s.nodes[id] = &simNode{id: id, disk: &disk{entries: map[uint64]consensus.Entry{}}}
+	}
+	for i := range opts.Clients {
+		s.clients = append(s.clients, newClient(i, opts.CmdsPerClient))
+	}
+	return s
+}
+
+func (s *sim) run() (Result, error) {
+	for _, id := range s.ids {
+		if err := s.start(id); err != nil {
+			return s.res, err
+		}
+	}
+	end := s.opts.ChaosMs + s.opts.CalmMs
+	for s.now = 0; s.now <= end; s.now++ {
+		chaos := s.now < s.opts.ChaosMs
+		if s.now == s.opts.ChaosMs {
+			if err := s.heal(); err != nil {
+				return s.res, err
+			}
+		}
+		if err := s.step(chaos); err != nil {
+			return s.res, err
+		}
+		if !chaos && s.allDone() {
+			s.res.Elapsed = s.now
+			return s.res, nil
+		}
+	}
+	return s.res, s.livenessError()
+}
+
+// step advances virtual time by one millisecond.
+func (s *sim) step(chaos bool) error {
+	for {
+		m, ok := s.net.next(s.now)
+		if !ok {
+			break
+		}
+		if err := s.deliver(m); err != nil {
+			return err
+		}
+	}
+	if s.now%s.opts.TickMs == 0 {
+		for _, id := range s.ids {
+			if err := s.tickNode(id, chaos); err != nil {
+				return err
+			}
+		}
+		if chaos {
+			s.maybePartition()
+		}
+	}
+	for _, c := range s.clients {
+		if err := c.step(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sim) tickNode(id consensus.NodeID, chaos bool) error {
+	sn := s.nodes[id]
+	if sn.node == nil {
+		sn.downFor -= s.opts.TickMs
+		if sn.downFor <= 0 {
+			return s.start(id)
+		}
+		return nil
+	}
+	if chaos && s.rng.Float64() < s.opts.CrashRate {
+		s.crash(id)
+		return nil
+	}
+	sn.node.Tick()
+	return s.process(sn)
+}
+
+func (s *sim) deliver(m consensus.Message) error {
+	sn := s.nodes[m.To]
+	if sn.node == nil || s.net.isCut(m.From, m.To) {
+		return nil
+	}
+	s.res.Messages++
+	if err := sn.node.Step(m); err != nil {
+		return fmt.Errorf("node %d refused a %s from %d: %w", m.To, m.Type, m.From, err)
+	}
+	return s.process(sn)
+}
+
+// process runs the driver loop for one node: persist, send, apply, advance.
+func (s *sim) process(sn *simNode) error {
+	for sn.node.HasReady() {
+		rd := sn.node.Ready()
+		if err := s.observe(sn.id, &rd); err != nil {
+			return err
+		}
+		if s.opts.ReplyBeforePersist {
+			// A lazy background flusher syncs every 50ms.
+			sn.disk.unsynced = append(sn.disk.unsynced, rd)
+			if s.now%50 == 0 {
+				sn.disk.sync()
+			}
+		} else {
+			sn.disk.save(&rd)
+		}
+		for _, m := range rd.Messages {
+			s.send(m)
+		}
+		for _, e := range rd.Committed {
+			if err := s.check.apply(sn.id, e); err != nil {
+				return err
+			}
+			s.res.Chosen = max(s.res.Chosen, int(e.Slot))
+			for _, c := range s.clients {
+				c.applied(e)
+			}
+		}
+		sn.node.Advance(rd)
+	}
+	return nil
+}
+
+// observe feeds the checker with what a Ready says the node did.
+func (s *sim) observe(id consensus.NodeID, rd *consensus.Ready) error {
+	for _, m := range rd.Messages {
+		switch m.Type {
+		case consensus.MsgAccept:
+			for _, e := range m.Entries {
+				if err := s.check.proposed(e.Slot, m.Ballot, e.Value); err != nil {
+					return err
+				}
+			}
+		case consensus.MsgPromise:
+			s.check.promise(id, m.Ballot)
+		case consensus.MsgAccepted:
+			for _, e := range m.Entries {
+				if err := s.check.accept(id, e.Slot, m.Ballot); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// A leader accepts its own proposals by writing them.
+	for _, e := range rd.Entries {
+		if e.Ballot.Node == id && !e.Chosen {
+			if err := s.check.proposed(e.Slot, e.Ballot, e.Value); err != nil {
+				return err
+			}
+			if err := s.check.accept(id, e.Slot, e.Ballot); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *disk) save(rd *consensus.Ready) {
+	if rd.HardStateChanged {
+		d.hs = rd.HardState
+	}
+	if len(rd.Entries) > 0 {
+		// Like the bolt store: the commit index rides along with entries.
+		d.hs.Commit = max(d.hs.Commit, rd.HardState.Commit)
+		for _, e := range rd.Entries {
+			d.entries[e.Slot] = e
+		}
+	}
+}
+
+func (d *disk) sync() {
+	for i := range d.unsynced {
+		d.save(&d.unsynced[i])
+	}
+	d.unsynced = nil
+}
+
+func (s *sim) send(m consensus.Message) {
+	chaos := s.now < s.opts.ChaosMs
+	if chaos && s.rng.Float64() < s.opts.DropRate {
+		return
+	}
+	copies := 1
+	if chaos && s.rng.Float64() < s.opts.DupRate {
+		copies = 2
+	}
+	for range copies {
+		delay := 1 + s.rng.Int64N(10)
+		if chaos && s.rng.IntN(20) == 0 {
+			delay += s.rng.Int64N(200) // a straggler, overtaken by later messages
+		}
+		s.net.push(s.now+delay, m)
+	}
+}
+
+func (s *sim) start(id consensus.NodeID) error {
+	sn := s.nodes[id]
+	ents := make([]consensus.Entry, 0, len(sn.disk.entries))
+	for _, e := range sn.disk.entries {
+		ents = append(ents, e)
+	}
+	slices.SortFunc(ents, func(a, b consensus.Entry) int { return int(a.Slot) - int(b.Slot) })
+	cfg := consensus.Config{
+		ID:      id,
+		Members: s.ids,
+		Rand:    rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
+		Knobs:   s.opts.Knobs,
+	}
+	n, err := consensus.NewNode(cfg, sn.disk.hs, ents)
+	if err != nil {
+		return fmt.Errorf("restart node %d: %w", id, err)
+	}
+	sn.node = n
+	s.check.restarted(id)
+	return s.process(sn)
+}
+
+// crash stops a node at once: whatever it had not synced is lost.
+func (s *sim) crash(id consensus.NodeID) {
+	sn := s.nodes[id]
+	sn.node = nil
+	sn.disk.unsynced = nil
+	sn.downFor = 50 + s.rng.Int64N(500)
+	s.res.Crashes++
+}
+
+// maybePartition cuts or heals links: a symmetric split into two sides,
+// or one direction of one link.
+func (s *sim) maybePartition() {
+	if s.rng.Float64() >= s.opts.PartitionRate {
+		return
+	}
+	s.net.heal()
+	switch s.rng.IntN(3) {
+	case 0: // healed
+	case 1:
+		side := map[consensus.NodeID]bool{}
+		for _, id := range s.ids {
+			side[id] = s.rng.IntN(2) == 0
+		}
+		for _, a := range s.ids {
+			for _, b := range s.ids {
+				if side[a] != side[b] {
+					s.net.setCut(a, b, true)
+				}
+			}
+		}
+	case 2:
+		a := s.ids[s.rng.IntN(len(s.ids))]
+		b := s.ids[s.rng.IntN(len(s.ids))]
+		s.net.setCut(a, b, true)
+	}
+}
+
+// heal ends the chaos: links are restored and crashed nodes restart.
+func (s *sim) heal() error {
+	s.net.heal()
+	for _, id := range s.ids {
+		if s.nodes[id].node == nil {
+			if err := s.start(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// allDone reports whether every client's commands are applied on every node.
+func (s *sim) allDone() bool {
+	for _, c := range s.clients {
+		if !c.done() {
+			return false
+		}
+	}
+	target := s.clientsMaxSlot()
+	for _, id := range s.ids {
+		if s.nodes[id].node.Status().Applied < target {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sim) clientsMaxSlot() uint64 {
+	var m uint64
+	for _, c := range s.clients {
+		m = max(m, c.maxSlot)
+	}
+	return m
+}
+
+func (s *sim) livenessError() error {
+	var st []string
+	for _, id := range s.ids {
+		n := s.nodes[id].node
+		st = append(st, fmt.Sprintf("%+v", n.Status()))
+	}
+	for _, c := range s.clients {
+		if !c.done() {
+			return fmt.Errorf("liveness: client %d still waits for command %d after %dms of calm; nodes: %v",
+				c.id, c.next, s.opts.CalmMs, st)
+		}
+	}
+	return fmt.Errorf("liveness: not every node applied slot %d after %dms of calm; nodes: %v",
+		s.clientsMaxSlot(), s.opts.CalmMs, st)
+}
