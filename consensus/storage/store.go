@@ -1,0 +1,176 @@
+package storage
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// Errors returned by the store. Each is wrapped with the file's path.
+var (
+	ErrClosed   = errors.New("storage: store closed")
+	ErrCorrupt  = errors.New("storage: corrupt record")
+	ErrSlotZero = errors.New("storage: slot 0 is reserved")
+)
+
+// openTimeout bounds the wait for bolt's exclusive file lock, so a second
+// process on the same file fails instead of hanging.
+const openTimeout = time.Second
+
+// maxRetainedBytes caps the encode buffer kept between Saves; a rare huge
+// batch must not pin its buffer for the life of the process.
+const maxRetainedBytes = 1 << 20
+
+// Store is the durable acceptor store. It is not safe for concurrent use:
+// one goroutine, normally the driver's, calls every method.
+type Store struct {
+	path string
+	db   *raftboltdb.BoltStore
+	log  *zap.Logger
+
+	// err is sticky: once set, by a failed write or by Close, every Save and
+	// Load returns it and nothing more is written.
+	err error
+
+	// Scratch reused by Save, valid only during one call.
+	order []int
+	buf   []byte
+	logs  []raft.Log
+	ptrs  []*raft.Log
+}
+
+// Open opens or creates the bolt file at path. Its directory must exist.
+func Open(path string) (*Store, error) {
+	return OpenLogger(path, zap.NewNop())
+}
+
+// OpenLogger is Open with a logger for recovery repairs and write failures.
+// It logs nothing per Save.
+func OpenLogger(path string, log *zap.Logger) (*Store, error) {
+	opts := *bbolt.DefaultOptions
+	opts.Timeout = openTimeout
+	db, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	return &Store{path: path, db: db, log: log.With(zap.String("path", path))}, nil
+}
+
+// syncDir makes a newly created file's directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close releases the file. Afterwards Save and Load return ErrClosed, and a
+// second Close returns nil.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if s.err == nil {
+		s.err = fmt.Errorf("storage: %s: %w", s.path, ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Save durably writes ents, overwriting records of the same slot, and, when
+// hsChanged, hs. It returns only after every write is fsynced. Entries of
+// the same slot within ents: the last wins. ents is not retained.
+//
+// hs.Commit is stored as the commit hint of every record written, so it
+// becomes durable with the entries even when hsChanged is false.
+//
+// Any error is sticky: this and every later Save returns it, and the driver
+// must stop the node.
+func (s *Store) Save(hs consensus.HardState, hsChanged bool, ents []consensus.Entry) error {
+	if s.err != nil {
+		return s.err
+	}
+	for i := range ents {
+		if ents[i].Slot == 0 {
+			return s.fail(ErrSlotZero)
+		}
+	}
+	// Entries before hardstate: a durable Commit must never cover entries
+	// that are not durable yet.
+	if len(ents) > 0 {
+		if err := s.db.StoreLogs(s.batch(hs.Commit, ents)); err != nil {
+			return s.fail(err)
+		}
+	}
+	if hsChanged {
+		if err := s.db.Set(keyHardState, appendHardState(nil, hs)); err != nil {
+			return s.fail(err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) fail(err error) error {
+	s.err = fmt.Errorf("storage: save %s: %w", s.path, err)
+	s.log.Error("save failed, store is fail-stopped", zap.Error(err))
+	return s.err
+}
+
+// batch encodes ents as one raft.Log per distinct slot, in slot order, the
+// last of equal slots winning. The result aliases s's scratch buffers and is
+// valid until the next call.
+func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
+	s.order = s.order[:0]
+	for i := range ents {
+		s.order = append(s.order, i)
+	}
+	// Stable, so equal slots keep their order and the last one is the winner.
+	slices.SortStableFunc(s.order, func(a, b int) int { return cmp.Compare(ents[a].Slot, ents[b].Slot) })
+	kept := s.order[:0]
+	for j, i := range s.order {
+		if j+1 < len(s.order) && ents[s.order[j+1]].Slot == ents[i].Slot {
+			continue
+		}
+		kept = append(kept, i)
+	}
+
+	// Encode everything first and slice afterwards: appending may move buf.
+	if cap(s.buf) > maxRetainedBytes {
+		s.buf = nil
+	}
+	s.buf = s.buf[:0]
+	ends := make([]int, len(kept))
+	for k, i := range kept {
+		s.buf = appendRecord(s.buf, commit, &ents[i])
+		ends[k] = len(s.buf)
+	}
+	s.logs = slices.Grow(s.logs[:0], len(kept))[:len(kept)]
+	s.ptrs = s.ptrs[:0]
+	start := 0
+	for k, i := range kept {
+		s.logs[k] = raft.Log{Index: ents[i].Slot, Type: raft.LogCommand, Data: s.buf[start:ends[k]:ends[k]]}
+		s.ptrs = append(s.ptrs, &s.logs[k])
+		start = ends[k]
+	}
+	return s.ptrs
+}
