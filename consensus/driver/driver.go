@@ -154,6 +154,9 @@ func (r *Replica) Step(m consensus.Message) {
 // On a follower it fails at once with *consensus.NotLeaderError naming the
 // leader; proposals are never forwarded.
 func (r *Replica) Propose(ctx context.Context, cmd []byte) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
 	p := proposal{cmd: consensus.Command{Data: cmd}, reply: make(chan reply, 1)}
 	select {
 	case r.proposals <- p:

@@ -215,6 +215,12 @@ func (s *sim) deliver(m consensus.Message) error {
 func (s *sim) process(sn *simNode) error {
 	for sn.node.HasReady() {
 		rd := sn.node.Ready()
+		if s.now < s.opts.ChaosMs && rd.MustSync() && s.rng.Float64() < s.opts.CrashRate {
+			// Power fails during the write: nothing of this Ready is
+			// durable and nothing of it was sent.
+			s.crash(sn.id)
+			return nil
+		}
 		if err := s.observe(sn.id, &rd); err != nil {
 			return err
 		}

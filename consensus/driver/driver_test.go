@@ -1,0 +1,119 @@
+package driver_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/consensus/driver"
+	"github.com/clockd/clockd/consensus/storage"
+)
+
+type recorder struct{ applied []string }
+
+func (r *recorder) Apply(slot uint64, cmd []byte) any {
+	r.applied = append(r.applied, string(cmd))
+	return len(r.applied)
+}
+
+type noNet struct{}
+
+func (noNet) Send([]consensus.Message) {}
+
+func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Replica, *storage.Store, context.CancelFunc) {
+	t.Helper()
+	store, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
+		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t)}
+	r, err := driver.New(cfg, store, noNet{}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.Run(ctx)
+	return r, store, cancel
+}
+
+// proposeLeader retries until the single node has elected itself.
+func proposeLeader(t *testing.T, r *driver.Replica, cmd string) driver.Result {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := r.Propose(ctx, []byte(cmd))
+		cancel()
+		var nl *consensus.NotLeaderError
+		if errors.As(err, &nl) {
+			<-time.After(time.Millisecond) // the election is a few ticks away
+			continue
+		}
+		if err != nil {
+			t.Fatalf("propose %q: %v", cmd, err)
+		}
+		return res
+	}
+}
+
+func TestProposeReturnsSlotAndResultAndSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paxos.db")
+	sm := &recorder{}
+	r, store, cancel := startSolo(t, path, sm)
+	for i, cmd := range []string{"a", "b", "c"} {
+		res := proposeLeader(t, r, cmd)
+		if res.Value != i+1 {
+			t.Fatalf("propose %q: apply result %v, want %d", cmd, res.Value, i+1)
+		}
+		if res.Slot == 0 {
+			t.Fatalf("propose %q: slot 0", cmd)
+		}
+	}
+	cancel()
+	<-r.Done()
+	store.Close()
+
+	again := &recorder{}
+	r2, store2, cancel2 := startSolo(t, path, again)
+	defer func() { cancel2(); <-r2.Done(); store2.Close() }()
+	proposeLeader(t, r2, "d")
+	if got := strings.Join(again.applied, ","); got != "a,b,c,d" {
+		t.Fatalf("after restart applied %q, want a,b,c,d", got)
+	}
+}
+
+func TestStorageFailureStopsNode(t *testing.T) {
+	r, store, cancel := startSolo(t, filepath.Join(t.TempDir(), "paxos.db"), &recorder{})
+	defer cancel()
+	proposeLeader(t, r, "before")
+	store.Close() // every later write fails
+	_, err := r.Propose(context.Background(), []byte("after"))
+	if !errors.Is(err, driver.ErrStopped) {
+		t.Fatalf("propose after storage failure: %v, want ErrStopped", err)
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "storage") {
+		t.Fatalf("replica stopped with %v, want a storage error", err)
+	}
+}
+
+func TestProposeCancelAndShutdown(t *testing.T) {
+	r, store, cancel := startSolo(t, filepath.Join(t.TempDir(), "paxos.db"), &recorder{})
+	defer store.Close()
+	proposeLeader(t, r, "x")
+	ctx, cancelProp := context.WithCancel(context.Background())
+	cancelProp()
+	if _, err := r.Propose(ctx, []byte("y")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled propose: %v", err)
+	}
+	cancel()
+	<-r.Done()
+	if _, err := r.Propose(context.Background(), []byte("z")); !errors.Is(err, driver.ErrStopped) {
+		t.Fatalf("propose after shutdown: %v, want ErrStopped", err)
+	}
+}
