@@ -6,9 +6,11 @@ import (
 )
 
 // The wire and disk encoding of messages and entries: a version byte, then
-// unsigned varints and length-prefixed byte strings. Every length is checked
-// against the bytes that remain before anything is allocated, so a decoder
-// fed hostile input never allocates more than the input's size.
+// unsigned varints and length-prefixed byte strings. Every count and length
+// is checked against the bytes that remain before anything is allocated, so
+// hostile input cannot make the decoder allocate more than about 16 times
+// its own size (the ratio of a decoded Command or Entry to its smallest
+// encoding).
 
 const codecVersion = 1
 
@@ -34,7 +36,9 @@ func AppendMessage(dst []byte, m *Message) []byte {
 func DecodeMessage(buf []byte) (Message, error) {
 	d := decoder{buf: buf}
 	var m Message
-	if v := d.byte(); v != codecVersion {
+	if v := d.byte(); d.err != nil {
+		return m, d.err
+	} else if v != codecVersion {
 		return m, fmt.Errorf("%w: codec version %d", ErrBadMessage, v)
 	}
 	m.Type = MsgType(d.byte())
@@ -168,6 +172,9 @@ func (d *decoder) bytes() []byte {
 	}
 	if n > uint64(len(d.buf)) {
 		d.fail("length %d exceeds input", n)
+		return nil
+	}
+	if n == 0 {
 		return nil
 	}
 	out := make([]byte, n)

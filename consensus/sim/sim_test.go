@@ -33,7 +33,7 @@ func TestSimulation(t *testing.T) {
 // runs.
 func TestBrokenVariantsAreCaught(t *testing.T) {
 	variants := []struct {
-		name  string
+		name   string
 		break_ func(*Options)
 	}{
 		{"reply-before-persist", func(o *Options) { o.ReplyBeforePersist = true }},
