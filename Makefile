@@ -5,6 +5,11 @@ PKGS    := ./...
 
 .PHONY: build test sim lint demo clean
 
+# A local three-node cluster on loopback (real gRPC, bolt files with fsync):
+# clients propose, the leader is killed and restarted, every node is checked.
+demo:
+	$(GO) run ./cmd/clockd dev
+
 build:
 	$(GO) build -o bin/ $(PKGS)
 
