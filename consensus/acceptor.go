@@ -7,7 +7,7 @@ package consensus
 // slot on. The report is chunked so no message exceeds the size bounds;
 // chunks cover consecutive slot ranges and the last one is open-ended.
 func (n *Node) onPrepare(m *Message) {
-	if m.Ballot.Less(n.hs.Promised) {
+	if m.Ballot.Less(n.hs.Promised) || n.refusesPrepare(m) {
 		n.send(Message{Type: MsgReject, To: m.From, Ballot: n.hs.Promised})
 		return
 	}
@@ -74,7 +74,7 @@ func (n *Node) onHeartbeat(m *Message) {
 		return
 	}
 	n.learnCommit(m.Ballot, m.Commit)
-	n.send(Message{Type: MsgHeartbeatResp, To: m.From, Ballot: m.Ballot, Commit: n.hs.Commit})
+	n.send(Message{Type: MsgHeartbeatResp, To: m.From, Ballot: m.Ballot, Commit: n.hs.Commit, Slot: m.Slot})
 }
 
 // hearLeader handles the ballot of a message from a proposer in Phase 2.
@@ -92,6 +92,7 @@ func (n *Node) hearLeader(m *Message) bool {
 	}
 	n.sinceLeader = 0
 	n.backoff = 0
+	n.heardLeader(m.From)
 	n.resetElectionTimer()
 	return true
 }

@@ -24,6 +24,7 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	dst = binary.AppendUvarint(dst, m.Last)
 	dst = binary.AppendUvarint(dst, m.Commit)
 	dst = appendBool(dst, m.Reject)
+	dst = appendBool(dst, m.Force)
 	dst = binary.AppendUvarint(dst, uint64(len(m.Entries)))
 	for i := range m.Entries {
 		dst = AppendEntry(dst, &m.Entries[i])
@@ -49,6 +50,7 @@ func DecodeMessage(buf []byte) (Message, error) {
 	m.Last = d.uvarint()
 	m.Commit = d.uvarint()
 	m.Reject = d.bool()
+	m.Force = d.bool()
 	n := d.count(minEntryBytes)
 	if n > 0 {
 		m.Entries = make([]Entry, n)

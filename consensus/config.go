@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"time"
 )
 
 // Config configures one node of the protocol core.
@@ -36,6 +37,17 @@ type Config struct {
 	// below the transport's frame limit. Default 1 MiB.
 	MaxMsgBytes int
 
+	// Lease is how long an acceptor that heard from a leader refuses to
+	// promise anyone else, measured on its own monotonic clock (SetClock).
+	// The leader counts its lease from the moment it sent the heartbeat a
+	// quorum answered, shortened by the drift margin, so that it expires
+	// before any acceptor's refusal does. Zero disables leases: no lease
+	// reads, and acceptors promise whenever the ballot allows.
+	Lease time.Duration
+	// MaxDriftPPM bounds how fast or slow any member's monotonic clock may
+	// run, in parts per million. Default 100.
+	MaxDriftPPM int
+
 	// Rand supplies all randomness (election jitter, back-off). It must be
 	// deterministic for the simulator; the driver seeds it from crypto/rand.
 	Rand Rand
@@ -57,6 +69,9 @@ type Knobs struct {
 	IgnorePromisedValues bool
 	// HalfQuorum uses n/2 instead of n/2+1 as the quorum size.
 	HalfQuorum bool
+	// LeaseIgnoresDrift makes the leader trust its lease for the full
+	// Lease, without the drift margin.
+	LeaseIgnoresDrift bool
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -92,6 +107,10 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.MaxPendingBytes, 64<<20)
 	def(&out.MaxMsgEntries, 64)
 	def(&out.MaxMsgBytes, 1<<20)
+	def(&out.MaxDriftPPM, 100)
+	if out.MaxDriftPPM >= 1e6 {
+		return out, fmt.Errorf("consensus: config: max drift %d ppm must be below 1000000", out.MaxDriftPPM)
+	}
 	if out.HeartbeatTicks >= out.ElectionTicks {
 		return out, fmt.Errorf("consensus: config: heartbeat ticks %d must be below election ticks %d",
 			out.HeartbeatTicks, out.ElectionTicks)
@@ -123,6 +142,9 @@ type Ready struct {
 	// Dropped are proposals that were never given a slot (leadership was
 	// lost first). They were not and will not be chosen; retrying is safe.
 	Dropped []Command
+	// ReadStates release linearizable reads: once the state machine has
+	// applied Index, a read with that ID may be served from local state.
+	ReadStates []ReadState
 	// Role and Leader describe the node now.
 	Role   Role
 	Leader NodeID
@@ -141,4 +163,13 @@ type Status struct {
 	Applied  uint64
 	LastSlot uint64
 	Inflight int
+	// LeaseHeld reports whether the node held a valid leader lease at the
+	// last SetClock.
+	LeaseHeld bool
+}
+
+// ReadState releases the read with ID once Index is applied.
+type ReadState struct {
+	ID    uint64
+	Index uint64
 }

@@ -59,7 +59,7 @@ func (n *Node) startPreCheck() {
 	n.resetElectionTimer()
 	n.pre = &preCheck{grants: map[NodeID]bool{n.id: true}}
 	if len(n.pre.grants) >= n.quorum {
-		n.startCampaign()
+		n.startCampaign(false)
 		return
 	}
 	b := Ballot{Round: n.maxRound + 1, Node: n.id}
@@ -82,13 +82,14 @@ func (n *Node) onPreCheckResp(m *Message) {
 	}
 	n.pre.grants[m.From] = true
 	if len(n.pre.grants) >= n.quorum {
-		n.startCampaign()
+		n.startCampaign(false)
 	}
 }
 
 // startCampaign runs Phase 1 with a fresh ballot for every slot after the
-// chosen prefix. The node's own promise counts once it is durable.
-func (n *Node) startCampaign() {
+// chosen prefix. The node's own promise counts once it is durable. force
+// marks a campaign the old leader asked for (leadership transfer).
+func (n *Node) startCampaign(force bool) {
 	n.pre = nil
 	n.role = Candidate
 	n.leader = 0
@@ -97,7 +98,7 @@ func (n *Node) startCampaign() {
 	n.camp = &campaign{ballot: b, from: n.hs.Commit + 1, promises: map[NodeID]*promiseState{}}
 	n.promise(b)
 	n.resetElectionTimer()
-	n.broadcast(Message{Type: MsgPrepare, Ballot: b, Slot: n.camp.from})
+	n.broadcast(Message{Type: MsgPrepare, Ballot: b, Slot: n.camp.from, Force: force})
 }
 
 func (n *Node) onSelfPromise() {
@@ -197,6 +198,7 @@ func (n *Node) becomeLeader() {
 		}
 	}
 	n.lead.nextSlot = top + 1
+	n.lead.takeover = top
 	n.advanceCommit()
-	n.broadcast(Message{Type: MsgHeartbeat, Ballot: c.ballot, Commit: n.hs.Commit})
+	n.sendHeartbeat()
 }

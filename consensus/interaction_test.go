@@ -26,6 +26,8 @@ import (
 //	crash id=N                   stop node N; its durable state survives
 //	restart id=N                 restart node N from its durable state
 //	tick id=N [n=K]              tick node N K times
+//	transfer id=N to=M           leader N hands its leadership to M
+//	read id=N rid=R              ask node N for linearizable read R
 //	status                       every node's role, ballot, commit and log
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
@@ -63,7 +65,7 @@ func (e *interaction) run(t *testing.T, d *datadriven.TestData) string {
 		e.start(t, n)
 	case "campaign":
 		node := e.nodes[id()]
-		node.startCampaign()
+		node.startCampaign(false)
 		e.process(node)
 	case "propose":
 		var data string
@@ -96,6 +98,22 @@ func (e *interaction) run(t *testing.T, d *datadriven.TestData) string {
 			node.Tick()
 			e.process(node)
 		}
+	case "transfer":
+		var to int
+		d.ScanArgs(t, "to", &to)
+		node := e.nodes[id()]
+		if err := node.TransferLeader(NodeID(to)); err != nil {
+			fmt.Fprintf(&e.out, "error: %v\n", err)
+		}
+		e.process(node)
+	case "read":
+		var rid int
+		d.ScanArgs(t, "rid", &rid)
+		node := e.nodes[id()]
+		if err := node.ReadIndex(uint64(rid)); err != nil {
+			fmt.Fprintf(&e.out, "error: %v\n", err)
+		}
+		e.process(node)
 	case "status":
 		e.status()
 	default:
@@ -167,6 +185,9 @@ func (e *interaction) process(n *Node) {
 		for _, en := range rd.Committed {
 			fmt.Fprintf(&e.out, "node %d applies slot %d: %s\n", n.id, en.Slot, valueString(en.Value))
 		}
+		for _, r := range rd.ReadStates {
+			fmt.Fprintf(&e.out, "node %d releases read %d at index %d\n", n.id, r.ID, r.Index)
+		}
 		n.Advance(rd)
 	}
 }
@@ -218,10 +239,15 @@ func msgString(m Message) string {
 	switch m.Type {
 	case MsgPrepare:
 		fmt.Fprintf(&b, " from-slot=%d", m.Slot)
+		if m.Force {
+			b.WriteString(" force")
+		}
 	case MsgPromise:
 		fmt.Fprintf(&b, " commit=%d", m.Commit)
-	case MsgAccept, MsgHeartbeat, MsgAccepted, MsgHeartbeatResp:
+	case MsgAccept, MsgAccepted:
 		fmt.Fprintf(&b, " commit=%d", m.Commit)
+	case MsgHeartbeat, MsgHeartbeatResp:
+		fmt.Fprintf(&b, " commit=%d round=%d", m.Commit, m.Slot)
 	case MsgPreCheckResp:
 		fmt.Fprintf(&b, " reject=%t", m.Reject)
 	}

@@ -21,6 +21,11 @@ type leadership struct {
 
 	fresh []Entry // proposals made since the last Ready, sent as one Accept per peer
 
+	// takeover is the highest slot inherited from Phase 1: every value a
+	// previous leader may have chosen is at or below it.
+	takeover uint64
+	lease    leaseState
+
 	heartbeatElapsed int
 	quorumElapsed    int
 	active           map[NodeID]bool // peers heard from in this check-quorum period
@@ -34,7 +39,8 @@ type slotState struct {
 }
 
 func newLeadership(b Ballot) *leadership {
-	return &leadership{ballot: b, inflight: map[uint64]*slotState{}, active: map[NodeID]bool{}}
+	return &leadership{ballot: b, inflight: map[uint64]*slotState{}, active: map[NodeID]bool{},
+		lease: leaseState{sentAt: map[uint64]int64{}, acks: map[uint64]uint64{}}}
 }
 
 // canAssign reports whether pending proposals could get a slot now.
@@ -128,7 +134,8 @@ func (n *Node) tickLeader() {
 		return
 	}
 	l.heartbeatElapsed = 0
-	n.broadcast(Message{Type: MsgHeartbeat, Ballot: l.ballot, Commit: n.hs.Commit})
+	n.tickTransfer()
+	n.sendHeartbeat()
 	n.retransmit()
 }
 
@@ -190,6 +197,7 @@ func (n *Node) onAccepted(m *Message) {
 	}
 	n.peerCommitted(m.Commit)
 	n.advanceCommit()
+	n.checkTransfer(m.From, m.Commit)
 }
 
 func (n *Node) onHeartbeatResp(m *Message) {
@@ -197,11 +205,13 @@ func (n *Node) onHeartbeatResp(m *Message) {
 		return
 	}
 	n.lead.active[m.From] = true
+	n.roundAcked(m.From, m.Slot)
 	n.peerCommitted(m.Commit)
 	n.advanceCommit()
 	if m.Commit < n.hs.Commit {
 		n.sendLearn(m.From, m.Commit+1)
 	}
+	n.checkTransfer(m.From, m.Commit)
 }
 
 // peerCommitted uses a peer's chosen prefix: every in-flight slot at or

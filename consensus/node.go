@@ -36,10 +36,17 @@ type Node struct {
 	camp *campaign
 	lead *leadership
 
+	// Lease, on the monotonic clock (ns) given by SetClock.
+	clock       int64
+	clockSet    bool
+	leaseUntil  int64  // refuse promises to others until then
+	leaseHolder NodeID // the leader the refusal protects
+
 	// Output accumulated for the next Ready.
-	msgs    []Message
-	writes  []Entry
-	dropped []Command
+	msgs       []Message
+	writes     []Entry
+	dropped    []Command
+	readStates []ReadState
 }
 
 // NewNode builds a node from its configuration and its durable state, as
@@ -124,6 +131,8 @@ func (n *Node) Step(m Message) error {
 		n.onPreCheck(&m)
 	case MsgPreCheckResp:
 		n.onPreCheckResp(&m)
+	case MsgTimeoutNow:
+		n.onTimeoutNow(&m)
 	}
 	return nil
 }
@@ -139,7 +148,7 @@ func (n *Node) validate(m *Message) error {
 		return fmt.Errorf("%w: type %d", ErrBadMessage, m.Type)
 	}
 	switch m.Type {
-	case MsgPrepare, MsgAccept, MsgHeartbeat, MsgPreCheck:
+	case MsgPrepare, MsgAccept, MsgHeartbeat, MsgPreCheck, MsgTimeoutNow:
 		// A proposer speaks only with its own ballot.
 		if m.Ballot.Node != m.From || m.Ballot.Round == 0 {
 			return fmt.Errorf("%w: %s from %d with ballot %s", ErrBadMessage, m.Type, m.From, m.Ballot)
@@ -172,6 +181,9 @@ func (n *Node) Propose(cmds ...Command) error {
 	if n.role != Leader {
 		return &NotLeaderError{Leader: n.leader}
 	}
+	if n.lead.lease.transferTo != 0 {
+		return ErrTransferring
+	}
 	size := 0
 	for _, c := range cmds {
 		if len(c.Data)+8 > n.cfg.MaxBatchBytes {
@@ -190,7 +202,8 @@ func (n *Node) Propose(cmds ...Command) error {
 // HasReady reports whether Ready would return anything to do.
 func (n *Node) HasReady() bool {
 	return n.hsChanged || len(n.writes) > 0 || len(n.msgs) > 0 || len(n.dropped) > 0 ||
-		n.applied < n.hs.Commit || (n.role == Leader && n.lead.canAssign(n))
+		len(n.readStates) > 0 || n.applied < n.hs.Commit ||
+		(n.role == Leader && (n.lead.canAssign(n) || n.lead.lease.needRound))
 }
 
 // Ready collects what the driver must do next. The driver must finish it
@@ -199,6 +212,9 @@ func (n *Node) Ready() Ready {
 	if n.role == Leader {
 		n.assignPending()
 		n.flushAccepts()
+		if n.lead.lease.needRound {
+			n.sendHeartbeat()
+		}
 	}
 	rd := Ready{
 		HardState:        n.hs,
@@ -206,6 +222,7 @@ func (n *Node) Ready() Ready {
 		Entries:          n.writes,
 		Messages:         n.msgs,
 		Dropped:          n.dropped,
+		ReadStates:       n.readStates,
 		Role:             n.role,
 		Leader:           n.leader,
 	}
@@ -213,7 +230,7 @@ func (n *Node) Ready() Ready {
 		rd.Committed = append(rd.Committed, n.log.get(s))
 	}
 	n.hsChanged = false
-	n.writes, n.msgs, n.dropped = nil, nil, nil
+	n.writes, n.msgs, n.dropped, n.readStates = nil, nil, nil, nil
 	return rd
 }
 
@@ -239,12 +256,21 @@ func (n *Node) Advance(rd Ready) {
 // Status reports the node's state.
 func (n *Node) Status() Status {
 	st := Status{ID: n.id, Role: n.role, Leader: n.leader, Promised: n.hs.Promised,
-		Commit: n.hs.Commit, Applied: n.applied, LastSlot: n.log.last()}
+		Commit: n.hs.Commit, Applied: n.applied, LastSlot: n.log.last(), LeaseHeld: n.LeaseHolds()}
 	if n.lead != nil {
 		st.Inflight = len(n.lead.inflight)
 	}
 	return st
 }
+
+// isVoter reports whether id is an acceptor (counts toward quorums).
+func (n *Node) isVoter(id NodeID) bool {
+	_, ok := n.index[id]
+	return ok
+}
+
+// voterMask has a bit set for every acceptor.
+func (n *Node) voterMask() uint64 { return 1<<len(n.members) - 1 }
 
 func (n *Node) send(m Message) {
 	m.From = n.id

@@ -90,16 +90,17 @@ const (
 	MsgReject                // Ballot = the higher ballot the sender has promised
 	MsgAccept                // 2a: Ballot, Entries (pipelined slots), Commit = leader's chosen prefix
 	MsgAccepted              // 2b: Ballot, Entries (Slot only), Commit = sender's chosen prefix
-	MsgHeartbeat             // Ballot, Commit
-	MsgHeartbeatResp         // Ballot, Commit = sender's chosen prefix
+	MsgHeartbeat             // Ballot, Commit, Slot = heartbeat round
+	MsgHeartbeatResp         // Ballot, Commit = sender's chosen prefix, Slot = round answered
 	MsgLearn                 // Entries known chosen, for a follower that lags
 	MsgPreCheck              // Ballot the sender would campaign with, Commit
 	MsgPreCheckResp          // Ballot, Reject = whether the check is refused
+	MsgTimeoutNow            // leader to transfer target: campaign now
 	msgTypeCount
 )
 
 var msgTypeNames = [...]string{"invalid", "prepare", "promise", "reject", "accept", "accepted",
-	"heartbeat", "heartbeat-resp", "learn", "pre-check", "pre-check-resp"}
+	"heartbeat", "heartbeat-resp", "learn", "pre-check", "pre-check-resp", "timeout-now"}
 
 func (t MsgType) String() string {
 	if int(t) < len(msgTypeNames) {
@@ -111,14 +112,18 @@ func (t MsgType) String() string {
 // Message is one peer message. Which fields are meaningful depends on Type;
 // see the MsgType constants.
 type Message struct {
-	Type    MsgType
-	From    NodeID
-	To      NodeID
-	Ballot  Ballot
-	Slot    uint64
-	Last    uint64
-	Commit  uint64
-	Reject  bool
+	Type   MsgType
+	From   NodeID
+	To     NodeID
+	Ballot Ballot
+	Slot   uint64
+	Last   uint64
+	Commit uint64
+	Reject bool
+	// Force marks a Prepare sent on a leadership transfer: acceptors
+	// promise even while the old leader's lease runs, since the old leader
+	// gave the lease up before asking.
+	Force   bool
 	Entries []Entry
 }
 
@@ -134,6 +139,9 @@ var (
 	ErrProposalEmpty = errors.New("consensus: empty proposal")
 	ErrBusy          = errors.New("consensus: too many pending proposals")
 	ErrTooLarge      = errors.New("consensus: command larger than a slot's batch")
+	ErrTransferring  = errors.New("consensus: leadership transfer in progress")
+	ErrUnknownMember = errors.New("consensus: unknown member")
+	ErrNotVoter      = errors.New("consensus: member is a learner, not an acceptor")
 )
 
 // NotLeaderError is returned by Propose on a node that is not the leader.

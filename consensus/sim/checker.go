@@ -24,6 +24,14 @@ type checker struct {
 	// promised[node] is the highest ballot the node ever told anyone it
 	// promised or accepted.
 	promised map[consensus.NodeID]consensus.Ballot
+	// acked[i] is the true time (ms) at which the i-th client command was
+	// first applied anywhere, and ackedSlot[i] its slot, in time order.
+	acked     []int64
+	ackedSlot []uint64
+	// reads[id] is the true time a read was issued.
+	reads map[uint64]int64
+	// Reads counts released reads.
+	Reads int
 }
 
 type acceptance struct {
@@ -39,6 +47,7 @@ func newChecker(members int) *checker {
 		applied:     map[uint64]uint64{},
 		nodeApplied: map[consensus.NodeID]uint64{},
 		promised:    map[consensus.NodeID]consensus.Ballot{},
+		reads:       map[uint64]int64{},
 	}
 }
 
@@ -126,3 +135,34 @@ func (c *checker) apply(node consensus.NodeID, e consensus.Entry) error {
 
 // restarted forgets what a node applied: it replays from slot 1.
 func (c *checker) restarted(node consensus.NodeID) { c.nodeApplied[node] = 0 }
+
+// ackedWrite records that a client saw its command applied at slot at
+// true time now.
+func (c *checker) ackedWrite(slot uint64, now int64) {
+	c.acked = append(c.acked, now)
+	c.ackedSlot = append(c.ackedSlot, slot)
+}
+
+// issuedRead records that read id was issued at true time now.
+func (c *checker) issuedRead(id uint64, now int64) { c.reads[id] = now }
+
+// read checks that a released read reflects every write acknowledged
+// before the read was issued: its index must cover their slots.
+func (c *checker) read(r consensus.ReadState, now int64) error {
+	issued, ok := c.reads[r.ID]
+	if !ok {
+		return fmt.Errorf("read %d released but never issued", r.ID)
+	}
+	delete(c.reads, r.ID)
+	c.Reads++
+	for i, at := range c.acked {
+		if at >= issued {
+			break
+		}
+		if c.ackedSlot[i] > r.Index {
+			return fmt.Errorf("stale read %d: index %d, but slot %d was acknowledged before the read was issued",
+				r.ID, r.Index, c.ackedSlot[i])
+		}
+	}
+	return nil
+}

@@ -48,6 +48,10 @@ func (c *client) step(s *sim) error {
 		return nil
 	}
 	c.attempt++
+	sn.node.SetClock(sn.clock(s.now))
+	if s.rng.Float64() < s.opts.ReadRate {
+		return c.readAt(s, sn)
+	}
 	cmd := consensus.Command{ID: uint64(c.id)<<40 | c.attempt, Data: c.data()}
 	err := sn.node.Propose(cmd)
 	var nl *consensus.NotLeaderError
@@ -58,7 +62,7 @@ func (c *client) step(s *sim) error {
 	case errors.As(err, &nl):
 		c.target = nl.Leader
 		c.waitUntil = s.now + 5
-	case errors.Is(err, consensus.ErrBusy):
+	case errors.Is(err, consensus.ErrBusy), errors.Is(err, consensus.ErrTransferring):
 		c.waitUntil = s.now + 5
 	default:
 		return fmt.Errorf("client %d: propose: %w", c.id, err)
@@ -66,8 +70,27 @@ func (c *client) step(s *sim) error {
 	return nil
 }
 
+// readAt issues a linearizable read; the checker verifies it when the
+// node releases it.
+func (c *client) readAt(s *sim, sn *simNode) error {
+	id := uint64(c.id)<<40 | c.attempt
+	var nl *consensus.NotLeaderError
+	switch err := sn.node.ReadIndex(id); {
+	case err == nil:
+		s.check.issuedRead(id, s.now)
+		return s.process(sn)
+	case errors.As(err, &nl):
+		c.target = nl.Leader
+	case errors.Is(err, consensus.ErrTransferring):
+	default:
+		return fmt.Errorf("client %d: read: %w", c.id, err)
+	}
+	c.waitUntil = s.now + 5
+	return nil
+}
+
 // applied is called for every entry any node applies.
-func (c *client) applied(e consensus.Entry) {
+func (c *client) applied(s *sim, e consensus.Entry) {
 	if c.done() {
 		return
 	}
@@ -77,6 +100,7 @@ func (c *client) applied(e consensus.Entry) {
 			c.next++
 			c.submittedAt = -1
 			c.maxSlot = max(c.maxSlot, e.Slot)
+			s.check.ackedWrite(e.Slot, s.now)
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/clockd/clockd/consensus"
 )
@@ -25,6 +26,17 @@ type Options struct {
 	CmdsPerClient  int     // default 20
 	ClientPatience int64   // ms a client waits for its command before retrying; default 300
 
+	// MaxDriftPPM bounds each node's clock rate error; nodes draw their
+	// rate in [1-ρ, 1+ρ], and both their ticks and their lease clocks run
+	// at that rate. Default 200000 (20%), far beyond real hardware, so a
+	// lease margin that ignores drift fails quickly.
+	MaxDriftPPM int
+	LeaseMs     int64   // default 100
+	ReadRate    float64 // chance a client step issues a read; default 0.02
+	// TransferRate is the chance per tick, during chaos, that the leader
+	// is asked to transfer its leadership.
+	TransferRate float64
+
 	Knobs consensus.Knobs
 	// ReplyBeforePersist breaks the driver: messages go out before the
 	// Ready's writes are synced, and a crash loses the unsynced writes.
@@ -43,6 +55,7 @@ func DefaultOptions(seed uint64) Options {
 		PartitionRate: r.Float64() * 0.02,
 		Clients:       1 + r.IntN(5),
 		CmdsPerClient: 10 + r.IntN(60),
+		TransferRate:  r.Float64() * 0.01,
 	}
 }
 
@@ -65,14 +78,24 @@ func (o *Options) fill() {
 	def(&o.CalmMs, 4000)
 	def(&o.TickMs, 10)
 	def(&o.ClientPatience, 300)
+	def(&o.LeaseMs, 100)
+	if o.MaxDriftPPM <= 0 {
+		o.MaxDriftPPM = 200000
+	}
+	if o.ReadRate <= 0 {
+		o.ReadRate = 0.02
+	}
 }
 
 // Result summarises a run that kept every invariant.
 type Result struct {
-	Chosen   int // slots chosen
-	Messages int // messages delivered
-	Crashes  int
-	Elapsed  int64 // virtual ms until every command was applied everywhere
+	Chosen    int // slots chosen
+	Messages  int // messages delivered
+	Crashes   int
+	Reads     int   // linearizable reads released and checked
+	Transfers int   // leadership transfers asked for
+	LeaseMs   int64 // ms during which some node held a valid lease
+	Elapsed   int64 // virtual ms until every command was applied everywhere
 }
 
 // Run simulates one cluster and returns an error naming the seed and the
@@ -95,10 +118,18 @@ type disk struct {
 }
 
 type simNode struct {
-	id      consensus.NodeID
-	node    *consensus.Node // nil while crashed
-	disk    *disk
-	downFor int64
+	id       consensus.NodeID
+	node     *consensus.Node // nil while crashed
+	disk     *disk
+	downFor  int64
+	rate     float64 // clock rate relative to true time
+	offset   int64   // clock reading at true time 0, ns
+	nextTick int64   // clock reading of the next tick
+}
+
+// clock is the node's monotonic clock reading at true time now (ms), in ns.
+func (sn *simNode) clock(now int64) int64 {
+	return sn.offset + int64(float64(now)*1e6*sn.rate)
 }
 
 type sim struct {
@@ -119,8 +150,17 @@ func newSim(opts Options) *sim {
 	for i := 1; i <= opts.Nodes; i++ {
 		s.ids = append(s.ids, consensus.NodeID(i))
 	}
+	rho := float64(opts.MaxDriftPPM) / 1e6
 	for _, id := range s.ids {
-		s.nodes[id] = &simNode{id: id, disk: &disk{entries: map[uint64]consensus.Entry{}}}
+		// Half the clocks sit at an extreme of the allowed drift, where
+		// lease margins are tightest.
+		drift := 2*s.rng.Float64() - 1
+		if s.rng.IntN(2) == 0 {
+			drift = float64(2*s.rng.IntN(2) - 1)
+		}
+		s.nodes[id] = &simNode{id: id, disk: &disk{entries: map[uint64]consensus.Entry{}},
+			rate: 1 + rho*drift, offset: s.rng.Int64N(1 << 40)}
+		s.nodes[id].nextTick = s.nodes[id].offset
 	}
 	for i := range opts.Clients {
 		s.clients = append(s.clients, newClient(i, opts.CmdsPerClient))
@@ -147,6 +187,7 @@ func (s *sim) run() (Result, error) {
 		}
 		if !chaos && s.allDone() {
 			s.res.Elapsed = s.now
+			s.res.Reads = s.check.Reads
 			return s.res, nil
 		}
 	}
@@ -164,20 +205,51 @@ func (s *sim) step(chaos bool) error {
 			return err
 		}
 	}
-	if s.now%s.opts.TickMs == 0 {
-		for _, id := range s.ids {
+	// Each node ticks every TickMs of its own, drifting clock.
+	tickNs := s.opts.TickMs * 1e6
+	for _, id := range s.ids {
+		sn := s.nodes[id]
+		for sn.clock(s.now) >= sn.nextTick {
+			sn.nextTick += tickNs
 			if err := s.tickNode(id, chaos); err != nil {
 				return err
 			}
 		}
-		if chaos {
-			s.maybePartition()
+	}
+	if chaos && s.now%s.opts.TickMs == 0 {
+		s.maybePartition()
+		if err := s.maybeTransfer(); err != nil {
+			return err
 		}
 	}
 	for _, c := range s.clients {
 		if err := c.step(s); err != nil {
 			return err
 		}
+	}
+	return s.checkLeases()
+}
+
+// checkLeases fails if two nodes believe they hold a valid lease at the
+// same true instant.
+func (s *sim) checkLeases() error {
+	var holder consensus.NodeID
+	for _, id := range s.ids {
+		sn := s.nodes[id]
+		if sn.node == nil {
+			continue
+		}
+		sn.node.SetClock(sn.clock(s.now))
+		if !sn.node.LeaseHolds() {
+			continue
+		}
+		if holder != 0 {
+			return fmt.Errorf("nodes %d and %d both hold a leader lease", holder, id)
+		}
+		holder = id
+	}
+	if holder != 0 {
+		s.res.LeaseMs++
 	}
 	return nil
 }
@@ -195,6 +267,7 @@ func (s *sim) tickNode(id consensus.NodeID, chaos bool) error {
 		s.crash(id)
 		return nil
 	}
+	sn.node.SetClock(sn.clock(s.now))
 	sn.node.Tick()
 	return s.process(sn)
 }
@@ -205,6 +278,7 @@ func (s *sim) deliver(m consensus.Message) error {
 		return nil
 	}
 	s.res.Messages++
+	sn.node.SetClock(sn.clock(s.now))
 	if err := sn.node.Step(m); err != nil {
 		return fmt.Errorf("node %d refused a %s from %d: %w", m.To, m.Type, m.From, err)
 	}
@@ -242,7 +316,12 @@ func (s *sim) process(sn *simNode) error {
 			}
 			s.res.Chosen = max(s.res.Chosen, int(e.Slot))
 			for _, c := range s.clients {
-				c.applied(e)
+				c.applied(s, e)
+			}
+		}
+		for _, r := range rd.ReadStates {
+			if err := s.check.read(r, s.now); err != nil {
+				return fmt.Errorf("node %d: %w", sn.id, err)
 			}
 		}
 		sn.node.Advance(rd)
@@ -330,15 +409,18 @@ func (s *sim) start(id consensus.NodeID) error {
 	}
 	slices.SortFunc(ents, func(a, b consensus.Entry) int { return int(a.Slot) - int(b.Slot) })
 	cfg := consensus.Config{
-		ID:      id,
-		Members: s.ids,
-		Rand:    rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
-		Knobs:   s.opts.Knobs,
+		ID:          id,
+		Members:     s.ids,
+		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
+		Knobs:       s.opts.Knobs,
+		Lease:       time.Duration(s.opts.LeaseMs) * time.Millisecond,
+		MaxDriftPPM: s.opts.MaxDriftPPM,
 	}
 	n, err := consensus.NewNode(cfg, sn.disk.hs, ents)
 	if err != nil {
 		return fmt.Errorf("restart node %d: %w", id, err)
 	}
+	n.SetClock(sn.clock(s.now))
 	sn.node = n
 	s.check.restarted(id)
 	return s.process(sn)
@@ -379,6 +461,28 @@ func (s *sim) maybePartition() {
 		b := s.ids[s.rng.IntN(len(s.ids))]
 		s.net.setCut(a, b, true)
 	}
+}
+
+// maybeTransfer asks the leader, now and then, to hand over to a random
+// member.
+func (s *sim) maybeTransfer() error {
+	if s.rng.Float64() >= s.opts.TransferRate {
+		return nil
+	}
+	for _, id := range s.ids {
+		sn := s.nodes[id]
+		if sn.node == nil || sn.node.Status().Role != consensus.Leader {
+			continue
+		}
+		target := s.ids[s.rng.IntN(len(s.ids))]
+		sn.node.SetClock(sn.clock(s.now))
+		if err := sn.node.TransferLeader(target); err != nil {
+			return fmt.Errorf("transfer %d -> %d: %w", id, target, err)
+		}
+		s.res.Transfers++
+		return s.process(sn)
+	}
+	return nil
 }
 
 // heal ends the chaos: links are restored and crashed nodes restart.

@@ -39,6 +39,7 @@ func TestBrokenVariantsAreCaught(t *testing.T) {
 		{"reply-before-persist", func(o *Options) { o.ReplyBeforePersist = true }},
 		{"ignore-promised-values", func(o *Options) { o.Knobs.IgnorePromisedValues = true }},
 		{"half-quorum", func(o *Options) { o.Knobs.HalfQuorum = true }},
+		{"lease-ignores-drift", func(o *Options) { o.Knobs.LeaseIgnoresDrift = true }},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
