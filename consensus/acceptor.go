@@ -16,6 +16,14 @@ func (n *Node) onPrepare(m *Message) {
 		n.becomeFollower(0)
 	}
 	start := max(m.Slot, 1)
+	if start < n.log.first() {
+		// Slots the asker needs are compacted into our snapshot: they are
+		// chosen, but we can no longer report them. A promise that starts
+		// above the asked slot never completes at the asker; the snapshot
+		// brings it up to date.
+		start = n.log.first()
+		n.needSnapshot(m.From)
+	}
 	chunk := Message{Type: MsgPromise, To: m.From, Ballot: m.Ballot, Slot: start, Commit: n.hs.Commit}
 	bytes := 0
 	for s := start; s <= n.log.last(); s++ {

@@ -78,7 +78,52 @@ func AppendEntry(dst []byte, e *Entry) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(c.Data)))
 		dst = append(dst, c.Data...)
 	}
+	dst = appendBool(dst, e.Value.Conf != nil)
+	if e.Value.Conf != nil {
+		dst = AppendMembership(dst, e.Value.Conf)
+	}
 	return dst
+}
+
+// AppendMembership appends the encoding of m to dst.
+func AppendMembership(dst []byte, m *Membership) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(m.Members)))
+	for _, mb := range m.Members {
+		dst = binary.AppendUvarint(dst, uint64(mb.ID))
+		dst = binary.AppendUvarint(dst, uint64(len(mb.Addr)))
+		dst = append(dst, mb.Addr...)
+		dst = appendBool(dst, mb.Learner)
+		dst = appendBool(dst, mb.Promote)
+	}
+	return dst
+}
+
+// DecodeMembership decodes a membership that fills buf exactly.
+func DecodeMembership(buf []byte) (Membership, error) {
+	d := decoder{buf: buf}
+	m := d.membership()
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail("%d trailing bytes", len(d.buf))
+	}
+	return m, d.err
+}
+
+const minMemberBytes = 4 // id, addr length, learner, promote
+
+func (d *decoder) membership() Membership {
+	var m Membership
+	n := d.count(minMemberBytes)
+	if n > 0 {
+		m.Members = make([]Member, n)
+		for i := range m.Members {
+			mb := &m.Members[i]
+			mb.ID = NodeID(d.uvarint())
+			mb.Addr = string(d.bytes())
+			mb.Learner = d.bool()
+			mb.Promote = d.bool()
+		}
+	}
+	return m
 }
 
 // DecodeEntry decodes one entry that fills buf exactly. The returned entry
@@ -94,7 +139,7 @@ func DecodeEntry(buf []byte) (Entry, error) {
 
 // Smallest encodings, used to bound counts read from the wire.
 const (
-	minEntryBytes = 5 // slot, round, node, chosen, command count
+	minEntryBytes = 6 // slot, round, node, chosen, command count, conf flag
 	minCmdBytes   = 2 // id, length
 )
 
@@ -201,6 +246,10 @@ func (d *decoder) entry() Entry {
 			e.Value.Cmds[i].ID = d.uvarint()
 			e.Value.Cmds[i].Data = d.bytes()
 		}
+	}
+	if d.bool() {
+		m := d.membership()
+		e.Value.Conf = &m
 	}
 	return e
 }

@@ -9,8 +9,13 @@ import (
 type Config struct {
 	// ID is this node's identity. It must be non-zero and appear in Members.
 	ID NodeID
-	// Members lists every acceptor, this node included.
+	// Members lists the acceptors of the bootstrap configuration, which
+	// governs the log until the first membership change is chosen. Every
+	// member of a new cluster is started with the same list.
 	Members []NodeID
+	// Join starts a node that is not in Members: it learns its
+	// membership from the log (or a snapshot) once a member adds it.
+	Join bool
 
 	// ElectionTicks is the base election timeout. A follower that hears
 	// nothing from a leader for a random number of ticks in
@@ -72,6 +77,10 @@ type Knobs struct {
 	// LeaseIgnoresDrift makes the leader trust its lease for the full
 	// Lease, without the drift margin.
 	LeaseIgnoresDrift bool
+	// SingleConfigPhase1 makes a leader decide slots of a new
+	// configuration on the strength of Phase 1 in the old one, so two
+	// configurations can decide one slot.
+	SingleConfigPhase1 bool
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -89,7 +98,7 @@ func (c *Config) withDefaults() (Config, error) {
 		}
 		seen[m] = true
 	}
-	if !seen[out.ID] {
+	if !seen[out.ID] && !out.Join {
 		return out, fmt.Errorf("consensus: config: id %d is not among members %v", out.ID, out.Members)
 	}
 	if out.Rand == nil {
@@ -145,6 +154,9 @@ type Ready struct {
 	// ReadStates release linearizable reads: once the state machine has
 	// applied Index, a read with that ID may be served from local state.
 	ReadStates []ReadState
+	// Snapshots names peers that lag behind the compacted log: the driver
+	// sends each the latest snapshot.
+	Snapshots []NodeID
 	// Role and Leader describe the node now.
 	Role   Role
 	Leader NodeID

@@ -1,5 +1,7 @@
 package consensus
 
+import "slices"
+
 // Elections: a follower that stops hearing from a leader first runs a
 // pre-check (would a majority support a campaign?), then Phase 1.
 
@@ -15,11 +17,13 @@ type campaign struct {
 	promises map[NodeID]*promiseState
 }
 
-// promiseState gathers one acceptor's chunked promise.
+// promiseState gathers one acceptor's chunked promise for the slots from
+// `from` on.
 type promiseState struct {
+	from    uint64
 	next    uint64             // first slot not yet covered; LastOpen when complete
 	commit  uint64             // the acceptor's chosen prefix
-	entries []Entry            // accepted records, slot >= campaign.from
+	entries []Entry            // accepted records, slot >= from
 	early   map[uint64]Message // chunks that arrived ahead of next
 }
 
@@ -43,6 +47,10 @@ func (n *Node) tickElection() {
 	if n.electionElapsed < n.electionTimeout {
 		return
 	}
+	if !n.isVoter(n.id) {
+		n.resetElectionTimer() // learners and removed members never campaign
+		return
+	}
 	if n.camp != nil || n.pre != nil {
 		n.backoff++ // the last attempt went nowhere
 	}
@@ -58,7 +66,7 @@ func (n *Node) tickElection() {
 func (n *Node) startPreCheck() {
 	n.resetElectionTimer()
 	n.pre = &preCheck{grants: map[NodeID]bool{n.id: true}}
-	if len(n.pre.grants) >= n.quorum {
+	if n.preCheckPassed() {
 		n.startCampaign(false)
 		return
 	}
@@ -81,9 +89,13 @@ func (n *Node) onPreCheckResp(m *Message) {
 		return
 	}
 	n.pre.grants[m.From] = true
-	if len(n.pre.grants) >= n.quorum {
+	if n.preCheckPassed() {
 		n.startCampaign(false)
 	}
+}
+
+func (n *Node) preCheckPassed() bool {
+	return n.quorumOf(n.current(), func(id NodeID) bool { return n.pre.grants[id] })
 }
 
 // startCampaign runs Phase 1 with a fresh ballot for every slot after the
@@ -95,36 +107,39 @@ func (n *Node) startCampaign(force bool) {
 	n.leader = 0
 	b := Ballot{Round: max(n.maxRound, n.hs.Promised.Round) + 1, Node: n.id}
 	n.maxRound = b.Round
-	n.camp = &campaign{ballot: b, from: n.hs.Commit + 1, promises: map[NodeID]*promiseState{}}
+	c := &campaign{ballot: b, from: n.hs.Commit + 1, promises: map[NodeID]*promiseState{}}
+	n.camp = c
 	n.promise(b)
 	n.resetElectionTimer()
-	n.broadcast(Message{Type: MsgPrepare, Ballot: b, Slot: n.camp.from, Force: force})
+	for _, p := range n.peers() {
+		c.promises[p] = &promiseState{from: c.from, next: c.from, early: map[uint64]Message{}}
+		n.send(Message{Type: MsgPrepare, To: p, Ballot: b, Slot: c.from, Force: force})
+	}
 }
 
 func (n *Node) onSelfPromise() {
 	c := n.camp
-	p := &promiseState{next: LastOpen, commit: n.hs.Commit}
-	for s := c.from; s <= n.log.last(); s++ {
-		if e := n.log.ref(s); e != nil {
-			p.entries = append(p.entries, *e)
-		}
-	}
+	p := &promiseState{from: c.from}
+	n.selfPromise(p)
 	c.promises[n.id] = p
 	n.checkPromises()
 }
 
+// onPromise collects a promise chunk, for a campaign or, with the same
+// ballot, for a leader that asked new voters for their promise.
 func (n *Node) onPromise(m *Message) {
-	c := n.camp
-	if c == nil || m.Ballot != c.ballot || m.Slot < c.from {
+	var promises map[NodeID]*promiseState
+	switch {
+	case n.camp != nil && m.Ballot == n.camp.ballot:
+		promises = n.camp.promises
+	case n.role == Leader && m.Ballot == n.lead.ballot:
+		promises = n.lead.promises
+	default:
 		return
 	}
-	p := c.promises[m.From]
-	if p == nil {
-		p = &promiseState{next: c.from, early: map[uint64]Message{}}
-		c.promises[m.From] = p
-	}
-	if p.done() || m.Slot < p.next {
-		return // duplicate
+	p := promises[m.From]
+	if p == nil || p.done() || m.Slot < p.next {
+		return // unasked or duplicate
 	}
 	p.early[m.Slot] = *m
 	for !p.done() {
@@ -141,24 +156,25 @@ func (n *Node) onPromise(m *Message) {
 			p.next = chunk.Last + 1
 		}
 	}
-	n.checkPromises()
+	if !p.done() {
+		return
+	}
+	if n.camp != nil {
+		n.checkPromises()
+		return
+	}
+	n.inherit(p)
 }
 
 func (n *Node) checkPromises() {
-	done := 0
-	for _, p := range n.camp.promises {
-		if p.done() {
-			done++
-		}
-	}
-	if done >= n.quorum {
+	c := n.camp
+	if n.quorumOf(n.confAt(c.from), func(id NodeID) bool { p := c.promises[id]; return p != nil && p.done() }) {
 		n.becomeLeader()
 	}
 }
 
-// becomeLeader ends Phase 1. For every slot from the campaign's first on it
-// re-proposes the value with the highest ballot among the promises, takes
-// any value a promiser already knows chosen, and fills gaps with no-ops.
+// becomeLeader ends Phase 1. The reported values are merged per slot and
+// re-proposed, slot by slot, as decide reaches them.
 func (n *Node) becomeLeader() {
 	c := n.camp
 	n.camp = nil
@@ -166,39 +182,44 @@ func (n *Node) becomeLeader() {
 	n.leader = n.id
 	n.backoff = 0
 	n.lead = newLeadership(c.ballot)
-
-	best := map[uint64]Entry{}
-	top := c.from - 1
-	for _, p := range c.promises {
-		for _, e := range p.entries {
-			if e.Slot <= p.commit {
-				e.Chosen = true
-			}
-			top = max(top, e.Slot)
-			cur, ok := best[e.Slot]
-			if !ok || (!cur.Chosen && (e.Chosen || cur.Ballot.Less(e.Ballot))) {
-				best[e.Slot] = e
-			}
+	n.lead.nextSlot = c.from
+	n.lead.top = c.from - 1
+	n.lead.promises = c.promises
+	for _, id := range sortedIDs(c.promises) {
+		if p := c.promises[id]; p.done() {
+			n.inherit(p)
 		}
 	}
-	for s := c.from; s <= top; s++ {
-		e, ok := best[s]
-		if n.cfg.Knobs.IgnorePromisedValues {
-			e, ok = Entry{}, false
-		}
-		switch {
-		case ok && e.Chosen:
-			if cur := n.log.ref(s); cur == nil || !cur.Chosen {
-				n.write(Entry{Slot: s, Ballot: e.Ballot, Chosen: true, Value: e.Value})
-			}
-		case ok:
-			n.proposeSlot(s, e.Value)
-		default:
-			n.proposeSlot(s, Value{})
-		}
-	}
-	n.lead.nextSlot = top + 1
-	n.lead.takeover = top
 	n.advanceCommit()
 	n.sendHeartbeat()
+}
+
+// inherit merges a complete promise into the values the leader must
+// re-propose: a value some promiser knows chosen wins, otherwise the one
+// with the highest ballot.
+func (n *Node) inherit(p *promiseState) {
+	l := n.lead
+	for _, e := range p.entries {
+		if e.Slot < l.nextSlot {
+			continue // already decided
+		}
+		if e.Slot <= p.commit {
+			e.Chosen = true
+		}
+		l.top = max(l.top, e.Slot)
+		cur, ok := l.inherited[e.Slot]
+		if !ok || (!cur.Chosen && (e.Chosen || cur.Ballot.Less(e.Ballot))) {
+			l.inherited[e.Slot] = e
+		}
+	}
+	p.entries = nil
+}
+
+func sortedIDs[V any](m map[NodeID]V) []NodeID {
+	ids := make([]NodeID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

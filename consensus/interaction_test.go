@@ -161,7 +161,7 @@ func (e *interaction) restart(t *testing.T, id NodeID) {
 	// A large election timeout keeps timers out of the way unless a script ticks.
 	cfg := Config{ID: id, Members: e.ids, ElectionTicks: 1000, HeartbeatTicks: 1,
 		Rand: rand.New(rand.NewPCG(uint64(id), 0))}
-	n, err := NewNode(cfg, disk.hs, ents)
+	n, err := NewNode(cfg, State{Hard: disk.hs, Entries: ents})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,29 +2,38 @@ package consensus
 
 import (
 	"cmp"
-	"math/bits"
 	"slices"
 )
 
 // leadership is the state a node holds only while it leads.
 type leadership struct {
-	ballot   Ballot
-	nextSlot uint64 // next slot to fill; every slot below has a proposal or is chosen
+	ballot Ballot
+	// nextSlot is the next slot to decide; every slot below it is chosen
+	// or has a proposal at this ballot.
+	// Invariant: nextSlot <= commit + α + 1 (the activation rule).
+	nextSlot uint64
 
 	// inflight holds proposed, not yet chosen slots of this ballot.
-	// Invariant: len(inflight) <= MaxInflightSlots, except right after
-	// taking over, when every inherited slot is re-proposed at once.
 	inflight map[uint64]*slotState
+
+	// promises are Phase 1 answers for this ballot, from the campaign and
+	// from voters of later configurations asked since.
+	promises map[NodeID]*promiseState
+	// inherited is the merged report of the promises, per slot not yet
+	// decided; top is its highest slot. Every value a previous leader may
+	// have chosen is at or below top.
+	inherited map[uint64]Entry
+	top       uint64
 
 	pending      []Command // proposals waiting for a slot
 	pendingBytes int
 
+	confQueued *Membership // a membership change waiting for a slot
+	confSlot   uint64      // slot of a proposed, not yet chosen change
+
 	fresh []Entry // proposals made since the last Ready, sent as one Accept per peer
 
-	// takeover is the highest slot inherited from Phase 1: every value a
-	// previous leader may have chosen is at or below it.
-	takeover uint64
-	lease    leaseState
+	lease leaseState
 
 	heartbeatElapsed int
 	quorumElapsed    int
@@ -33,19 +42,198 @@ type leadership struct {
 
 // slotState tracks the acknowledgements of one in-flight slot.
 type slotState struct {
-	acks  uint64 // bit i set: member i accepted
+	acks  []NodeID // voters and learners that accepted; few, so a slice
 	value Value
-	age   int // ticks since last (re)sent
+	age   int // heartbeats since last (re)sent
 }
 
 func newLeadership(b Ballot) *leadership {
 	return &leadership{ballot: b, inflight: map[uint64]*slotState{}, active: map[NodeID]bool{},
-		lease: leaseState{sentAt: map[uint64]int64{}, acks: map[uint64]uint64{}}}
+		inherited: map[uint64]Entry{},
+		lease:     leaseState{sentAt: map[uint64]int64{}, acks: map[uint64][]NodeID{}}}
 }
 
-// canAssign reports whether pending proposals could get a slot now.
-func (l *leadership) canAssign(n *Node) bool {
-	return len(l.pending) > 0 && len(l.inflight) < n.cfg.MaxInflightSlots
+// alpha is the activation distance of configurations and the depth of the
+// Phase 2 pipeline.
+func (n *Node) alpha() uint64 { return uint64(n.cfg.MaxInflightSlots) }
+
+// promisedFor reports whether the leader may decide slot t: a quorum of
+// t's configuration has promised this ballot for t.
+func (n *Node) promisedFor(t uint64) bool {
+	l := n.lead
+	if n.cfg.Knobs.SingleConfigPhase1 {
+		return true
+	}
+	return n.quorumOf(n.confAt(t), func(id NodeID) bool {
+		p := l.promises[id]
+		return p != nil && p.done() && p.from <= t
+	})
+}
+
+// nextWork says what the leader would put in its next slot, if anything.
+type slotWork uint8
+
+const (
+	workNone slotWork = iota
+	workInherited
+	workConf
+	workPad
+	workCommands
+)
+
+func (n *Node) nextWork() slotWork {
+	l := n.lead
+	t := l.nextSlot
+	if t > n.hs.Commit+n.alpha() || !n.promisedFor(t) {
+		return workNone
+	}
+	switch {
+	case t <= l.top:
+		return workInherited
+	case l.confQueued != nil && l.confSlot == 0 && l.lease.transferTo == 0:
+		return workConf
+	case len(l.pending) > 0:
+		return workCommands
+	case n.confs[len(n.confs)-1].activation > t:
+		return workPad // a chosen change becomes active only once slots reach it
+	}
+	return workNone
+}
+
+// decide fills slots, in order, while there is work and the activation
+// rule and the promises allow: inherited values first, then a queued
+// membership change, then client commands batched up to MaxBatchBytes.
+func (n *Node) decide() {
+	l := n.lead
+	for {
+		t := l.nextSlot
+		switch n.nextWork() {
+		case workNone:
+			n.askPromises(t)
+			if len(l.pending) == 0 {
+				l.pending = nil
+			}
+			return
+		case workInherited:
+			n.decideInherited(t)
+		case workConf:
+			l.confSlot = t
+			n.proposeSlot(t, Value{Conf: l.confQueued})
+			l.confQueued = nil
+		case workPad:
+			n.proposeSlot(t, Value{})
+		case workCommands:
+			n.proposeSlot(t, Value{Cmds: n.takeBatch()})
+		}
+		l.nextSlot++
+	}
+}
+
+func (n *Node) decideInherited(t uint64) {
+	l := n.lead
+	e, ok := l.inherited[t]
+	delete(l.inherited, t)
+	if n.cfg.Knobs.IgnorePromisedValues {
+		e, ok = Entry{}, false
+	}
+	switch {
+	case ok && e.Chosen:
+		if cur := n.log.ref(t); cur == nil || !cur.Chosen {
+			n.write(Entry{Slot: t, Ballot: e.Ballot, Chosen: true, Value: e.Value})
+		}
+	case ok:
+		if e.Value.Conf != nil {
+			l.confSlot = t
+		}
+		n.proposeSlot(t, e.Value)
+	default:
+		n.proposeSlot(t, Value{})
+	}
+}
+
+// takeBatch removes up to MaxBatchBytes of pending commands.
+func (n *Node) takeBatch() []Command {
+	l := n.lead
+	size, k := 0, 0
+	for k < len(l.pending) {
+		c := len(l.pending[k].Data) + 8
+		if k > 0 && size+c > n.cfg.MaxBatchBytes {
+			break
+		}
+		size += c
+		k++
+	}
+	cmds := make([]Command, k)
+	copy(cmds, l.pending[:k])
+	l.pending = l.pending[k:]
+	l.pendingBytes -= size
+	return cmds
+}
+
+// askPromises sends Prepare, at this ballot and from slot t, to the voters
+// of t's configuration that have not promised for t.
+func (n *Node) askPromises(t uint64) {
+	l := n.lead
+	if t > n.hs.Commit+n.alpha() || n.promisedFor(t) {
+		return
+	}
+	for _, v := range n.confAt(t).voters() {
+		if p := l.promises[v]; p == nil || p.from > t {
+			l.promises[v] = &promiseState{from: t, next: t, early: map[uint64]Message{}}
+			if v == n.id {
+				n.selfPromise(l.promises[v])
+				continue
+			}
+			n.send(Message{Type: MsgPrepare, To: v, Ballot: l.ballot, Slot: t})
+		}
+	}
+}
+
+// needsAsk reports whether askPromises has Prepares to send.
+func (n *Node) needsAsk() bool {
+	l := n.lead
+	t := l.nextSlot
+	if t > n.hs.Commit+n.alpha() || n.promisedFor(t) {
+		return false
+	}
+	for _, v := range n.confAt(t).voters() {
+		if p := l.promises[v]; p == nil || p.from > t {
+			return true
+		}
+	}
+	return false
+}
+
+// selfPromise completes p from this node's own log: the leader has
+// promised its own ballot since the campaign.
+func (n *Node) selfPromise(p *promiseState) {
+	for s := p.from; s <= n.log.last(); s++ {
+		if e := n.log.ref(s); e != nil {
+			p.entries = append(p.entries, *e)
+		}
+	}
+	p.commit, p.next = n.hs.Commit, LastOpen
+	if n.role == Leader {
+		n.inherit(p)
+	}
+}
+
+// reaskPromises resends the Prepares still unanswered; messages get lost.
+// Slots the leader has decided since need no report, so it asks only from
+// the next undecided slot: an acceptor may have compacted the earlier ones
+// away.
+func (n *Node) reaskPromises() {
+	l := n.lead
+	for _, id := range sortedIDs(l.promises) {
+		p := l.promises[id]
+		if p.done() || id == n.id {
+			continue
+		}
+		if from := max(p.from, l.nextSlot); from != p.from {
+			*p = promiseState{from: from, next: from, early: map[uint64]Message{}}
+		}
+		n.send(Message{Type: MsgPrepare, To: id, Ballot: l.ballot, Slot: p.from})
+	}
 }
 
 // proposeSlot starts Phase 2 for slot s with v at the current ballot. The
@@ -57,32 +245,6 @@ func (n *Node) proposeSlot(s uint64, v Value) {
 	l.fresh = append(l.fresh, Entry{Slot: s, Ballot: l.ballot, Value: v})
 }
 
-// assignPending packs queued commands into new slots, up to MaxBatchBytes
-// per slot, while the pipeline has room.
-func (n *Node) assignPending() {
-	l := n.lead
-	for l.canAssign(n) {
-		size, k := 0, 0
-		for k < len(l.pending) {
-			c := len(l.pending[k].Data) + 8
-			if k > 0 && size+c > n.cfg.MaxBatchBytes {
-				break
-			}
-			size += c
-			k++
-		}
-		cmds := make([]Command, k)
-		copy(cmds, l.pending[:k])
-		l.pending = l.pending[k:]
-		l.pendingBytes -= size
-		n.proposeSlot(l.nextSlot, Value{Cmds: cmds})
-		l.nextSlot++
-	}
-	if len(l.pending) == 0 {
-		l.pending = nil
-	}
-}
-
 // flushAccepts sends the proposals made since the last Ready to every peer,
 // in as few messages as the size bounds allow.
 func (n *Node) flushAccepts() {
@@ -90,10 +252,8 @@ func (n *Node) flushAccepts() {
 	if len(l.fresh) == 0 {
 		return
 	}
-	for _, p := range n.members {
-		if p != n.id {
-			n.sendAccepts(p, l.fresh)
-		}
+	for _, p := range n.peers() {
+		n.sendAccepts(p, l.fresh)
 	}
 	l.fresh = nil
 }
@@ -122,7 +282,7 @@ func (n *Node) tickLeader() {
 	if l.quorumElapsed >= n.cfg.ElectionTicks {
 		// Check quorum: a leader cut off from a majority steps down, so
 		// clients stop waiting on it and find the new leader.
-		if len(l.active)+1 < n.quorum {
+		if !n.quorumOf(n.current(), func(id NodeID) bool { return id == n.id || l.active[id] }) {
 			n.becomeFollower(0)
 			n.resetElectionTimer()
 			return
@@ -137,22 +297,24 @@ func (n *Node) tickLeader() {
 	n.tickTransfer()
 	n.sendHeartbeat()
 	n.retransmit()
+	n.reaskPromises()
 }
 
-// retransmit resends every in-flight slot that has waited a full heartbeat
-// interval to the peers that have not accepted it. Messages may be lost;
+// retransmit resends every in-flight slot that has waited two heartbeat
+// intervals to the peers that have not accepted it. Messages may be lost;
 // this is what makes Phase 2 live again once the network heals.
 func (n *Node) retransmit() {
 	l := n.lead
 	var per map[NodeID][]Entry
+	peers := n.peers()
 	for s, st := range l.inflight {
 		st.age++
 		if st.age < 2 {
 			continue
 		}
 		st.age = 0
-		for _, p := range n.members {
-			if p != n.id && st.acks&n.bit(p) == 0 {
+		for _, p := range peers {
+			if !slices.Contains(st.acks, p) {
 				if per == nil {
 					per = map[NodeID][]Entry{}
 				}
@@ -160,7 +322,7 @@ func (n *Node) retransmit() {
 			}
 		}
 	}
-	for _, p := range n.members {
+	for _, p := range peers {
 		if ents := per[p]; len(ents) > 0 {
 			slices.SortFunc(ents, func(a, b Entry) int { return cmp.Compare(a.Slot, b.Slot) })
 			n.sendAccepts(p, ents)
@@ -168,16 +330,16 @@ func (n *Node) retransmit() {
 	}
 }
 
-func (n *Node) bit(p NodeID) uint64 { return 1 << n.index[p] }
-
 // ack counts p's acceptance of slot s at the current ballot.
 func (n *Node) ack(p NodeID, s uint64) {
 	st, ok := n.lead.inflight[s]
 	if !ok {
 		return
 	}
-	st.acks |= n.bit(p)
-	if bits.OnesCount64(st.acks) >= n.quorum {
+	if !slices.Contains(st.acks, p) {
+		st.acks = append(st.acks, p)
+	}
+	if n.quorumOf(n.confAt(s), func(id NodeID) bool { return slices.Contains(st.acks, id) }) {
 		n.chosen(s)
 	}
 }
@@ -197,7 +359,7 @@ func (n *Node) onAccepted(m *Message) {
 	}
 	n.peerCommitted(m.Commit)
 	n.advanceCommit()
-	n.checkTransfer(m.From, m.Commit)
+	n.followerProgress(m.From, m.Commit)
 }
 
 func (n *Node) onHeartbeatResp(m *Message) {
@@ -211,13 +373,28 @@ func (n *Node) onHeartbeatResp(m *Message) {
 	if m.Commit < n.hs.Commit {
 		n.sendLearn(m.From, m.Commit+1)
 	}
-	n.checkTransfer(m.From, m.Commit)
+	n.followerProgress(m.From, m.Commit)
+}
+
+// followerProgress acts on a peer's chosen prefix: a transfer may proceed,
+// a learner may be promoted.
+func (n *Node) followerProgress(p NodeID, commit uint64) {
+	if n.role != Leader {
+		return
+	}
+	n.checkTransfer(p, commit)
+	if n.role == Leader {
+		n.maybePromote(p, commit)
+	}
 }
 
 // peerCommitted uses a peer's chosen prefix: every in-flight slot at or
 // below it is chosen, and our proposal there carries the chosen value
 // (a proposal above the choosing ballot always does).
 func (n *Node) peerCommitted(c uint64) {
+	if n.role != Leader {
+		return
+	}
 	for s := n.hs.Commit + 1; s <= min(c, n.lead.nextSlot-1); s++ {
 		if _, ok := n.lead.inflight[s]; ok {
 			n.chosen(s)
@@ -226,7 +403,12 @@ func (n *Node) peerCommitted(c uint64) {
 }
 
 // sendLearn sends chosen values from slot from on to a peer that lags.
+// Values compacted into a snapshot go as a snapshot instead.
 func (n *Node) sendLearn(p NodeID, from uint64) {
+	if from < n.log.first() {
+		n.needSnapshot(p)
+		return
+	}
 	m := Message{Type: MsgLearn, To: p, Ballot: n.lead.ballot}
 	bytes := 0
 	for s := from; s <= n.hs.Commit && len(m.Entries) < n.cfg.MaxMsgEntries; s++ {

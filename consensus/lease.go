@@ -1,6 +1,6 @@
 package consensus
 
-import "math/bits"
+import "slices"
 
 // Leader leases, linearizable reads and leadership transfer.
 //
@@ -26,7 +26,7 @@ type leaseState struct {
 	round     uint64           // last heartbeat round sent
 	confirmed uint64           // highest round a quorum answered
 	sentAt    map[uint64]int64 // round -> clock when sent, for unconfirmed rounds
-	acks      map[uint64]uint64
+	acks      map[uint64][]NodeID
 	start     int64 // clock when the last confirmed round was sent; valid if confirmed > 0
 	reads     []pendingRead
 	needRound bool // a read waits for a round not yet sent
@@ -94,7 +94,7 @@ func (n *Node) sendHeartbeat() {
 	ls := &n.lead.lease
 	ls.round++
 	ls.sentAt[ls.round] = n.clock
-	ls.acks[ls.round] = n.bit(n.id)
+	ls.acks[ls.round] = []NodeID{n.id}
 	ls.needRound = false
 	n.heardLeader(n.id)
 	n.broadcast(Message{Type: MsgHeartbeat, Ballot: n.lead.ballot, Commit: n.hs.Commit, Slot: ls.round})
@@ -107,13 +107,15 @@ func (n *Node) roundAcked(p NodeID, r uint64) {
 	if _, ok := ls.sentAt[r]; !ok {
 		return
 	}
-	ls.acks[r] |= n.bit(p)
+	if !slices.Contains(ls.acks[r], p) {
+		ls.acks[r] = append(ls.acks[r], p)
+	}
 	n.checkRound(r)
 }
 
 func (n *Node) checkRound(r uint64) {
 	ls := &n.lead.lease
-	if bits.OnesCount64(ls.acks[r]&n.voterMask()) < n.quorum {
+	if !n.quorumOf(n.current(), func(id NodeID) bool { return slices.Contains(ls.acks[r], id) }) {
 		return
 	}
 	if r > ls.confirmed {
@@ -158,7 +160,7 @@ func (n *Node) ReadIndex(id uint64) error {
 	}
 	// Everything a previous leader may have chosen is at or below the
 	// slots this leader took over.
-	index := max(n.hs.Commit, n.lead.takeover)
+	index := max(n.hs.Commit, n.lead.top)
 	if n.LeaseHolds() {
 		n.readStates = append(n.readStates, ReadState{ID: id, Index: index})
 		return nil
@@ -176,7 +178,7 @@ func (n *Node) TransferLeader(target NodeID) error {
 	if n.role != Leader {
 		return &NotLeaderError{Leader: n.leader}
 	}
-	if _, ok := n.index[target]; !ok {
+	if n.current().member(target) == nil {
 		return ErrUnknownMember
 	}
 	if !n.isVoter(target) {

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 )
@@ -8,16 +9,21 @@ import (
 // Node is one member's protocol state machine. It is not safe for
 // concurrent use: one driver goroutine owns it.
 type Node struct {
-	cfg     Config
-	id      NodeID
-	members []NodeID
-	index   map[NodeID]int // member -> bit in ack masks
-	quorum  int
+	cfg Config
+	id  NodeID
+	// confs are the configurations that govern undecided slots, sorted by
+	// activation; see membership.go.
+	confs []conf
 
 	hs        HardState
 	hsChanged bool
 	log       slotLog
 	applied   uint64 // Invariant: applied <= hs.Commit.
+	snapIndex uint64 // last slot of the latest durable snapshot
+
+	ticks     int            // ticks since start
+	snapAsked map[NodeID]int // peer -> tick a snapshot was last asked for
+	snapshots []NodeID       // peers to send a snapshot, for the next Ready
 
 	role   Role
 	leader NodeID // last known leader, 0 if none
@@ -51,39 +57,43 @@ type Node struct {
 
 // NewNode builds a node from its configuration and its durable state, as
 // returned by storage. Entries may be in any order.
-func NewNode(cfg Config, hs HardState, entries []Entry) (*Node, error) {
+func NewNode(cfg Config, st State) (*Node, error) {
+	hs, entries := st.Hard, st.Entries
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: c, id: c.ID, members: slices.Clone(c.Members), index: map[NodeID]int{}}
-	if len(n.members) > 64 {
-		return nil, fmt.Errorf("consensus: config: %d members, at most 64 acceptors", len(n.members))
+	n := &Node{cfg: c, id: c.ID, snapAsked: map[NodeID]int{}}
+	boot := conf{activation: 1}
+	for _, id := range c.Members {
+		boot.m.Members = append(boot.m.Members, Member{ID: id})
 	}
-	slices.Sort(n.members)
-	for i, m := range n.members {
-		n.index[m] = i
-	}
-	n.quorum = len(n.members)/2 + 1
-	if c.Knobs.HalfQuorum {
-		n.quorum = max(1, len(n.members)/2)
+	slices.SortFunc(boot.m.Members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	n.confs = []conf{boot}
+	if len(st.Configs) > 0 {
+		n.setConfigs(st.Configs)
 	}
 	n.hs = hs
+	n.log.base, n.snapIndex, n.applied = st.SnapIndex, st.SnapIndex, st.SnapIndex
+	n.hs.Commit = max(n.hs.Commit, st.SnapIndex)
 	n.maxRound = hs.Promised.Round
 	for _, e := range entries {
 		if e.Slot == 0 {
 			return nil, fmt.Errorf("consensus: restore: entry with slot 0")
 		}
-		if e.Slot <= hs.Commit {
+		if e.Slot <= n.hs.Commit {
 			e.Chosen = true
 		}
 		n.log.set(e)
 	}
-	for s := uint64(1); s <= hs.Commit; s++ {
+	for s := st.SnapIndex + 1; s <= n.hs.Commit; s++ {
 		if !n.log.get(s).Chosen {
-			return nil, fmt.Errorf("consensus: restore: commit %d but slot %d is missing", hs.Commit, s)
+			return nil, fmt.Errorf("consensus: restore: commit %d but slot %d is missing", n.hs.Commit, s)
 		}
 	}
+	// Replay the chosen prefix after the snapshot to rebuild the
+	// configurations.
+	n.hs.Commit = st.SnapIndex
 	n.advanceCommit()
 	n.resetElectionTimer()
 	return n, nil
@@ -94,6 +104,7 @@ func (n *Node) ID() NodeID { return n.id }
 
 // Tick advances the node's logical clock by one tick.
 func (n *Node) Tick() {
+	n.ticks++
 	if n.role == Leader {
 		n.tickLeader()
 		return
@@ -138,7 +149,9 @@ func (n *Node) Step(m Message) error {
 }
 
 func (n *Node) validate(m *Message) error {
-	if _, ok := n.index[m.From]; !ok || m.From == n.id {
+	// Any member, past or future, may speak: a node that lags does not
+	// know every configuration yet. The transport authenticates peers.
+	if m.From == 0 || m.From == n.id {
 		return fmt.Errorf("%w: from %d", ErrUnknownPeer, m.From)
 	}
 	if m.To != n.id {
@@ -202,15 +215,15 @@ func (n *Node) Propose(cmds ...Command) error {
 // HasReady reports whether Ready would return anything to do.
 func (n *Node) HasReady() bool {
 	return n.hsChanged || len(n.writes) > 0 || len(n.msgs) > 0 || len(n.dropped) > 0 ||
-		len(n.readStates) > 0 || n.applied < n.hs.Commit ||
-		(n.role == Leader && (n.lead.canAssign(n) || n.lead.lease.needRound))
+		len(n.readStates) > 0 || len(n.snapshots) > 0 || n.applied < n.hs.Commit ||
+		(n.role == Leader && (n.nextWork() != workNone || n.lead.lease.needRound || n.needsAsk()))
 }
 
 // Ready collects what the driver must do next. The driver must finish it
 // and call Advance before calling Ready again.
 func (n *Node) Ready() Ready {
 	if n.role == Leader {
-		n.assignPending()
+		n.decide()
 		n.flushAccepts()
 		if n.lead.lease.needRound {
 			n.sendHeartbeat()
@@ -223,6 +236,7 @@ func (n *Node) Ready() Ready {
 		Messages:         n.msgs,
 		Dropped:          n.dropped,
 		ReadStates:       n.readStates,
+		Snapshots:        n.snapshots,
 		Role:             n.role,
 		Leader:           n.leader,
 	}
@@ -230,7 +244,7 @@ func (n *Node) Ready() Ready {
 		rd.Committed = append(rd.Committed, n.log.get(s))
 	}
 	n.hsChanged = false
-	n.writes, n.msgs, n.dropped, n.readStates = nil, nil, nil, nil
+	n.writes, n.msgs, n.dropped, n.readStates, n.snapshots = nil, nil, nil, nil, nil
 	return rd
 }
 
@@ -263,26 +277,15 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// isVoter reports whether id is an acceptor (counts toward quorums).
-func (n *Node) isVoter(id NodeID) bool {
-	_, ok := n.index[id]
-	return ok
-}
-
-// voterMask has a bit set for every acceptor.
-func (n *Node) voterMask() uint64 { return 1<<len(n.members) - 1 }
-
 func (n *Node) send(m Message) {
 	m.From = n.id
 	n.msgs = append(n.msgs, m)
 }
 
 func (n *Node) broadcast(m Message) {
-	for _, p := range n.members {
-		if p != n.id {
-			m.To = p
-			n.send(m)
-		}
+	for _, p := range n.peers() {
+		m.To = p
+		n.send(m)
 	}
 }
 
@@ -308,17 +311,22 @@ func (n *Node) markChosen(s uint64) {
 	}
 }
 
-// advanceCommit moves the commit index over every contiguous chosen slot.
+// advanceCommit moves the commit index over every contiguous chosen slot,
+// and takes note of the configurations chosen on the way.
 func (n *Node) advanceCommit() {
-	c := n.hs.Commit
 	for {
-		e := n.log.ref(c + 1)
+		e := n.log.ref(n.hs.Commit + 1)
 		if e == nil || !e.Chosen {
-			break
+			return
 		}
-		c++
+		n.hs.Commit++
+		if e.Value.Conf != nil {
+			if n.role == Leader && n.lead.confSlot == e.Slot {
+				n.lead.confSlot = 0
+			}
+			n.chosenConf(e.Slot, *e.Value.Conf)
+		}
 	}
-	n.hs.Commit = c
 }
 
 // learnCommit applies a leader's announcement that every slot <= commit is

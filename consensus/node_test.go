@@ -39,7 +39,7 @@ func TestStepRejectsOutOfProtocol(t *testing.T) {
 		name string
 		msg  Message
 	}{
-		{"unknown sender", Message{Type: MsgHeartbeat, From: 9, To: 1, Ballot: Ballot{1, 9}}},
+		{"no sender", Message{Type: MsgHeartbeat, From: 0, To: 1, Ballot: Ballot{1, 0}}},
 		{"from itself", Message{Type: MsgHeartbeat, From: 1, To: 1, Ballot: Ballot{1, 1}}},
 		{"wrong recipient", Message{Type: MsgHeartbeat, From: 2, To: 3, Ballot: Ballot{1, 2}}},
 		{"invalid type", Message{Type: MsgInvalid, From: 2, To: 1}},
@@ -55,7 +55,7 @@ func TestStepRejectsOutOfProtocol(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n, err := NewNode(Config{ID: 1, Members: []NodeID{1, 2, 3}, Rand: rand.New(rand.NewPCG(1, 1))}, HardState{}, nil)
+			n, err := NewNode(Config{ID: 1, Members: []NodeID{1, 2, 3}, Rand: rand.New(rand.NewPCG(1, 1))}, State{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := NewNode(c.cfg, HardState{}, nil); err == nil {
+			if _, err := NewNode(c.cfg, State{}); err == nil {
 				t.Fatal("accepted")
 			}
 		})

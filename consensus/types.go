@@ -36,20 +36,27 @@ type Command struct {
 	Data []byte
 }
 
-// Value is what one slot decides: a batch of commands. An empty batch is a
-// no-op, used to fill gaps when a new leader takes over.
+// Value is what one slot decides: a batch of commands, or a new
+// membership (never both). An empty value is a no-op, used to fill gaps
+// when a new leader takes over.
 type Value struct {
 	Cmds []Command
+	Conf *Membership
 }
 
-// IsNoop reports whether v carries no commands.
-func (v Value) IsNoop() bool { return len(v.Cmds) == 0 }
+// IsNoop reports whether v carries neither commands nor a membership.
+func (v Value) IsNoop() bool { return len(v.Cmds) == 0 && v.Conf == nil }
 
 // Bytes is the payload size of v, for batching and flow control.
 func (v Value) Bytes() int {
 	n := 0
 	for _, c := range v.Cmds {
 		n += len(c.Data) + 8
+	}
+	if v.Conf != nil {
+		for _, m := range v.Conf.Members {
+			n += len(m.Addr) + 12
+		}
 	}
 	return n
 }

@@ -120,7 +120,7 @@ func New(cfg Config, store Storage, tr Transport, sm StateMachine) (*Replica, er
 	if err != nil {
 		return nil, fmt.Errorf("driver: load state: %w", err)
 	}
-	node, err := consensus.NewNode(cfg.Core, hs, ents)
+	node, err := consensus.NewNode(cfg.Core, consensus.State{Hard: hs, Entries: ents})
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/clockd/clockd/consensus"
 )
@@ -11,7 +13,10 @@ import (
 // say and do, independently of what any node believes, and checks the
 // safety invariants at every step.
 type checker struct {
-	members int
+	alpha uint64
+	// confs are the configurations chosen so far, by activation slot: the
+	// ground truth of which voters decide each slot.
+	confs []simConf
 	// accepted[slot][ballot] is the value hash and the acceptors that said
 	// they accepted it.
 	accepted map[uint64]map[consensus.Ballot]*acceptance
@@ -36,12 +41,20 @@ type checker struct {
 
 type acceptance struct {
 	hash uint64
+	conf *consensus.Membership
 	by   map[consensus.NodeID]bool
 }
 
-func newChecker(members int) *checker {
+type simConf struct {
+	activation uint64
+	voters     []consensus.NodeID
+	members    []consensus.NodeID
+}
+
+func newChecker(boot []consensus.NodeID, alpha uint64) *checker {
 	return &checker{
-		members:     members,
+		alpha:       alpha,
+		confs:       []simConf{{activation: 1, voters: boot, members: boot}},
 		accepted:    map[uint64]map[consensus.Ballot]*acceptance{},
 		chosen:      map[uint64]uint64{},
 		applied:     map[uint64]uint64{},
@@ -57,6 +70,9 @@ func hashValue(v consensus.Value) uint64 {
 		fmt.Fprintf(h, "%d:%d:", c.ID, len(c.Data))
 		h.Write(c.Data)
 	}
+	if v.Conf != nil {
+		fmt.Fprintf(h, "conf:%v", v.Conf.Members)
+	}
 	return h.Sum64()
 }
 
@@ -71,7 +87,7 @@ func (c *checker) proposed(slot uint64, b consensus.Ballot, v consensus.Value) e
 	h := hashValue(v)
 	a := byBallot[b]
 	if a == nil {
-		byBallot[b] = &acceptance{hash: h, by: map[consensus.NodeID]bool{}}
+		byBallot[b] = &acceptance{hash: h, conf: v.Conf, by: map[consensus.NodeID]bool{}}
 		return nil
 	}
 	if a.hash != h {
@@ -101,14 +117,41 @@ func (c *checker) accept(node consensus.NodeID, slot uint64, b consensus.Ballot)
 		return fmt.Errorf("node %d accepted slot %d at ballot %s that nobody proposed", node, slot, b)
 	}
 	a.by[node] = true
-	if len(a.by) < c.members/2+1 {
+	voters := c.confAt(slot).voters
+	yes := 0
+	for _, v := range voters {
+		if a.by[v] {
+			yes++
+		}
+	}
+	if yes < len(voters)/2+1 {
 		return nil
 	}
 	if prev, ok := c.chosen[slot]; ok && prev != a.hash {
 		return fmt.Errorf("slot %d: two different values chosen (second at ballot %s)", slot, b)
 	}
+	if _, ok := c.chosen[slot]; !ok && a.conf != nil {
+		var vs, ms []consensus.NodeID
+		for _, m := range a.conf.Members {
+			ms = append(ms, m.ID)
+			if !m.Learner {
+				vs = append(vs, m.ID)
+			}
+		}
+		c.confs = append(c.confs, simConf{activation: slot + c.alpha, voters: vs, members: ms})
+		slices.SortStableFunc(c.confs, func(x, y simConf) int { return cmp.Compare(x.activation, y.activation) })
+	}
 	c.chosen[slot] = a.hash
 	return nil
+}
+
+func (c *checker) confAt(slot uint64) simConf {
+	for i := len(c.confs) - 1; i > 0; i-- {
+		if c.confs[i].activation <= slot {
+			return c.confs[i]
+		}
+	}
+	return c.confs[0]
 }
 
 // apply checks that node applies slots in order, only chosen values, and
@@ -133,8 +176,26 @@ func (c *checker) apply(node consensus.NodeID, e consensus.Entry) error {
 	return nil
 }
 
-// restarted forgets what a node applied: it replays from slot 1.
-func (c *checker) restarted(node consensus.NodeID) { c.nodeApplied[node] = 0 }
+// restarted forgets what a node applied: it replays from its snapshot.
+func (c *checker) restarted(node consensus.NodeID, snapIndex uint64) {
+	c.nodeApplied[node] = snapIndex
+}
+
+// installed records that node restored a snapshot of every slot up to
+// index, taken by a node that had applied them.
+func (c *checker) installed(node consensus.NodeID, index uint64) error {
+	for s := uint64(1); s <= index; s++ {
+		if _, ok := c.applied[s]; !ok {
+			return fmt.Errorf("node %d installed a snapshot to slot %d, but slot %d was never applied", node, index, s)
+		}
+	}
+	c.nodeApplied[node] = index
+	return nil
+}
+
+// lastMembers lists the members, learners included, of the newest chosen
+// configuration.
+func (c *checker) lastMembers() []consensus.NodeID { return c.confs[len(c.confs)-1].members }
 
 // ackedWrite records that a client saw its command applied at slot at
 // true time now.

@@ -54,6 +54,7 @@ func (c *client) step(s *sim) error {
 	}
 	cmd := consensus.Command{ID: uint64(c.id)<<40 | c.attempt, Data: c.data()}
 	err := sn.node.Propose(cmd)
+	s.trace("client %d proposes %s at %d: %v", c.id, cmd.Data, c.target, err)
 	var nl *consensus.NotLeaderError
 	switch {
 	case err == nil:

@@ -8,9 +8,10 @@ import (
 
 // flight is one message in the simulated network.
 type flight struct {
-	at  int64  // delivery time, virtual ms
-	seq uint64 // tie-break: send order, keeps runs deterministic
-	msg consensus.Message
+	at   int64  // delivery time, virtual ms
+	seq  uint64 // tie-break: send order, keeps runs deterministic
+	msg  consensus.Message
+	snap *snapshotImage // a snapshot transfer from msg.From to msg.To instead of a message
 }
 
 type flightQueue []flight
@@ -44,17 +45,17 @@ func newNetwork() *network {
 	return &network{cut: map[consensus.NodeID]map[consensus.NodeID]bool{}}
 }
 
-func (n *network) push(at int64, m consensus.Message) {
+func (n *network) push(at int64, m consensus.Message, snap *snapshotImage) {
 	n.seq++
-	heap.Push(&n.q, flight{at: at, seq: n.seq, msg: m})
+	heap.Push(&n.q, flight{at: at, seq: n.seq, msg: m, snap: snap})
 }
 
-// next pops the first message due at or before now.
-func (n *network) next(now int64) (consensus.Message, bool) {
+// next pops the first flight due at or before now.
+func (n *network) next(now int64) (flight, bool) {
 	if len(n.q) == 0 || n.q[0].at > now {
-		return consensus.Message{}, false
+		return flight{}, false
 	}
-	return heap.Pop(&n.q).(flight).msg, true
+	return heap.Pop(&n.q).(flight), true
 }
 
 func (n *network) isCut(from, to consensus.NodeID) bool { return n.cut[from][to] }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -23,12 +24,15 @@ type Options struct {
 	CrashRate      float64 // per node per tick, during chaos
 	PartitionRate  float64 // per tick, during chaos: a new partition
 	Clients        int     // concurrent proposers; default 3
+	Spares         int     // nodes outside the bootstrap configuration, for membership changes
+	MemberRate     float64 // per tick, during chaos: the leader is asked for a membership change
+	SnapshotEvery  uint64  // applied slots between snapshots; 0: never
 	CmdsPerClient  int     // default 20
 	ClientPatience int64   // ms a client waits for its command before retrying; default 300
 
 	// MaxDriftPPM bounds each node's clock rate error; nodes draw their
 	// rate in [1-ρ, 1+ρ], and both their ticks and their lease clocks run
-	// at that rate. Default 200000 (20%), far beyond real hardware, so a
+	// at that rate. Default 400000 (40%), far beyond real hardware, so a
 	// lease margin that ignores drift fails quickly.
 	MaxDriftPPM int
 	LeaseMs     int64   // default 100
@@ -37,11 +41,21 @@ type Options struct {
 	// is asked to transfer its leadership.
 	TransferRate float64
 
+	// Trace, if set, receives a line per notable event: prepares,
+	// membership writes, crashes, and every message and write touching
+	// TraceSlot. For replaying a failing seed.
+	Trace     func(format string, args ...any)
+	TraceSlot uint64
+
 	Knobs consensus.Knobs
 	// ReplyBeforePersist breaks the driver: messages go out before the
 	// Ready's writes are synced, and a crash loses the unsynced writes.
 	ReplyBeforePersist bool
 }
+
+// alpha is the pipeline depth and configuration activation distance the
+// simulated nodes use; small, so changes activate within a run.
+const alpha = 16
 
 // DefaultOptions returns the fault mix CI runs, for seed.
 func DefaultOptions(seed uint64) Options {
@@ -56,6 +70,9 @@ func DefaultOptions(seed uint64) Options {
 		Clients:       1 + r.IntN(5),
 		CmdsPerClient: 10 + r.IntN(60),
 		TransferRate:  r.Float64() * 0.01,
+		Spares:        2,
+		MemberRate:    r.Float64() * 0.05,
+		SnapshotEvery: uint64(r.IntN(40)),
 	}
 }
 
@@ -80,7 +97,7 @@ func (o *Options) fill() {
 	def(&o.ClientPatience, 300)
 	def(&o.LeaseMs, 100)
 	if o.MaxDriftPPM <= 0 {
-		o.MaxDriftPPM = 200000
+		o.MaxDriftPPM = 400000
 	}
 	if o.ReadRate <= 0 {
 		o.ReadRate = 0.02
@@ -94,6 +111,7 @@ type Result struct {
 	Crashes   int
 	Reads     int   // linearizable reads released and checked
 	Transfers int   // leadership transfers asked for
+	Changes   int   // membership changes accepted
 	LeaseMs   int64 // ms during which some node held a valid lease
 	Elapsed   int64 // virtual ms until every command was applied everywhere
 }
@@ -114,6 +132,7 @@ func Run(opts Options) (Result, error) {
 type disk struct {
 	hs       consensus.HardState
 	entries  map[uint64]consensus.Entry
+	snap     snapshotImage
 	unsynced []consensus.Ready // written but not yet synced (broken driver only)
 }
 
@@ -136,7 +155,8 @@ type sim struct {
 	opts    Options
 	rng     *rand.Rand
 	now     int64
-	ids     []consensus.NodeID
+	ids     []consensus.NodeID // every node, spares included
+	boot    []consensus.NodeID // the bootstrap voters
 	nodes   map[consensus.NodeID]*simNode
 	net     *network
 	check   *checker
@@ -146,10 +166,15 @@ type sim struct {
 
 func newSim(opts Options) *sim {
 	s := &sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 1)), net: newNetwork(),
-		nodes: map[consensus.NodeID]*simNode{}, check: newChecker(opts.Nodes)}
+		nodes: map[consensus.NodeID]*simNode{}}
 	for i := 1; i <= opts.Nodes; i++ {
 		s.ids = append(s.ids, consensus.NodeID(i))
 	}
+	s.boot = slices.Clone(s.ids)
+	for i := range opts.Spares {
+		s.ids = append(s.ids, consensus.NodeID(opts.Nodes+1+i))
+	}
+	s.check = newChecker(slices.Clone(s.boot), alpha)
 	rho := float64(opts.MaxDriftPPM) / 1e6
 	for _, id := range s.ids {
 		// Half the clocks sit at an extreme of the allowed drift, where
@@ -197,11 +222,15 @@ func (s *sim) run() (Result, error) {
 // step advances virtual time by one millisecond.
 func (s *sim) step(chaos bool) error {
 	for {
-		m, ok := s.net.next(s.now)
+		f, ok := s.net.next(s.now)
 		if !ok {
 			break
 		}
-		if err := s.deliver(m); err != nil {
+		deliver := s.deliver
+		if f.snap != nil {
+			deliver = func(m consensus.Message) error { return s.installSnapshot(m.From, m.To, f.snap) }
+		}
+		if err := deliver(f.msg); err != nil {
 			return err
 		}
 	}
@@ -219,6 +248,9 @@ func (s *sim) step(chaos bool) error {
 	if chaos && s.now%s.opts.TickMs == 0 {
 		s.maybePartition()
 		if err := s.maybeTransfer(); err != nil {
+			return err
+		}
+		if err := s.maybeChangeMembers(); err != nil {
 			return err
 		}
 	}
@@ -319,19 +351,39 @@ func (s *sim) process(sn *simNode) error {
 				c.applied(s, e)
 			}
 		}
+		for _, p := range rd.Snapshots {
+			s.sendSnapshot(sn, p)
+		}
 		for _, r := range rd.ReadStates {
 			if err := s.check.read(r, s.now); err != nil {
 				return fmt.Errorf("node %d: %w", sn.id, err)
 			}
 		}
 		sn.node.Advance(rd)
+		if err := s.maybeSnapshot(sn); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func (s *sim) trace(format string, args ...any) {
+	if s.opts.Trace != nil {
+		s.opts.Trace("t=%dms "+format, append([]any{s.now}, args...)...)
+	}
 }
 
 // observe feeds the checker with what a Ready says the node did.
 func (s *sim) observe(id consensus.NodeID, rd *consensus.Ready) error {
 	for _, m := range rd.Messages {
+		for _, e := range m.Entries {
+			if e.Slot == s.opts.TraceSlot {
+				s.trace("node %d sends %s to %d b=%s slot %d hash %x conf=%v", id, m.Type, m.To, m.Ballot, e.Slot, hashValue(e.Value), e.Value.Conf)
+			}
+		}
+		if m.Type == consensus.MsgPrepare {
+			s.trace("node %d prepare to %d b=%s from %d", id, m.To, m.Ballot, m.Slot)
+		}
 		switch m.Type {
 		case consensus.MsgAccept:
 			for _, e := range m.Entries {
@@ -351,6 +403,12 @@ func (s *sim) observe(id consensus.NodeID, rd *consensus.Ready) error {
 	}
 	// A leader accepts its own proposals by writing them.
 	for _, e := range rd.Entries {
+		if e.Slot == s.opts.TraceSlot {
+			s.trace("node %d writes slot %d b=%s chosen=%v hash %x", id, e.Slot, e.Ballot, e.Chosen, hashValue(e.Value))
+		}
+		if e.Value.Conf != nil {
+			s.trace("node %d writes conf at slot %d b=%s: %v", id, e.Slot, e.Ballot, e.Value.Conf.Members)
+		}
 		if e.Ballot.Node == id && !e.Chosen {
 			if err := s.check.proposed(e.Slot, e.Ballot, e.Value); err != nil {
 				return err
@@ -397,7 +455,7 @@ func (s *sim) send(m consensus.Message) {
 		if chaos && s.rng.IntN(20) == 0 {
 			delay += s.rng.Int64N(200) // a straggler, overtaken by later messages
 		}
-		s.net.push(s.now+delay, m)
+		s.net.push(s.now+delay, m, nil)
 	}
 }
 
@@ -409,25 +467,30 @@ func (s *sim) start(id consensus.NodeID) error {
 	}
 	slices.SortFunc(ents, func(a, b consensus.Entry) int { return int(a.Slot) - int(b.Slot) })
 	cfg := consensus.Config{
-		ID:          id,
-		Members:     s.ids,
-		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
-		Knobs:       s.opts.Knobs,
-		Lease:       time.Duration(s.opts.LeaseMs) * time.Millisecond,
-		MaxDriftPPM: s.opts.MaxDriftPPM,
+		ID:               id,
+		Members:          s.ids,
+		Rand:             rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
+		Knobs:            s.opts.Knobs,
+		Lease:            time.Duration(s.opts.LeaseMs) * time.Millisecond,
+		MaxInflightSlots: alpha,
+		MaxDriftPPM:      s.opts.MaxDriftPPM,
 	}
-	n, err := consensus.NewNode(cfg, sn.disk.hs, ents)
+	cfg.Join = !slices.Contains(s.boot, id)
+	cfg.Members = s.boot
+	n, err := consensus.NewNode(cfg, consensus.State{Hard: sn.disk.hs, Entries: ents,
+		SnapIndex: sn.disk.snap.index, Configs: sn.disk.snap.configs})
 	if err != nil {
 		return fmt.Errorf("restart node %d: %w", id, err)
 	}
 	n.SetClock(sn.clock(s.now))
 	sn.node = n
-	s.check.restarted(id)
+	s.check.restarted(id, sn.disk.snap.index)
 	return s.process(sn)
 }
 
 // crash stops a node at once: whatever it had not synced is lost.
 func (s *sim) crash(id consensus.NodeID) {
+	s.trace("node %d crashes", id)
 	sn := s.nodes[id]
 	sn.node = nil
 	sn.disk.unsynced = nil
@@ -442,7 +505,7 @@ func (s *sim) maybePartition() {
 		return
 	}
 	s.net.heal()
-	switch s.rng.IntN(3) {
+	switch s.rng.IntN(4) {
 	case 0: // healed
 	case 1:
 		side := map[consensus.NodeID]bool{}
@@ -460,6 +523,18 @@ func (s *sim) maybePartition() {
 		a := s.ids[s.rng.IntN(len(s.ids))]
 		b := s.ids[s.rng.IntN(len(s.ids))]
 		s.net.setCut(a, b, true)
+	case 3: // the leader alone
+		for _, l := range s.ids {
+			if n := s.nodes[l].node; n != nil && n.Status().Role == consensus.Leader {
+				for _, b := range s.ids {
+					if b != l {
+						s.net.setCut(l, b, true)
+						s.net.setCut(b, l, true)
+					}
+				}
+				break
+			}
+		}
 	}
 }
 
@@ -476,7 +551,8 @@ func (s *sim) maybeTransfer() error {
 		}
 		target := s.ids[s.rng.IntN(len(s.ids))]
 		sn.node.SetClock(sn.clock(s.now))
-		if err := sn.node.TransferLeader(target); err != nil {
+		err := sn.node.TransferLeader(target)
+		if err != nil && !errors.Is(err, consensus.ErrUnknownMember) && !errors.Is(err, consensus.ErrNotVoter) {
 			return fmt.Errorf("transfer %d -> %d: %w", id, target, err)
 		}
 		s.res.Transfers++
@@ -506,7 +582,7 @@ func (s *sim) allDone() bool {
 		}
 	}
 	target := s.clientsMaxSlot()
-	for _, id := range s.ids {
+	for _, id := range s.check.lastMembers() {
 		if s.nodes[id].node.Status().Applied < target {
 			return false
 		}

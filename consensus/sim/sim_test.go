@@ -8,13 +8,18 @@ import (
 var (
 	seedFlag  = flag.Uint64("seed", 0, "replay this one seed")
 	seedsFlag = flag.Int("seeds", 2000, "number of seeds to run")
+	traceFlag = flag.Uint64("trace-slot", 0, "with -seed: log events, and every message touching this slot")
 )
 
 // TestSimulation runs many seeded clusters under faults and checks every
 // safety invariant at every step and liveness once the faults heal.
 func TestSimulation(t *testing.T) {
 	if *seedFlag != 0 {
-		res, err := Run(DefaultOptions(*seedFlag))
+		o := DefaultOptions(*seedFlag)
+		if *traceFlag != 0 {
+			o.TraceSlot, o.Trace = *traceFlag, t.Logf
+		}
+		res, err := Run(o)
 		if err != nil {
 			t.Fatalf("%v\nreplay: go test ./consensus/sim -run TestSimulation -seed %d", err, *seedFlag)
 		}
@@ -40,6 +45,7 @@ func TestBrokenVariantsAreCaught(t *testing.T) {
 		{"ignore-promised-values", func(o *Options) { o.Knobs.IgnorePromisedValues = true }},
 		{"half-quorum", func(o *Options) { o.Knobs.HalfQuorum = true }},
 		{"lease-ignores-drift", func(o *Options) { o.Knobs.LeaseIgnoresDrift = true }},
+		{"single-config-phase1", func(o *Options) { o.Knobs.SingleConfigPhase1 = true }},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {

@@ -8,8 +8,9 @@
 // hands every Ready to Save before sending the Ready's messages:
 //
 //	st, err := storage.Open(path)
-//	hs, ents, err := st.Load()
-//	// ... start the node from hs and ents ...
+//	hs, ents, err := st.Load() // ErrCorrupt: refuse to start, see Checksums
+//	floor, err := st.Compacted() // the newest snapshot must reach floor
+//	// ... restore the snapshot, start the node from hs and ents ...
 //	for rd := range ready {
 //		if rd.MustSync() {
 //			if err := st.Save(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
@@ -18,6 +19,8 @@
 //		}
 //		// send rd.Messages, apply rd.Committed, Advance(rd)
 //	}
+//	// once a snapshot covering slot n is durable (package snapshot):
+//	err = st.Compact(n)
 //
 // A Store is used from one goroutine; it does no locking of its own.
 //
@@ -26,12 +29,18 @@
 // raft-boltdb keeps two buckets. The log bucket holds one raft.Log per slot,
 // keyed by Index = slot, with Type = raft.LogCommand and
 //
-//	Data = uvarint(commitHint) || consensus.AppendEntry(entry)
+//	Data = uvarint(commitHint) || consensus.AppendEntry(entry) || crc
 //
 // where commitHint is HardState.Commit as passed to the Save that wrote the
-// record. The stable bucket holds one key, "hardstate", with three uvarints:
-// Promised.Round, Promised.Node, Commit. Slot 0 is reserved (Commit 0 means
-// nothing is chosen) and Save refuses it.
+// record. The stable bucket holds two keys:
+//
+//	"hardstate" = uvarint(Promised.Round) || uvarint(Promised.Node) || uvarint(Commit) || crc
+//	"compacted" = uvarint(floor) || crc
+//
+// "compacted" is absent until the first Compact. In every value, crc is the
+// CRC-32C (Castagnoli) of all the bytes before it, 4 bytes big-endian,
+// appended as a trailer. Slot 0 is reserved (Commit 0 means nothing is
+// chosen) and Save refuses it.
 //
 // # Durability
 //
@@ -40,8 +49,27 @@
 // entries the Ready carries (group commit). When hsChanged is true it then
 // writes "hardstate" in a second transaction with its own fsync. Entries go
 // first so that a durable Commit never covers entries that are not yet
-// durable. Open also fsyncs the directory holding the file, so a newly
+// durable. Compact writes in up to three transactions, each fsynced; see
+// Compaction. Open also fsyncs the directory holding the file, so a newly
 // created file survives a crash.
+//
+// # Checksums
+//
+// bolt checks its meta pages but not the values it stores: a flipped bit in
+// a record would decode into a different, valid-looking entry, and an
+// acceptor that reports a value it never accepted breaks Paxos. So every
+// value carries the CRC-32C trailer above, and Load checks it before it
+// decodes anything. A mismatch (or a value that passes the check and still
+// does not decode) fails Load with an error wrapping ErrCorrupt that names
+// the file and the slot, "hardstate" or "compaction floor":
+//
+//	storage: load /var/lib/clockd/paxos.db: slot 7: storage: corrupt record: checksum mismatch: ...
+//
+// The node then refuses to start. Load does not skip or repair a corrupt
+// value: dropping a record could drop an acceptance, and guessing a promise
+// could lower it. The slot's key is not covered by the checksum; a record
+// under the wrong key is caught because every entry names its own slot.
+// Compact checks the records it deletes in the same way.
 //
 // # Lazy commit
 //
@@ -50,7 +78,7 @@
 //
 //	Commit = max(hardstate Commit, every record's commitHint)
 //
-// clamped as described below. A Save with hsChanged false therefore still
+// then raised to the compaction floor and clamped as described below. A Save with hsChanged false therefore still
 // advances the durable Commit if it carries entries, and one that carries no
 // entries advances nothing. So a Load may return a lower Commit than the last
 // Save passed. That is safe: Commit only promises that a prefix is chosen,
@@ -60,12 +88,15 @@
 //
 // Load trusts no scalar beyond what the records can back up:
 //
-//   - If a slot k with 1 <= k <= Commit has no record, Commit becomes k-1.
+//   - If a slot k with floor < k <= Commit has no record, Commit becomes
+//     k-1, where floor is the compaction floor (0 if never compacted).
 //     Commit claims every slot up to it is held with its chosen value; a node
 //     that believed it over a hole would apply past the hole or serve a Learn
 //     it cannot fill. The core hands chosen entries to storage no later than
 //     the Commit that covers them, so a hole means a lost or skipped write,
-//     and the node must re-learn from the hole on.
+//     and the node must re-learn from the hole on. Slots at or below the
+//     floor were compacted, not lost: they never clamp, and Commit never
+//     drops below the floor.
 //   - Every returned entry with Slot <= Commit has Chosen set: Commit is the
 //     proof, whatever the record said when it was written.
 //   - Promised is raised to the highest ballot of any entry not recorded as
@@ -73,6 +104,24 @@
 //     leave entries accepted at a ballot above the durable promise; an
 //     acceptor has promised at least every ballot it accepted, and raising a
 //     promise only makes the acceptor refuse more.
+//
+// # Compaction
+//
+// Once a snapshot covering slot n is durable, Compact(n) drops the log up to
+// n. It writes, in order, each step its own fsynced transaction:
+//
+//  1. "hardstate", only if a record about to go is not recorded as chosen
+//     and has a ballot above the durable promise: Promised is raised to it.
+//     Load's promise repair reads those records; after the deletion only
+//     the hardstate can remember the ballot.
+//  2. "compacted" = n, the compaction floor. It only ever rises.
+//  3. Every record with slot <= n, deleted in one DeleteRange transaction.
+//
+// Load reads records only above the floor and treats the floor as chosen: a
+// crash between steps 2 and 3 leaves records at or below it, which Load
+// ignores and the next Compact deletes. A record that Save writes at or
+// below the floor later is ignored in the same way. Compacted returns the
+// floor so that the driver can check it has a snapshot reaching it.
 //
 // # Hazards
 //
@@ -86,9 +135,22 @@
 // to Commit was saved with its chosen value. The clamp detects a missing
 // slot, not a slot that holds the wrong value.
 //
-// HAZARD: the log is never truncated. The file grows with every slot, and
-// Load reads every index from the first slot to the last, so its cost grows
-// with the span of slots, holes included.
+// HAZARD: the log is truncated only by Compact. Until then the file grows
+// with every slot, and Load reads every index from the first slot above the
+// floor to the last, so its cost grows with that span, holes included.
+// Compact reads the records it deletes once. bolt reuses the freed pages
+// but never shrinks the file.
+//
+// HAZARD: Compact trusts its caller. It deletes slots up to n whether or not
+// a snapshot covers them, and raises Commit to n on the next Load. Compact
+// only after the snapshot is durable, and refuse to start a node whose
+// newest snapshot is below Compacted: its state up to the floor is gone.
+//
+// HAZARD: a corrupt store cannot be repaired in place. Do not delete the
+// file to get the node running: an acceptor that forgets its promises and
+// acceptances and rejoins under the same identity can break Paxos. Replace
+// the node under a new identity instead. Files written before the checksums
+// existed fail the same way.
 //
 // HAZARD: one process per file. bolt takes an exclusive file lock; Open gives
 // up with an error after a second rather than wait for another holder. Two

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/hashicorp/raft"
@@ -10,41 +11,28 @@ import (
 	"go.uber.org/zap"
 )
 
-// Load returns the persisted state: the HardState and every entry, sorted by
-// slot. Every entry with Slot <= hs.Commit is returned with Chosen=true.
+// Load returns the persisted state: the HardState and every entry above the
+// compaction floor, sorted by slot. Every entry with Slot <= hs.Commit is
+// returned with Chosen=true.
 //
-// hs.Commit may be lower than the last Save's (lazy commit) and is clamped
-// below the first missing slot; hs.Promised is at least the ballot of every
-// entry not recorded as chosen. See the package doc. The returned entries
-// are the caller's and do not alias the store.
+// hs.Commit may be lower than the last Save's (lazy commit), is never below
+// the compaction floor, and is clamped below the first missing slot above
+// the floor; hs.Promised is at least the ballot of every entry not recorded
+// as chosen. A value whose checksum does not match fails the Load with
+// ErrCorrupt naming the file and the slot, "hardstate" or "compaction
+// floor". See the package doc. The returned entries are the caller's and do
+// not alias the store.
 func (s *Store) Load() (consensus.HardState, []consensus.Entry, error) {
 	if s.err != nil {
 		return consensus.HardState{}, nil, s.err
 	}
-	hs, err := s.loadHardState()
+	hs, ents, floor, err := s.load()
 	if err != nil {
-		return consensus.HardState{}, nil, err
+		return consensus.HardState{}, nil, fmt.Errorf("storage: load %s: %w", s.path, err)
 	}
-	ents, maxHint, err := s.loadEntries()
-	if err != nil {
-		return consensus.HardState{}, nil, err
-	}
-	hs.Commit = max(hs.Commit, maxHint)
-
-	// Every slot in 1..Commit must have a record; the first hole ends the
-	// prefix Commit may claim.
-	held := uint64(0)
-	for _, e := range ents {
-		if e.Slot != held+1 {
-			break
-		}
-		held++
-	}
-	if hs.Commit > held {
-		s.log.Warn("commit clamped below missing slot",
-			zap.Uint64("commit", hs.Commit), zap.Uint64("missing-slot", held+1))
-		hs.Commit = held
-	}
+	// Slots up to the floor are in a snapshot, so they are chosen.
+	hs.Commit = max(hs.Commit, floor)
+	hs.Commit = s.clampCommit(hs.Commit, floor, ents)
 
 	for i := range ents {
 		e := &ents[i]
@@ -60,8 +48,65 @@ func (s *Store) Load() (consensus.HardState, []consensus.Entry, error) {
 	}
 	s.log.Info("acceptor state loaded",
 		zap.Stringer("promised", hs.Promised), zap.Uint64("commit", hs.Commit),
-		zap.Int("entries", len(ents)))
+		zap.Uint64("compacted-to", floor), zap.Int("entries", len(ents)))
 	return hs, ents, nil
+}
+
+// load reads the state as stored: hs.Commit is raised to the highest commit
+// hint but not yet clamped, and ents are the records above floor.
+func (s *Store) load() (hs consensus.HardState, ents []consensus.Entry, floor uint64, err error) {
+	if floor, err = s.loadFloor(); err != nil {
+		return hs, nil, 0, err
+	}
+	if hs, err = s.loadHardState(); err != nil {
+		return hs, nil, 0, err
+	}
+	first, last, err := s.span(floor, math.MaxUint64)
+	if err != nil || first > last {
+		return hs, nil, floor, err
+	}
+	err = s.scan(first, last, func(hint uint64, e consensus.Entry) {
+		hs.Commit = max(hs.Commit, hint)
+		ents = append(ents, e)
+	})
+	return hs, ents, floor, err
+}
+
+// clampCommit returns commit lowered below the first slot above floor that
+// has no record. ents are sorted and all above floor.
+//
+// Every slot in floor+1..commit must have a record; the first hole ends the
+// prefix commit may claim. Slots up to floor were compacted, not lost.
+func (s *Store) clampCommit(commit, floor uint64, ents []consensus.Entry) uint64 {
+	held := floor
+	for _, e := range ents {
+		if e.Slot != held+1 {
+			break
+		}
+		held++
+	}
+	if commit > held {
+		s.log.Warn("commit clamped below missing slot",
+			zap.Uint64("commit", commit), zap.Uint64("missing-slot", held+1))
+		return held
+	}
+	return commit
+}
+
+// loadFloor returns the compaction floor, 0 if the log was never compacted.
+func (s *Store) loadFloor() (uint64, error) {
+	buf, err := s.db.Get(keyCompacted)
+	if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("compaction floor: %w", err)
+	}
+	floor, err := decodeCompacted(buf)
+	if err != nil {
+		return 0, fmt.Errorf("compaction floor: %w", err)
+	}
+	return floor, nil
 }
 
 func (s *Store) loadHardState() (consensus.HardState, error) {
@@ -70,37 +115,45 @@ func (s *Store) loadHardState() (consensus.HardState, error) {
 		return consensus.HardState{}, nil
 	}
 	if err != nil {
-		return consensus.HardState{}, fmt.Errorf("storage: load %s: %w", s.path, err)
+		return consensus.HardState{}, fmt.Errorf("hardstate: %w", err)
 	}
 	hs, err := decodeHardState(buf)
 	if err != nil {
-		return consensus.HardState{}, fmt.Errorf("storage: load %s: %w", s.path, err)
+		return consensus.HardState{}, fmt.Errorf("hardstate: %w", err)
 	}
 	return hs, nil
 }
 
-// loadEntries reads every record in slot order and returns the entries as
-// stored and the highest commit hint among them.
-func (s *Store) loadEntries() ([]consensus.Entry, uint64, error) {
-	first, err := s.db.FirstIndex()
-	if err != nil {
-		return nil, 0, fmt.Errorf("storage: load %s: %w", s.path, err)
+// span returns the slots of the stored records that lie in floor+1..upTo:
+// first > last when there are none. Records at or below floor are left over
+// from a Compact that a crash interrupted; they are never read.
+func (s *Store) span(floor, upTo uint64) (first, last uint64, err error) {
+	if first, err = s.db.FirstIndex(); err != nil {
+		return 0, 0, err
 	}
-	last, err := s.db.LastIndex()
-	if err != nil {
-		return nil, 0, fmt.Errorf("storage: load %s: %w", s.path, err)
+	if last, err = s.db.LastIndex(); err != nil {
+		return 0, 0, err
 	}
 	if first == 0 && last == 0 {
-		return nil, 0, nil
+		return 1, 0, nil
 	}
 	if first == 0 {
-		return nil, 0, fmt.Errorf("storage: load %s: slot 0: %w", s.path, ErrSlotZero)
+		return 0, 0, fmt.Errorf("slot 0: %w", ErrSlotZero)
 	}
-	var (
-		ents    []consensus.Entry
-		maxHint uint64
-		l       raft.Log
-	)
+	if floor == math.MaxUint64 {
+		return 1, 0, nil
+	}
+	if first <= floor {
+		s.log.Info("records at or below the compaction floor ignored",
+			zap.Uint64("first-slot", first), zap.Uint64("compacted-to", floor))
+	}
+	return max(first, floor+1), min(last, upTo), nil
+}
+
+// scan checks and decodes the records from first to last inclusive, in slot
+// order, skipping missing slots, and calls fn with each. 1 <= first <= last.
+func (s *Store) scan(first, last uint64, fn func(hint uint64, e consensus.Entry)) error {
+	var l raft.Log
 	// Stop on idx == last rather than idx > last, which would never hold for
 	// last == MaxUint64.
 	for idx := first; ; idx++ {
@@ -109,20 +162,18 @@ func (s *Store) loadEntries() ([]consensus.Entry, uint64, error) {
 		switch {
 		case errors.Is(err, raft.ErrLogNotFound):
 		case err != nil:
-			return nil, 0, fmt.Errorf("storage: load %s: slot %d: %w", s.path, idx, err)
+			return fmt.Errorf("slot %d: %w", idx, err)
 		case l.Type != raft.LogCommand || l.Index != idx:
-			return nil, 0, fmt.Errorf("storage: load %s: slot %d: %w: log type %v index %d",
-				s.path, idx, ErrCorrupt, l.Type, l.Index)
+			return fmt.Errorf("slot %d: %w: log type %v index %d", idx, ErrCorrupt, l.Type, l.Index)
 		default:
 			hint, e, err := decodeRecord(idx, l.Data)
 			if err != nil {
-				return nil, 0, fmt.Errorf("storage: load %s: slot %d: %w", s.path, idx, err)
+				return fmt.Errorf("slot %d: %w", idx, err)
 			}
-			maxHint = max(maxHint, hint)
-			ents = append(ents, e)
+			fn(hint, e)
 		}
 		if idx == last {
-			return ents, maxHint, nil
+			return nil
 		}
 	}
 }

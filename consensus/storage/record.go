@@ -3,53 +3,125 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/clockd/clockd/consensus"
 )
 
-// keyHardState is the stable-store key of the encoded HardState.
-var keyHardState = []byte("hardstate")
+// Stable-store keys. Each value is sealed with a checksum (see appendSum).
+var (
+	// keyHardState holds the encoded HardState.
+	keyHardState = []byte("hardstate")
+	// keyCompacted holds the compaction floor: every slot <= it was deleted
+	// by Compact and is covered by a snapshot.
+	keyCompacted = []byte("compacted")
+)
 
+// sumBytes is the length of the CRC-32C trailer on every stored value.
+const sumBytes = 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendSum appends the big-endian CRC-32C of body to dst. body is usually
+// the tail of dst; it is read before dst is grown.
+func appendSum(dst, body []byte) []byte {
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(body, castagnoli))
+}
+
+// openSum checks the CRC-32C trailer of a stored value and returns the body
+// before it, aliasing buf.
+func openSum(buf []byte) ([]byte, error) {
+	if len(buf) < sumBytes {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the checksum", ErrCorrupt, len(buf))
+	}
+	body, trailer := buf[:len(buf)-sumBytes], buf[len(buf)-sumBytes:]
+	stored := binary.BigEndian.Uint32(trailer)
+	if computed := crc32.Checksum(body, castagnoli); computed != stored {
+		return nil, fmt.Errorf("%w: checksum mismatch: stored %08x, computed %08x", ErrCorrupt, stored, computed)
+	}
+	return body, nil
+}
+
+// appendHardState appends the sealed value of keyHardState.
 func appendHardState(dst []byte, hs consensus.HardState) []byte {
+	start := len(dst)
 	dst = binary.AppendUvarint(dst, hs.Promised.Round)
 	dst = binary.AppendUvarint(dst, uint64(hs.Promised.Node))
-	return binary.AppendUvarint(dst, hs.Commit)
+	dst = binary.AppendUvarint(dst, hs.Commit)
+	return appendSum(dst, dst[start:])
 }
 
 func decodeHardState(buf []byte) (consensus.HardState, error) {
 	var hs consensus.HardState
-	var v [3]uint64
-	for i := range v {
-		x, n := binary.Uvarint(buf)
-		if n <= 0 {
-			return hs, fmt.Errorf("%w: hardstate field %d: bad varint", ErrCorrupt, i)
-		}
-		v[i] = x
-		buf = buf[n:]
+	body, err := openSum(buf)
+	if err != nil {
+		return hs, err
 	}
-	if len(buf) != 0 {
-		return hs, fmt.Errorf("%w: hardstate: %d trailing bytes", ErrCorrupt, len(buf))
+	var v [3]uint64
+	if err := decodeUvarints(body, v[:]); err != nil {
+		return hs, err
 	}
 	hs.Promised = consensus.Ballot{Round: v[0], Node: consensus.NodeID(v[1])}
 	hs.Commit = v[2]
 	return hs, nil
 }
 
-// appendRecord appends the log record Data for e, saved when the node's
-// Commit was commitHint.
-func appendRecord(dst []byte, commitHint uint64, e *consensus.Entry) []byte {
-	dst = binary.AppendUvarint(dst, commitHint)
-	return consensus.AppendEntry(dst, e)
+// appendCompacted appends the sealed value of keyCompacted.
+func appendCompacted(dst []byte, floor uint64) []byte {
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, floor)
+	return appendSum(dst, dst[start:])
 }
 
-// decodeRecord decodes the Data of the record at index slot. The entry does
-// not alias buf.
+func decodeCompacted(buf []byte) (uint64, error) {
+	body, err := openSum(buf)
+	if err != nil {
+		return 0, err
+	}
+	var v [1]uint64
+	if err := decodeUvarints(body, v[:]); err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// decodeUvarints fills v from body, which must hold exactly len(v) uvarints.
+func decodeUvarints(body []byte, v []uint64) error {
+	for i := range v {
+		x, n := binary.Uvarint(body)
+		if n <= 0 {
+			return fmt.Errorf("%w: field %d: bad varint", ErrCorrupt, i)
+		}
+		v[i] = x
+		body = body[n:]
+	}
+	if len(body) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(body))
+	}
+	return nil
+}
+
+// appendRecord appends the sealed log record Data for e, saved when the
+// node's Commit was commitHint.
+func appendRecord(dst []byte, commitHint uint64, e *consensus.Entry) []byte {
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, commitHint)
+	dst = consensus.AppendEntry(dst, e)
+	return appendSum(dst, dst[start:])
+}
+
+// decodeRecord checks and decodes the Data of the record at index slot. The
+// entry does not alias buf.
 func decodeRecord(slot uint64, buf []byte) (commitHint uint64, e consensus.Entry, err error) {
-	commitHint, n := binary.Uvarint(buf)
+	body, err := openSum(buf)
+	if err != nil {
+		return 0, e, err
+	}
+	commitHint, n := binary.Uvarint(body)
 	if n <= 0 {
 		return 0, e, fmt.Errorf("%w: commit hint: bad varint", ErrCorrupt)
 	}
-	e, err = consensus.DecodeEntry(buf[n:])
+	e, err = consensus.DecodeEntry(body[n:])
 	if err != nil {
 		return 0, e, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -321,6 +322,14 @@ func TestStickyError(t *testing.T) {
 			wantIs: bbolt.ErrDatabaseNotOpen,
 		},
 		{
+			name: "compact fails",
+			fail: func(s *Store) error {
+				s.db.Close()
+				return s.Compact(1)
+			},
+			wantIs: bbolt.ErrDatabaseNotOpen,
+		},
+		{
 			name: "slot zero",
 			fail: func(s *Store) error {
 				return s.Save(hardState(b, 0), true, []consensus.Entry{ent(1, b, false, "a"), ent(0, b, false, "z")})
@@ -369,61 +378,100 @@ func TestStickyError(t *testing.T) {
 	}
 }
 
+// seal appends the checksum to body, so a test can store a value that
+// passes the checksum and fails to decode.
+func seal(body []byte) []byte {
+	return appendSum(slices.Clip(body), body)
+}
+
+// unseal strips the checksum from a sealed value.
+func unseal(buf []byte) []byte {
+	return slices.Clip(buf[:len(buf)-sumBytes])
+}
+
 func TestLoadCorrupt(t *testing.T) {
 	b := ballot(1, 1)
-	good := appendRecord(nil, 0, &consensus.Entry{Slot: 5, Ballot: b, Value: consensus.Value{Cmds: []consensus.Command{{ID: 1, Data: []byte("x")}}}})
+	good := unseal(appendRecord(nil, 0, &consensus.Entry{Slot: 5, Ballot: b, Value: consensus.Value{Cmds: []consensus.Command{{ID: 1, Data: []byte("x")}}}}))
 	other := appendRecord(nil, 0, &consensus.Entry{Slot: 6, Ballot: b})
+	storeLog := func(typ raft.LogType, data []byte) func(s *Store) error {
+		return func(s *Store) error {
+			return s.db.StoreLog(&raft.Log{Index: 5, Type: typ, Data: data})
+		}
+	}
+	set := func(key, value []byte) func(s *Store) error {
+		return func(s *Store) error { return s.db.Set(key, value) }
+	}
 	cases := []struct {
-		name     string
-		write    func(s *Store) error
-		wantSlot bool
-		wantIs   []error
+		name  string
+		write func(s *Store) error
+		// where is what the error must name besides the path.
+		where  string
+		wantIs []error
 	}{
 		{
-			name: "entry does not decode",
-			write: func(s *Store) error {
-				return s.db.StoreLog(&raft.Log{Index: 5, Type: raft.LogCommand, Data: append([]byte{0}, 5, 1, 1, 7)})
-			},
-			wantSlot: true,
-			wantIs:   []error{ErrCorrupt, consensus.ErrBadMessage},
+			name:   "record checksum mismatch",
+			write:  storeLog(raft.LogCommand, good),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt},
 		},
 		{
-			name: "trailing bytes",
-			write: func(s *Store) error {
-				return s.db.StoreLog(&raft.Log{Index: 5, Type: raft.LogCommand, Data: append(good, 0)})
-			},
-			wantSlot: true,
-			wantIs:   []error{ErrCorrupt, consensus.ErrBadMessage},
+			name:   "record shorter than its checksum",
+			write:  storeLog(raft.LogCommand, []byte{1, 2, 3}),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt},
 		},
 		{
-			name: "commit hint does not decode",
-			write: func(s *Store) error {
-				return s.db.StoreLog(&raft.Log{Index: 5, Type: raft.LogCommand, Data: []byte{0x80}})
-			},
-			wantSlot: true,
-			wantIs:   []error{ErrCorrupt},
+			name:   "entry does not decode",
+			write:  storeLog(raft.LogCommand, seal(append([]byte{0}, 5, 1, 1, 7))),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt, consensus.ErrBadMessage},
 		},
 		{
-			name: "entry names another slot",
-			write: func(s *Store) error {
-				return s.db.StoreLog(&raft.Log{Index: 5, Type: raft.LogCommand, Data: other})
-			},
-			wantSlot: true,
-			wantIs:   []error{ErrCorrupt},
+			name:   "trailing bytes",
+			write:  storeLog(raft.LogCommand, seal(append(good, 0))),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt, consensus.ErrBadMessage},
 		},
 		{
-			name: "wrong log type",
-			write: func(s *Store) error {
-				return s.db.StoreLog(&raft.Log{Index: 5, Type: raft.LogNoop, Data: good})
-			},
-			wantSlot: true,
-			wantIs:   []error{ErrCorrupt},
+			name:   "commit hint does not decode",
+			write:  storeLog(raft.LogCommand, seal([]byte{0x80})),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt},
 		},
 		{
-			name: "hardstate does not decode",
-			write: func(s *Store) error {
-				return s.db.Set(keyHardState, []byte{1, 2, 3, 4})
-			},
+			name:   "entry names another slot",
+			write:  storeLog(raft.LogCommand, other),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt},
+		},
+		{
+			name:   "wrong log type",
+			write:  storeLog(raft.LogNoop, seal(good)),
+			where:  "slot 5",
+			wantIs: []error{ErrCorrupt},
+		},
+		{
+			name:   "hardstate checksum mismatch",
+			write:  set(keyHardState, []byte{1, 2, 3, 4, 5}),
+			where:  "hardstate",
+			wantIs: []error{ErrCorrupt},
+		},
+		{
+			name:   "hardstate does not decode",
+			write:  set(keyHardState, seal([]byte{1, 2, 3, 4})),
+			where:  "hardstate",
+			wantIs: []error{ErrCorrupt},
+		},
+		{
+			name:   "compaction floor checksum mismatch",
+			write:  set(keyCompacted, []byte{9, 0, 0, 0, 0}),
+			where:  "compaction floor",
+			wantIs: []error{ErrCorrupt},
+		},
+		{
+			name:   "compaction floor does not decode",
+			write:  set(keyCompacted, seal([]byte{0x80})),
+			where:  "compaction floor",
 			wantIs: []error{ErrCorrupt},
 		},
 	}
@@ -436,21 +484,27 @@ func TestLoadCorrupt(t *testing.T) {
 				t.Fatalf("write: %v", err)
 			}
 			_, _, err := s.Load()
-			if err == nil {
-				t.Fatal("load succeeded")
-			}
-			for _, want := range tc.wantIs {
-				if !errors.Is(err, want) {
-					t.Errorf("error %q is not %v", err, want)
-				}
-			}
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name %s", err, path)
-			}
-			if tc.wantSlot && !strings.Contains(err.Error(), "slot 5") {
-				t.Errorf("error %q does not name slot 5", err)
-			}
+			checkCorrupt(t, err, tc.wantIs, path, tc.where)
 		})
+	}
+}
+
+// checkCorrupt checks that err is every one of wantIs and names path and
+// where.
+func checkCorrupt(t *testing.T, err error, wantIs []error, path, where string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("load succeeded")
+	}
+	for _, want := range wantIs {
+		if !errors.Is(err, want) {
+			t.Errorf("error %q is not %v", err, want)
+		}
+	}
+	for _, name := range []string{path, where} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %q", err, name)
+		}
 	}
 }
 

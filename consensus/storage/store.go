@@ -80,8 +80,8 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Close releases the file. Afterwards Save and Load return ErrClosed, and a
-// second Close returns nil.
+// Close releases the file. Afterwards Save, Compact, Compacted and Load
+// return ErrClosed, and a second Close returns nil.
 func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
@@ -112,27 +112,114 @@ func (s *Store) Save(hs consensus.HardState, hsChanged bool, ents []consensus.En
 	}
 	for i := range ents {
 		if ents[i].Slot == 0 {
-			return s.fail(ErrSlotZero)
+			return s.fail("save", ErrSlotZero)
 		}
 	}
 	// Entries before hardstate: a durable Commit must never cover entries
 	// that are not durable yet.
 	if len(ents) > 0 {
 		if err := s.db.StoreLogs(s.batch(hs.Commit, ents)); err != nil {
-			return s.fail(err)
+			return s.fail("save", err)
 		}
 	}
 	if hsChanged {
 		if err := s.db.Set(keyHardState, appendHardState(nil, hs)); err != nil {
-			return s.fail(err)
+			return s.fail("save", err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) fail(err error) error {
-	s.err = fmt.Errorf("storage: save %s: %w", s.path, err)
-	s.log.Error("save failed, store is fail-stopped", zap.Error(err))
+// Compact durably deletes every record with slot <= upTo and records upTo as
+// the compaction floor. Load then returns only the records above the floor
+// and never a Commit below it. See "Compaction" in the package doc.
+//
+// The caller must only compact slots that a durable snapshot covers: the
+// records are gone once Compact returns. A Compact at or below the current
+// floor moves nothing back; it only finishes a deletion a crash interrupted.
+//
+// Compact reads every record it deletes, once, to carry their ballots into
+// the durable promise. Any error is sticky, as for Save.
+func (s *Store) Compact(upTo uint64) error {
+	if s.err != nil {
+		return s.err
+	}
+	if upTo == 0 {
+		return nil
+	}
+	floor, err := s.loadFloor()
+	if err != nil {
+		return s.fail("compact", err)
+	}
+	if upTo > floor {
+		if err := s.keepPromise(floor, upTo); err != nil {
+			return s.fail("compact", err)
+		}
+		// The floor before the deletion: a crash in between leaves records
+		// at or below the floor, which Load ignores and the next Compact
+		// deletes.
+		if err := s.db.Set(keyCompacted, appendCompacted(nil, upTo)); err != nil {
+			return s.fail("compact", err)
+		}
+		floor = upTo
+	}
+	// One transaction, one fsync, however many records it deletes.
+	if err := s.db.DeleteRange(0, floor); err != nil {
+		return s.fail("compact", err)
+	}
+	s.log.Info("log compacted", zap.Uint64("compacted-to", floor))
+	return nil
+}
+
+// keepPromise makes the durable promise at least the ballot of every record
+// in floor+1..upTo not recorded as chosen. Load raises the promise from
+// those records (a crash between Save's two fsyncs can leave the promise
+// behind them); once they are deleted, only the hardstate can remember it.
+func (s *Store) keepPromise(floor, upTo uint64) error {
+	first, last, err := s.span(floor, upTo)
+	if err != nil || first > last {
+		return err
+	}
+	var accepted consensus.Ballot
+	err = s.scan(first, last, func(_ uint64, e consensus.Entry) {
+		if !e.Chosen && accepted.Less(e.Ballot) {
+			accepted = e.Ballot
+		}
+	})
+	if err != nil {
+		return err
+	}
+	hs, err := s.loadHardState()
+	if err != nil || !hs.Promised.Less(accepted) {
+		return err
+	}
+	s.log.Warn("promise raised to accepted ballot before compaction",
+		zap.Stringer("promised", hs.Promised), zap.Stringer("ballot", accepted))
+	hs.Promised = accepted
+	if err := s.db.Set(keyHardState, appendHardState(nil, hs)); err != nil {
+		return fmt.Errorf("hardstate: %w", err)
+	}
+	return nil
+}
+
+// Compacted returns the compaction floor: every slot <= it was deleted by
+// Compact. It is 0 if the log was never compacted. The driver checks that
+// its newest snapshot reaches the floor before it starts the node.
+func (s *Store) Compacted() (uint64, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	floor, err := s.loadFloor()
+	if err != nil {
+		return 0, fmt.Errorf("storage: load %s: %w", s.path, err)
+	}
+	return floor, nil
+}
+
+// fail makes err sticky, wrapped with op and the path.
+func (s *Store) fail(op string, err error) error {
+	s.err = fmt.Errorf("storage: %s %s: %w", op, s.path, err)
+	s.log.Error("write failed, store is fail-stopped", zap.String("op", op), zap.Error(err))
 	return s.err
 }
 
