@@ -118,7 +118,6 @@ func (n *Node) current() *conf { return n.confAt(n.hs.Commit + 1) }
 // isVoter reports whether id votes in the current configuration.
 func (n *Node) isVoter(id NodeID) bool { return n.current().isVoter(id) }
 
-
 // peers lists every member, learners included, of the configurations that
 // govern undecided slots, except this node.
 func (n *Node) peers() []NodeID {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -53,6 +55,23 @@ func (s *digestSM) Apply(slot uint64, cmd []byte) any {
 	s.digest = h.Sum64()
 	s.count++
 	return s.count
+}
+
+func (s *digestSM) Snapshot(w io.Writer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return binary.Write(w, binary.LittleEndian, [2]uint64{s.count, s.digest})
+}
+
+func (s *digestSM) Restore(r io.Reader) error {
+	var v [2]uint64
+	if err := binary.Read(r, binary.LittleEndian, &v); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count, s.digest = v[0], v[1]
+	return nil
 }
 
 func (s *digestSM) state() (uint64, uint64) {

@@ -333,6 +333,15 @@ func TestClusterKillRestart(t *testing.T) {
 			}
 		}
 	}
+	// The others compacted their logs while the victim was down, so it can
+	// only have caught up through a snapshot transfer.
+	stderr, err := os.ReadFile(filepath.Join(old.dir, "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(stderr), "snapshot installed") {
+		t.Fatalf("the restarted node never installed a snapshot; its log:\n%s", stderr)
+	}
 }
 
 func containsAll(log []string, acked []string) bool {

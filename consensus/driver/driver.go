@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -13,26 +14,46 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/consensus/snapshot"
 )
 
 // StateMachine is the replicated application. Apply is called from the
 // driver goroutine, once per chosen command, in slot order; its result is
-// handed to the proposer. It must be deterministic.
+// handed to the proposer. It must be deterministic. Snapshot writes the
+// whole state; Restore replaces the whole state with one Snapshot wrote.
+// Both run on the driver goroutine.
 type StateMachine interface {
 	Apply(slot uint64, cmd []byte) any
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
 }
 
 // Storage is the durable acceptor state; consensus/storage implements it.
-// Save must not return before the data is on stable storage.
+// Save and Compact must not return before the data is on stable storage.
 type Storage interface {
 	Load() (consensus.HardState, []consensus.Entry, error)
 	Save(hs consensus.HardState, hsChanged bool, ents []consensus.Entry) error
+	Compact(upTo uint64) error
+	Compacted() (uint64, error)
 }
 
 // Transport delivers messages to peers, best effort; consensus/transport
-// implements it. Send must not block.
+// implements it. Send must not block. SendSnapshot streams a snapshot file
+// to a peer and blocks until it is delivered or fails.
 type Transport interface {
 	Send(msgs []consensus.Message)
+	SendSnapshot(ctx context.Context, to consensus.NodeID, r io.Reader, size int64) error
+}
+
+// Snapshots stores state-machine snapshots; consensus/snapshot implements
+// it.
+type Snapshots interface {
+	Create(meta snapshot.Meta) (*snapshot.Writer, error)
+	Latest() (snapshot.Meta, bool, error)
+	Open(index uint64) (snapshot.Meta, io.ReadCloser, int64, error)
+	OpenFile(index uint64) (io.ReadCloser, int64, error)
+	Import(r io.Reader) (snapshot.Meta, error)
+	Prune(keep int) error
 }
 
 // Config configures a Replica.
@@ -45,7 +66,16 @@ type Config struct {
 	// InboxLen bounds the peer messages waiting for the driver; beyond it
 	// messages are dropped (the protocol retransmits). Default 4096.
 	InboxLen int
-	Logger   *zap.Logger
+	// SnapshotEntries and SnapshotBytes trigger a snapshot once that many
+	// commands, or command bytes, were applied since the last one.
+	// Defaults 100000 and 64 MiB.
+	SnapshotEntries int
+	SnapshotBytes   int
+	// SnapshotTrailing is how many slots behind a snapshot stay in the
+	// log, so peers that lag a little catch up without a snapshot.
+	// Default 10000.
+	SnapshotTrailing uint64
+	Logger           *zap.Logger
 }
 
 // Errors returned by Propose besides *consensus.NotLeaderError.
@@ -80,8 +110,13 @@ type Replica struct {
 	cfg   Config
 	log   *zap.Logger
 	store Storage
+	snaps Snapshots
 	sm    StateMachine
 	tr    Transport
+	start time.Time // the monotonic clock's zero for the core
+
+	ops      chan func() // admin work run on the driver goroutine
+	installs chan install
 
 	inbox     chan consensus.Message
 	proposals chan proposal
@@ -92,14 +127,21 @@ type Replica struct {
 	status consensus.Status
 
 	// Owned by the Run goroutine.
-	node    *consensus.Node
-	nextID  uint64
-	waiters map[uint64]chan reply
-	role    consensus.Role
+	node      *consensus.Node
+	nextID    uint64
+	waiters   map[uint64]chan reply
+	role      consensus.Role
+	reads     map[uint64]*readWait // by read id, until released
+	released  []*readWait          // released reads waiting for their index to be applied
+	watchers  []*watcher
+	sending   map[consensus.NodeID]bool // snapshot transfers under way
+	sinceSnap struct{ entries, bytes int }
+	peersKey  string // membership last pushed to the transport
 }
 
-// New restores a replica from storage. Call Run to start it.
-func New(cfg Config, store Storage, tr Transport, sm StateMachine) (*Replica, error) {
+// New restores a replica from its latest snapshot and storage. Call Run to
+// start it.
+func New(cfg Config, store Storage, snaps Snapshots, tr Transport, sm StateMachine) (*Replica, error) {
 	if cfg.Logger == nil {
 		return nil, fmt.Errorf("driver: config: Logger is required")
 	}
@@ -109,6 +151,22 @@ func New(cfg Config, store Storage, tr Transport, sm StateMachine) (*Replica, er
 	if cfg.InboxLen <= 0 {
 		cfg.InboxLen = 4096
 	}
+	if cfg.SnapshotEntries <= 0 {
+		cfg.SnapshotEntries = 100000
+	}
+	if cfg.SnapshotBytes <= 0 {
+		cfg.SnapshotBytes = 64 << 20
+	}
+	if cfg.SnapshotTrailing == 0 {
+		cfg.SnapshotTrailing = 10000
+	}
+	if cfg.Core.Lease == 0 {
+		e := cfg.Core.ElectionTicks
+		if e <= 0 {
+			e = 10
+		}
+		cfg.Core.Lease = time.Duration(e) * cfg.TickInterval
+	}
 	var seed [32]byte
 	if _, err := crand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("driver: seed: %w", err)
@@ -116,30 +174,63 @@ func New(cfg Config, store Storage, tr Transport, sm StateMachine) (*Replica, er
 	if cfg.Core.Rand == nil {
 		cfg.Core.Rand = rand.New(rand.NewChaCha8(seed))
 	}
-	hs, ents, err := store.Load()
-	if err != nil {
-		return nil, fmt.Errorf("driver: load state: %w", err)
-	}
-	node, err := consensus.NewNode(cfg.Core, consensus.State{Hard: hs, Entries: ents})
-	if err != nil {
-		return nil, err
-	}
 	r := &Replica{
 		cfg: cfg, log: cfg.Logger.With(zap.Uint64("node", uint64(cfg.Core.ID))),
-		store: store, sm: sm, tr: tr, node: node,
+		store: store, snaps: snaps, sm: sm, tr: tr, start: time.Now(),
 		inbox:     make(chan consensus.Message, cfg.InboxLen),
 		proposals: make(chan proposal, 1024),
+		ops:       make(chan func(), 64),
+		installs:  make(chan install),
 		done:      make(chan struct{}),
 		// Command IDs start at a random point so a restarted node never
 		// mistakes an old log entry for one of its new proposals.
 		nextID:  binary.LittleEndian.Uint64(seed[:8]),
 		waiters: map[uint64]chan reply{},
+		reads:   map[uint64]*readWait{},
+		sending: map[consensus.NodeID]bool{},
 	}
-	r.status = node.Status()
-	r.log.Info("replica restored", zap.Uint64("commit", hs.Commit), zap.Int("entries", len(ents)),
-		zap.Stringer("promised", hs.Promised))
+	st, err := r.restore()
+	if err != nil {
+		return nil, err
+	}
+	if r.node, err = consensus.NewNode(cfg.Core, st); err != nil {
+		return nil, err
+	}
+	r.setClock()
+	r.status = r.node.Status()
+	r.log.Info("replica restored", zap.Uint64("snapshot", st.SnapIndex), zap.Uint64("commit", st.Hard.Commit),
+		zap.Int("entries", len(st.Entries)), zap.Stringer("promised", st.Hard.Promised))
 	return r, nil
 }
+
+// restore loads the latest snapshot into the state machine, then the log.
+func (r *Replica) restore() (consensus.State, error) {
+	var st consensus.State
+	meta, ok, err := r.snaps.Latest()
+	if err != nil {
+		return st, fmt.Errorf("driver: load snapshot: %w", err)
+	}
+	if ok {
+		if st.Configs, err = r.restoreSnapshot(meta); err != nil {
+			return st, err
+		}
+		st.SnapIndex = meta.Index
+	}
+	floor, err := r.store.Compacted()
+	if err != nil {
+		return st, fmt.Errorf("driver: load state: %w", err)
+	}
+	if floor > st.SnapIndex {
+		return st, fmt.Errorf("driver: log compacted to slot %d but the latest snapshot ends at slot %d: refusing to start", floor, st.SnapIndex)
+	}
+	if st.Hard, st.Entries, err = r.store.Load(); err != nil {
+		return st, fmt.Errorf("driver: load state: %w", err)
+	}
+	return st, nil
+}
+
+// setClock gives the core the monotonic clock, for leases.
+func (r *Replica) setClock() { r.node.SetClock(int64(time.Since(r.start))) }
 
 // Step hands a peer message to the replica. It never blocks: when the
 // inbox is full the message is dropped, as the network might have done.
@@ -197,6 +288,7 @@ func (r *Replica) Err() error {
 func (r *Replica) Run(ctx context.Context) error {
 	err := r.loop(ctx)
 	r.failWaiters(ErrStopped)
+	r.failReads(ErrStopped)
 	r.stopErr = err
 	close(r.done)
 	return err
@@ -211,13 +303,21 @@ func (r *Replica) loop(ctx context.Context) error {
 			r.log.Info("replica stopping")
 			return nil
 		case <-ticker.C:
+			r.setClock()
 			r.node.Tick()
 		case m := <-r.inbox:
+			r.setClock()
 			r.step(m)
 			r.drainInbox()
 		case p := <-r.proposals:
+			r.setClock()
 			r.propose(p)
 			r.drainProposals()
+		case op := <-r.ops:
+			r.setClock()
+			op()
+		case in := <-r.installs:
+			in.done <- r.install(in.meta)
 		}
 		if err := r.handleReady(); err != nil {
 			return err
@@ -282,15 +382,26 @@ func (r *Replica) handleReady() error {
 		for _, c := range rd.Dropped {
 			r.resolve(c.ID, reply{err: &consensus.NotLeaderError{Leader: rd.Leader}})
 		}
+		r.releaseReads(rd.ReadStates)
+		for _, p := range rd.Snapshots {
+			r.sendSnapshot(p)
+		}
 		if r.role == consensus.Leader && rd.Role != consensus.Leader {
 			r.failWaiters(ErrOutcomeUnknown)
+			r.failReads(&consensus.NotLeaderError{Leader: rd.Leader})
 		}
 		if r.role != rd.Role {
 			r.log.Info("role changed", zap.Stringer("role", rd.Role), zap.Uint64("leader", uint64(rd.Leader)))
 		}
 		r.role = rd.Role
 		r.node.Advance(rd)
+		if err := r.maybeSnapshot(); err != nil {
+			r.log.Error("snapshot failed, stopping node", zap.Error(err))
+			return fmt.Errorf("driver: snapshot: %w", err)
+		}
 	}
+	r.checkWatchers()
+	r.syncPeers()
 	st := r.node.Status()
 	r.mu.Lock()
 	r.status = st
@@ -303,7 +414,12 @@ func (r *Replica) apply(ents []consensus.Entry) {
 		for _, c := range e.Value.Cmds {
 			v := r.sm.Apply(e.Slot, c.Data)
 			r.resolve(c.ID, reply{res: Result{Slot: e.Slot, Value: v}})
+			r.sinceSnap.entries++
+			r.sinceSnap.bytes += len(c.Data)
 		}
+	}
+	if len(ents) > 0 {
+		r.serveReads(ents[len(ents)-1].Slot)
 	}
 }
 
@@ -318,5 +434,28 @@ func (r *Replica) failWaiters(err error) {
 	for id, w := range r.waiters {
 		w <- reply{err: err}
 		delete(r.waiters, id)
+	}
+}
+
+// call runs fn on the driver goroutine and waits for its error.
+func (r *Replica) call(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	select {
+	case r.ops <- func() { errc <- fn() }:
+	case <-r.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-r.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

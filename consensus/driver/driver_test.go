@@ -2,7 +2,9 @@ package driver_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/consensus/driver"
+	"github.com/clockd/clockd/consensus/snapshot"
 	"github.com/clockd/clockd/consensus/storage"
 )
 
@@ -22,9 +25,17 @@ func (r *recorder) Apply(slot uint64, cmd []byte) any {
 	return len(r.applied)
 }
 
+func (r *recorder) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(r.applied) }
+
+func (r *recorder) Restore(rd io.Reader) error { return json.NewDecoder(rd).Decode(&r.applied) }
+
 type noNet struct{}
 
 func (noNet) Send([]consensus.Message) {}
+
+func (noNet) SendSnapshot(context.Context, consensus.NodeID, io.Reader, int64) error {
+	return errors.New("no network")
+}
 
 func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Replica, *storage.Store, context.CancelFunc) {
 	t.Helper()
@@ -32,9 +43,13 @@ func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Repli
 	if err != nil {
 		t.Fatal(err)
 	}
+	snaps, err := snapshot.Open(path+"-snapshots", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
-		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t)}
-	r, err := driver.New(cfg, store, noNet{}, sm)
+		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t), SnapshotEntries: 2, SnapshotTrailing: 1}
+	r, err := driver.New(cfg, store, snaps, noNet{}, sm)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -38,7 +39,8 @@ type Config struct {
 	ID consensus.NodeID
 	// Listen is the host:port to accept peer streams on, e.g. "127.0.0.1:0".
 	Listen string
-	// Peers lists every other member, each once.
+	// Peers lists every other member, each once: the starting membership,
+	// which AddPeer and RemovePeer change later.
 	Peers []Peer
 	// TLS turns on mutual TLS. Required unless Insecure.
 	TLS *TLSFiles
@@ -57,6 +59,28 @@ type Config struct {
 	BackoffMax time.Duration
 	// Logger receives connection events and rejections. Default: no logs.
 	Logger *zap.Logger
+
+	// SnapshotChunkBytes bounds one gRPC message of a snapshot transfer.
+	// At most MaxFrameBytes, because the receiver's gRPC limit is its
+	// MaxFrameBytes. Default 1 MiB, or MaxFrameBytes if that is smaller.
+	SnapshotChunkBytes int
+	// MaxSnapshotBytes bounds one snapshot, sent or received. Default 4 GiB.
+	MaxSnapshotBytes int64
+	// OnSnapshot receives a snapshot a peer sends with SendSnapshot. It
+	// reads r to io.EOF, which comes only once every byte the sender
+	// declared has arrived; any other read error means the transfer failed
+	// and must be discarded. Checking the content is OnSnapshot's job. Its
+	// error fails the transfer and reaches the sender. It runs on the
+	// stream's gRPC goroutine and must return soon after r fails, or Close
+	// hangs. Nil refuses snapshots with codes.Unimplemented.
+	OnSnapshot func(from consensus.NodeID, r io.Reader) error
+	// OnJoin answers a node that asks to join with Join. The transport has
+	// checked that the request is well formed and, with TLS, that the
+	// caller's certificate carries req.Name; everything else, and adding
+	// the node with AddPeer, is OnJoin's job. An error fails the call and
+	// reaches the caller; a refusal with a reason is a response with
+	// Accepted false. Nil refuses joins with codes.Unimplemented.
+	OnJoin func(JoinRequest) (JoinResponse, error)
 }
 
 // Defaults and limits of Config.
@@ -65,6 +89,9 @@ const (
 	DefaultQueueLen      = 4096
 	DefaultBackoffMin    = 100 * time.Millisecond
 	DefaultBackoffMax    = 5 * time.Second
+	// DefaultSnapshotChunkBytes applies when MaxFrameBytes allows it.
+	DefaultSnapshotChunkBytes = 1 << 20
+	DefaultMaxSnapshotBytes   = 4 << 30
 	// MinMaxFrameBytes is the smallest MaxFrameBytes accepted: room for a
 	// few small messages.
 	MinMaxFrameBytes = 1 << 10
@@ -127,24 +154,30 @@ func (c *Config) checkSecurity() error {
 func (c *Config) checkPeers() error {
 	seen := make(map[consensus.NodeID]bool, len(c.Peers))
 	for _, p := range c.Peers {
-		switch {
-		case p.ID == 0:
-			return invalid("peer id 0")
-		case p.ID == c.ID:
-			return invalid("peer %d is this node", p.ID)
-		case seen[p.ID]:
+		if seen[p.ID] {
 			return invalid("duplicate peer %d", p.ID)
-		case c.TLS != nil && p.Name == "":
-			return invalid("peer %d: Name is required with TLS", p.ID)
+		}
+		if err := c.checkPeer(p); err != nil {
+			return err
 		}
 		seen[p.ID] = true
-		if p.Addr != "" {
-			if err := checkHostPort(fmt.Sprintf("peer %d address", p.ID), p.Addr); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
+}
+
+// checkPeer checks one member on its own, at New or AddPeer.
+func (c *Config) checkPeer(p Peer) error {
+	switch {
+	case p.ID == 0:
+		return invalid("peer id 0")
+	case p.ID == c.ID:
+		return invalid("peer %d is this node", p.ID)
+	case c.TLS != nil && p.Name == "":
+		return invalid("peer %d: Name is required with TLS", p.ID)
+	case p.Addr == "":
+		return nil
+	}
+	return checkHostPort(fmt.Sprintf("peer %d address", p.ID), p.Addr)
 }
 
 func (c *Config) fillLimits() error {
@@ -170,6 +203,25 @@ func (c *Config) fillLimits() error {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		return invalid("BackoffMax %v is below BackoffMin %v", c.BackoffMax, c.BackoffMin)
+	}
+	return c.fillSnapshotLimits()
+}
+
+// fillSnapshotLimits runs after MaxFrameBytes is known.
+func (c *Config) fillSnapshotLimits() error {
+	switch {
+	case c.SnapshotChunkBytes < 0:
+		return invalid("SnapshotChunkBytes %d is negative", c.SnapshotChunkBytes)
+	case c.SnapshotChunkBytes == 0:
+		c.SnapshotChunkBytes = min(DefaultSnapshotChunkBytes, c.MaxFrameBytes)
+	case c.SnapshotChunkBytes > c.MaxFrameBytes:
+		return invalid("SnapshotChunkBytes %d exceeds MaxFrameBytes %d", c.SnapshotChunkBytes, c.MaxFrameBytes)
+	}
+	switch {
+	case c.MaxSnapshotBytes < 0:
+		return invalid("MaxSnapshotBytes %d is negative", c.MaxSnapshotBytes)
+	case c.MaxSnapshotBytes == 0:
+		c.MaxSnapshotBytes = DefaultMaxSnapshotBytes
 	}
 	return nil
 }

@@ -23,16 +23,18 @@ const acceptTimeout = 10 * time.Second
 // acceptor confirmed it.
 var errNotAccepted = errors.New("transport: stream not accepted")
 
-// dialLoop keeps one stream up to p, a peer with a higher id, until Close.
+// dialLoop keeps one stream up to p, a peer with a higher id, until Close
+// or RemovePeer.
 func (t *Transport) dialLoop(p *peer) {
 	defer t.wg.Done()
+	defer p.wg.Done()
 	delay := t.cfg.BackoffMin
 	var lastErr string
 	for {
 		addr, changed := p.address()
 		if addr != "" {
 			up, err := t.runDialed(p, addr)
-			if t.ctx.Err() != nil {
+			if p.ctx.Err() != nil {
 				return
 			}
 			if up {
@@ -41,7 +43,7 @@ func (t *Transport) dialLoop(p *peer) {
 				lastErr = t.logDialError(p, addr, err, lastErr)
 			}
 		}
-		if !t.backoff(addr == "", delay, changed) {
+		if !backoff(p, addr == "", delay, changed) {
 			return
 		}
 		delay = min(2*delay, t.cfg.BackoffMax)
@@ -49,8 +51,8 @@ func (t *Transport) dialLoop(p *peer) {
 }
 
 // backoff waits a jittered delay, or until the address changes, or for the
-// address alone when it is unknown. It reports false on Close.
-func (t *Transport) backoff(forever bool, delay time.Duration, changed <-chan struct{}) bool {
+// address alone when it is unknown. It reports false once p is shut down.
+func backoff(p *peer, forever bool, delay time.Duration, changed <-chan struct{}) bool {
 	var timeout <-chan time.Time
 	if !forever {
 		timer := time.NewTimer(delay/2 + rand.N(delay/2+1))
@@ -58,7 +60,7 @@ func (t *Transport) backoff(forever bool, delay time.Duration, changed <-chan st
 		timeout = timer.C
 	}
 	select {
-	case <-t.ctx.Done():
+	case <-p.ctx.Done():
 		return false
 	case <-changed:
 	case <-timeout:
@@ -81,30 +83,39 @@ func (t *Transport) logDialError(p *peer, addr string, err error, last string) s
 // runDialed opens one stream to p at addr and serves it until it fails. It
 // reports whether the stream was accepted; err is never nil.
 func (t *Transport) runDialed(p *peer, addr string) (up bool, err error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr, t.dialOptions(p)...)
+	conn, err := t.newConn(p, addr)
 	if err != nil {
-		return false, fmt.Errorf("transport: new client: %w", err)
+		return false, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(t.ctx)
+	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, nodeIDKey, idString(t.cfg.ID))
+	cs, err := openStream(ctx, cancel, conn, streamDesc, streamMethod, p)
+	if err != nil {
+		return false, err
+	}
+	s := t.attach(p, cs)
+	s.open()
+	err = t.recvLoop(p, cs)
+	cancel()
+	t.detach(s, err)
+	return true, err
+}
+
+// openStream opens a stream to p and waits up to acceptTimeout for p to
+// accept it. cancel must cancel ctx; it is how the wait times out.
+func openStream(ctx context.Context, cancel context.CancelFunc, conn *grpc.ClientConn,
+	desc *grpc.StreamDesc, method string, p *peer) (grpc.ClientStream, error) {
 	timer := time.AfterFunc(acceptTimeout, cancel)
-	cs, err := conn.NewStream(ctx, &serviceDesc.Streams[0], streamMethod)
+	cs, err := conn.NewStream(ctx, desc, method)
 	if err == nil {
 		err = awaitAccept(cs, p)
 	}
 	if !timer.Stop() {
 		err = fmt.Errorf("%w: no answer in %v", errNotAccepted, acceptTimeout)
 	}
-	if err != nil {
-		return false, err
-	}
-	s := t.attach(p, cs)
-	err = t.recvLoop(p, cs)
-	cancel()
-	t.detach(s, err)
-	return true, err
+	return cs, err
 }
 
 // awaitAccept waits for the acceptor's header, which names the acceptor.
@@ -126,12 +137,23 @@ func awaitAccept(cs grpc.ClientStream, p *peer) error {
 	return nil
 }
 
-func (t *Transport) dialOptions(p *peer) []grpc.DialOption {
+// newConn makes a client connection to p at addr, verifying with TLS that
+// the server is p.name. gRPC connects lazily, on the first call.
+func (t *Transport) newConn(p *peer, addr string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if t.tls != nil {
 		creds = credentials.NewTLS(t.tls.clientConfig(p.name))
 	}
-	limit := t.grpcMsgLimit()
+	conn, err := grpc.NewClient("passthrough:///"+addr, dialOptions(creds, t.grpcMsgLimit())...)
+	if err != nil {
+		return nil, fmt.Errorf("transport: new client: %w", err)
+	}
+	return conn, nil
+}
+
+// dialOptions are those of every client connection; limit bounds one
+// gRPC message each way.
+func dialOptions(creds credentials.TransportCredentials, limit int) []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(

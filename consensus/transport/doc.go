@@ -1,5 +1,6 @@
 // Package transport carries consensus messages between cluster members over
-// gRPC, with mutual TLS.
+// gRPC, with mutual TLS. It also moves state-machine snapshots to members
+// that lag behind log truncation, and lets a new node ask to join.
 //
 // # Model
 //
@@ -18,10 +19,25 @@
 //		t.Send(rd.Messages)
 //	}
 //
+// The service, clockd.peer.v1.Peer, has three methods: Stream carries
+// messages, Snapshot carries one snapshot, and Join one join request.
+//
+// # Membership
+//
+// Config.Peers is the starting membership. AddPeer, RemovePeer and
+// SetPeerAddr change it at any time, before or after Start; the transport
+// follows, it does not decide: the driver calls them when the cluster's
+// configuration changes. AddPeer starts dialing a higher-id peer at once
+// and accepts a lower-id one from then on. RemovePeer stops the peer's
+// dialer, ends its stream, drops its queue and waits for all of it, so
+// once it returns the handler gets nothing more from that peer; later
+// streams from it are refused as unknown and messages to it are dropped.
+// A member removed and added again starts afresh.
+//
 // # Stream topology
 //
-// Each pair of members shares one long-lived bidirectional gRPC stream,
-// service clockd.peer.v1.Peer, method Stream. The member with the lower id
+// Each pair of members shares one long-lived bidirectional Stream. The
+// member with the lower id
 // dials the higher one and redials with capped, jittered exponential
 // back-off (Config.BackoffMin..BackoffMax) whenever the stream ends; the
 // acceptor sends its own messages to the dialer on that same stream and
@@ -35,6 +51,41 @@
 // many messages as fit into each frame, so a burst costs few gRPC messages.
 // Per stream, messages arrive in the order Send queued them.
 //
+// # Snapshots
+//
+// SendSnapshot(ctx, to, r, size) opens a client-streaming Snapshot call to
+// peer to, on a gRPC connection of its own so that hundreds of megabytes
+// do not queue ahead of consensus messages, and streams size bytes of r in
+// chunks of Config.SnapshotChunkBytes. Either member may send to the
+// other: the lower-id-dials rule is for message streams only. The size
+// travels in the metadata key "clockd-snapshot-bytes"; the receiver
+// refuses, before any data moves, a size over its Config.MaxSnapshotBytes
+// (codes.ResourceExhausted) and fails a stream that carries more or fewer
+// bytes than declared, or an empty chunk.
+//
+// The receiver hands Config.OnSnapshot an io.Reader over the chunks, read
+// as they arrive, so HTTP/2 flow control paces the sender to the
+// handler's speed. The reader returns io.EOF only after every declared
+// byte; any other error means the transfer failed. OnSnapshot's verdict is
+// the call's: nil accepts (a handler that accepts without reading to the
+// end ends the transfer early, successfully), an error fails the call with
+// codes.Aborted, or with the handler's own status if it returned one, and
+// the sender's error carries its text. Both sides log at info when a
+// transfer starts and ends and every 64 MiB in between. Canceling ctx,
+// removing the peer or closing the sending transport aborts a transfer,
+// and the receiver's reader fails.
+//
+// # Joining
+//
+// A node that knows one member's address calls the package function Join,
+// a unary call carrying a JoinRequest (its id, address and TLS name), and
+// gets that member's JoinResponse: accepted or not with a reason, the
+// leader if known, and the members. The member's Config.OnJoin decides and
+// answers; typically a follower answers "not the leader" with the
+// leader's address, and the leader proposes a configuration change and
+// answers once it is chosen. Calling AddPeer is the driver's job, on every
+// member, when the change applies.
+//
 // # Frame layout
 //
 // A frame is the payload of one gRPC message, moved by a pass-through codec
@@ -47,6 +98,12 @@
 // rejected by the transport with a reason while a grossly oversized one
 // ends the stream (codes.ResourceExhausted). Send drops, with a log line, a
 // message that cannot fit in a frame by itself.
+//
+// The same codec carries the other methods. A Snapshot chunk is raw bytes,
+// and the receiver answers with one empty message. Join's request and
+// response use a hand-written encoding (see joinwire.go): a version byte,
+// uvarints and length-prefixed strings, with every count and length
+// checked before allocating.
 //
 // # Security
 //
@@ -64,8 +121,16 @@
 //     Peer.Name, and checks that the acceptor's response header names the
 //     node it meant to reach.
 //
+// A Snapshot call is authenticated like a stream, by metadata id, known
+// peer and certificate name, except that its caller may have either id.
+//
+// A Join caller is not a member yet, so no id is checked: its certificate
+// must be signed by the CA and carry JoinRequest.Name as a DNS SAN (else
+// codes.PermissionDenied). The caller verifies the member's certificate
+// for the server name it was given.
+//
 // Insecure mode keeps the id checks but anyone who can reach the port can
-// claim any configured id.
+// claim any configured id, and anyone can ask to join.
 //
 // Every inbound message is decoded and checked: it must be well formed,
 // From must be the authenticated peer and To this node. A failing frame or
@@ -91,4 +156,26 @@
 // HAZARD: SetPeerAddr does not move a stream that is already up; it takes
 // effect on the next dial. Keep-alive pings (10s, 5s timeout) tear down
 // half-open connections, so a dead stream lasts at most about 15s.
+//
+// HAZARD: RemovePeer waits for the goroutine that calls the handler for
+// the removed peer. Calling it from the handler deadlocks; hand the change
+// to another goroutine.
+//
+// HAZARD: a removed member that keeps running keeps dialing; each attempt
+// is refused and logged at warn, at most every Config.BackoffMax.
+//
+// HAZARD: OnSnapshot and OnJoin run on gRPC's goroutines and Close waits
+// for them. OnSnapshot must return once its reader fails; OnJoin must not
+// wait long (for a proposal to be chosen, say) without a bound. An
+// inbound snapshot from a removed peer stops only at its next chunk.
+//
+// HAZARD: a snapshot chunk must fit the receiver's gRPC limit, its
+// MaxFrameBytes plus 1 KiB. Members with different MaxFrameBytes must keep
+// SnapshotChunkBytes within the smallest, or transfers fail with
+// codes.ResourceExhausted.
+//
+// HAZARD: with TLS, any holder of a certificate from the cluster CA can
+// make OnJoin run, claiming any id and address with the name its
+// certificate carries. The CA should sign only nodes meant to be members,
+// and OnJoin must check the id against the membership it knows.
 package transport

@@ -65,7 +65,7 @@ func TestPackAndSendFillsFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := tr.peers[2]
+	p := tr.peer(2)
 	var want [][]byte
 	var msgs []consensus.Message
 	for seq := range uint64(500) {

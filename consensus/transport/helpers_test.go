@@ -251,6 +251,16 @@ func rawStream(t *testing.T, addr string, tlsFiles *TLSFiles, serverName string,
 
 func openRawStream(t *testing.T, addr string, tlsFiles *TLSFiles, serverName string, md metadata.MD) (grpc.ClientStream, error) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	conn := rawConn(t, addr, tlsFiles, serverName)
+	return conn.NewStream(metadata.NewOutgoingContext(ctx, md), streamDesc, streamMethod)
+}
+
+// rawConn is a client connection to addr that the test closes at its end.
+// With tlsFiles nil it is plaintext.
+func rawConn(t *testing.T, addr string, tlsFiles *TLSFiles, serverName string) *grpc.ClientConn {
+	t.Helper()
 	creds := insecure.NewCredentials()
 	if tlsFiles != nil {
 		m, err := loadTLS(tlsFiles)
@@ -265,9 +275,7 @@ func openRawStream(t *testing.T, addr string, tlsFiles *TLSFiles, serverName str
 		t.Fatalf("new client: %v", err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return conn.NewStream(metadata.NewOutgoingContext(ctx, md), &serviceDesc.Streams[0], streamMethod)
+	return conn
 }
 
 // frameOf packs raw message encodings into one frame.

@@ -17,7 +17,8 @@ type stream interface {
 	RecvMsg(m any) error
 }
 
-// peer is the transport's state for one other member.
+// peer is the transport's state for one other member, from New or AddPeer
+// until Close or RemovePeer. A member removed and added again is a new peer.
 type peer struct {
 	id    consensus.NodeID
 	name  string
@@ -27,19 +28,58 @@ type peer struct {
 	// stream is up. Send drops messages for a peer whose active is nil.
 	active atomic.Pointer[session]
 
+	// ctx ends the peer's dialer and streams; it is canceled by RemovePeer
+	// and, through the transport's context, by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts the goroutines that work for this peer: its dialer, and
+	// the handler and receiver of each stream it dialed to us.
+	wg sync.WaitGroup
+
 	mu         sync.Mutex
 	addr       string
 	addrChange chan struct{} // closed and replaced when addr changes
+	removed    bool          // set by shutdown; no goroutine joins wg after it
 }
 
-func newPeer(p Peer, queueLen int) *peer {
+func newPeer(parent context.Context, p Peer, queueLen int) *peer {
+	ctx, cancel := context.WithCancel(parent)
 	return &peer{
 		id:         p.ID,
 		name:       p.Name,
 		queue:      make(chan []byte, queueLen),
+		ctx:        ctx,
+		cancel:     cancel,
 		addr:       p.Addr,
 		addrChange: make(chan struct{}),
 	}
+}
+
+// enter counts one more goroutine working for p, unless p was removed.
+// The caller calls p.wg.Done when that goroutine is done.
+func (p *peer) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return false
+	}
+	p.wg.Add(1)
+	return true
+}
+
+// shutdown ends everything that works for p and waits for it.
+func (p *peer) shutdown() {
+	p.mu.Lock()
+	p.removed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+}
+
+// info is p as the Peers method reports it.
+func (p *peer) info() Peer {
+	addr, _ := p.address()
+	return Peer{ID: p.id, Addr: addr, Name: p.name}
 }
 
 // address returns the current address and a channel closed when it changes.
@@ -63,8 +103,13 @@ func (p *peer) setAddress(addr string) {
 // session is one established stream to a peer, seen from this node. Its
 // writer goroutine is the only caller of stream.SendMsg.
 type session struct {
-	peer     *peer
-	stream   stream
+	peer   *peer
+	stream stream
+	// ready is closed once the stream may carry messages: at once for a
+	// dialed stream, after the response header for an accepted one. The
+	// writer waits for it, so the acceptor can make a session active
+	// before its header tells the dialer that the stream is up.
+	ready    chan struct{}
 	stop     chan struct{} // closed to make the writer return
 	stopOnce sync.Once
 	done     chan struct{} // closed when the writer has returned
@@ -73,10 +118,14 @@ type session struct {
 
 func (s *session) halt() { s.stopOnce.Do(func() { close(s.stop) }) }
 
+// open lets the writer start sending.
+func (s *session) open() { close(s.ready) }
+
 // attach makes st the peer's outbound stream, replacing any older one, and
-// starts its writer.
+// starts its writer, which sends nothing before open.
 func (t *Transport) attach(p *peer, st stream) *session {
-	s := &session{peer: p, stream: st, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &session{peer: p, stream: st, ready: make(chan struct{}), stop: make(chan struct{}),
+		done: make(chan struct{})}
 	if old := p.active.Swap(s); old != nil {
 		old.replaced.Store(true)
 		old.halt()
@@ -114,6 +163,11 @@ func (t *Transport) dropQueued(p *peer) {
 
 func (t *Transport) writeLoop(s *session) {
 	defer close(s.done)
+	select {
+	case <-s.stop:
+		return
+	case <-s.ready:
+	}
 	b := newFrameBuilder(t.cfg.MaxFrameBytes)
 	for {
 		select {

@@ -20,7 +20,7 @@ func (t *Transport) Send(msgs []consensus.Message) {
 }
 
 func (t *Transport) send(m *consensus.Message) {
-	p := t.peers[m.To]
+	p := t.peer(m.To)
 	switch {
 	case p == nil:
 		t.dropMessage("unknown destination", m)

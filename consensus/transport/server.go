@@ -20,8 +20,10 @@ import (
 )
 
 const (
-	serviceName  = "clockd.peer.v1.Peer"
-	streamMethod = "/" + serviceName + "/Stream"
+	serviceName    = "clockd.peer.v1.Peer"
+	streamMethod   = "/" + serviceName + "/Stream"
+	snapshotMethod = "/" + serviceName + "/Snapshot"
+	joinMethod     = "/" + serviceName + "/Join"
 	// nodeIDKey carries the dialer's node id in the request metadata and
 	// the acceptor's in the response header, which also signals acceptance.
 	nodeIDKey = "clockd-node-id"
@@ -30,12 +32,18 @@ const (
 // peerService is the handler type of serviceDesc; *Transport implements it.
 type peerService interface {
 	serveStream(ss grpc.ServerStream) error
+	serveSnapshot(ss grpc.ServerStream) error
+	serveJoin(ctx context.Context, req *frame) (*frame, error)
 }
 
-// serviceDesc replaces protobuf codegen: one bidirectional stream of frames.
+// serviceDesc replaces protobuf codegen. Every message is a frame:
+// Stream carries batches of peer messages both ways, Snapshot carries
+// snapshot chunks from the caller and one empty frame back, and Join one
+// encoded JoinRequest and one JoinResponse.
 var serviceDesc = grpc.ServiceDesc{
 	ServiceName: serviceName,
 	HandlerType: (*peerService)(nil),
+	Methods:     []grpc.MethodDesc{{MethodName: "Join", Handler: joinHandler}},
 	Streams: []grpc.StreamDesc{{
 		StreamName: "Stream",
 		Handler: func(srv any, ss grpc.ServerStream) error {
@@ -43,26 +51,72 @@ var serviceDesc = grpc.ServiceDesc{
 		},
 		ServerStreams: true,
 		ClientStreams: true,
+	}, {
+		StreamName: "Snapshot",
+		Handler: func(srv any, ss grpc.ServerStream) error {
+			return srv.(peerService).serveSnapshot(ss)
+		},
+		ClientStreams: true,
 	}},
 	Metadata: "clockd/peer/v1",
 }
 
+// The descriptors of the streaming methods, for clients.
+var (
+	streamDesc   = &serviceDesc.Streams[0]
+	snapshotDesc = &serviceDesc.Streams[1]
+)
+
+func joinHandler(srv any, ctx context.Context, dec func(any) error, intercept grpc.UnaryServerInterceptor) (any, error) {
+	req := new(frame)
+	if err := dec(req); err != nil {
+		return nil, err
+	}
+	call := func(ctx context.Context, req any) (any, error) {
+		return srv.(peerService).serveJoin(ctx, req.(*frame))
+	}
+	if intercept == nil {
+		return call(ctx, req)
+	}
+	return intercept(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: joinMethod}, call)
+}
+
 func idString(id consensus.NodeID) string { return strconv.FormatUint(uint64(id), 10) }
 
-// serveStream runs one stream dialed by a lower-id peer until it ends.
+// serveStream runs one stream dialed by a lower-id peer until it ends or
+// the peer is removed.
 func (t *Transport) serveStream(ss grpc.ServerStream) error {
-	p, err := t.authenticate(ss.Context())
+	p, err := t.admit(ss.Context(), "peer stream refused", true)
 	if err != nil {
-		t.stats.refused.Add(1)
-		t.log.Warn("peer stream refused", zap.String("remote-addr", remoteAddr(ss.Context())),
-			zap.String("claimed-id", claimedID(ss.Context())), zap.Error(err))
 		return err
 	}
-	if err := ss.SendHeader(metadata.Pairs(nodeIDKey, idString(t.cfg.ID))); err != nil {
-		return err
-	}
+	defer p.wg.Done()
+	// Active before the header: once the dialer sees the stream up, this
+	// side sends on it too.
 	s := t.attach(p, ss)
-	err = t.recvLoop(p, ss)
+	if err := ss.SendHeader(metadata.Pairs(nodeIDKey, idString(t.cfg.ID))); err != nil {
+		t.detach(s, err)
+		return err
+	}
+	s.open()
+	// The receiver runs on its own goroutine so that this handler can end
+	// the stream when the peer is removed: gRPC has no other way to
+	// interrupt a server's RecvMsg. It returns once the handler has, as
+	// gRPC then cancels the stream. p.wg.Add is safe: this handler holds
+	// one count of p.wg. t.wg.Add is safe: Close waits for handlers first.
+	ended := make(chan error, 1)
+	t.wg.Add(1)
+	p.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer p.wg.Done()
+		ended <- t.recvLoop(p, ss)
+	}()
+	select {
+	case err = <-ended:
+	case <-p.ctx.Done():
+		err = status.Errorf(codes.Unavailable, "node %d is no longer a peer of %d", p.id, t.cfg.ID)
+	}
 	t.detach(s, err)
 	if errors.Is(err, io.EOF) {
 		return nil
@@ -70,9 +124,31 @@ func (t *Transport) serveStream(ss grpc.ServerStream) error {
 	return err
 }
 
+// admit authenticates a new stream, counting and logging a refusal under
+// msg. On success the caller holds one count of p.wg. dialRule requires
+// the caller to have the lower id.
+func (t *Transport) admit(ctx context.Context, msg string, dialRule bool) (*peer, error) {
+	p, err := t.authenticate(ctx, dialRule)
+	if err == nil && !p.enter() {
+		err = status.Errorf(codes.PermissionDenied, "node %d is not a configured peer", p.id)
+	}
+	if err != nil {
+		t.refuse(ctx, msg, err)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (t *Transport) refuse(ctx context.Context, msg string, err error) {
+	t.stats.refused.Add(1)
+	t.log.Warn(msg, zap.String("remote-addr", remoteAddr(ctx)),
+		zap.String("claimed-id", claimedID(ctx)), zap.Error(err))
+}
+
 // authenticate finds the peer a new stream comes from. Its errors are gRPC
-// statuses for the dialer.
-func (t *Transport) authenticate(ctx context.Context) (*peer, error) {
+// statuses for the dialer. dialRule refuses a peer with a higher id, which
+// must accept this node's stream rather than dial it.
+func (t *Transport) authenticate(ctx context.Context, dialRule bool) (*peer, error) {
 	vals := metadata.ValueFromIncomingContext(ctx, nodeIDKey)
 	if len(vals) != 1 {
 		return nil, status.Errorf(codes.Unauthenticated, "want one %s, got %d", nodeIDKey, len(vals))
@@ -82,11 +158,11 @@ func (t *Transport) authenticate(ctx context.Context) (*peer, error) {
 		return nil, status.Errorf(codes.Unauthenticated, "malformed %s %q", nodeIDKey, vals[0])
 	}
 	id := consensus.NodeID(n)
-	p := t.peers[id]
+	p := t.peer(id)
 	switch {
 	case p == nil:
 		return nil, status.Errorf(codes.PermissionDenied, "node %d is not a configured peer", id)
-	case id > t.cfg.ID:
+	case dialRule && id > t.cfg.ID:
 		return nil, status.Errorf(codes.PermissionDenied, "node %d must accept from %d, not dial it", id, t.cfg.ID)
 	}
 	if t.tls != nil {
@@ -128,11 +204,14 @@ func remoteAddr(ctx context.Context) string {
 	return ""
 }
 
-// claimedID is the id a refused dialer claimed, cut short: it is
-// unauthenticated input on its way to the log.
+// claimedID is the id a refused dialer claimed.
 func claimedID(ctx context.Context) string {
+	return clip(strings.Join(metadata.ValueFromIncomingContext(ctx, nodeIDKey), ","))
+}
+
+// clip cuts unauthenticated input short on its way to the log.
+func clip(s string) string {
 	const maxLen = 64
-	s := strings.Join(metadata.ValueFromIncomingContext(ctx, nodeIDKey), ",")
 	if len(s) > maxLen {
 		s = s[:maxLen] + "..."
 	}

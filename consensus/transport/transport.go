@@ -34,13 +34,20 @@ type Transport struct {
 	cfg     Config
 	handler func(consensus.Message)
 	log     *zap.Logger
-	tls     *tlsMaterial               // nil when Insecure
-	peers   map[consensus.NodeID]*peer // fixed by New
+	tls     *tlsMaterial // nil when Insecure
 	stats   counters
+
+	// peers maps every member to its state. The map is never modified:
+	// AddPeer and RemovePeer swap in a copy, under mu, so Send reads it
+	// without a lock.
+	peers atomic.Pointer[map[consensus.NodeID]*peer]
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // dialers and the serve loop
+	// wg counts the serve loop, the dialers and the stream receivers.
+	// Invariant: wg.Add happens under mu in stateStarted, or in a gRPC
+	// handler, which Close's server Stop waits for before wg.Wait.
+	wg sync.WaitGroup
 
 	mu     sync.Mutex
 	state  runState
@@ -64,7 +71,7 @@ type Stats struct {
 	Received uint64 // inbound messages given to the handler
 	Dropped  uint64 // outbound messages given up: no stream, full queue, too large, send failed
 	Rejected uint64 // inbound frames or messages that were malformed or misaddressed
-	Refused  uint64 // inbound streams refused for identity
+	Refused  uint64 // inbound streams, snapshots and joins refused for identity
 }
 
 type counters struct {
@@ -83,16 +90,19 @@ func New(cfg Config, handler func(consensus.Message)) (*Transport, error) {
 	if handler == nil {
 		return nil, fmt.Errorf("%w: handler is nil", ErrInvalidConfig)
 	}
-	t := &Transport{cfg: c, handler: handler, log: c.Logger, peers: make(map[consensus.NodeID]*peer, len(c.Peers))}
+	t := &Transport{cfg: c, handler: handler, log: c.Logger}
 	if c.TLS != nil {
 		if t.tls, err = loadTLS(c.TLS); err != nil {
 			return nil, err
 		}
 	}
-	for _, p := range c.Peers {
-		t.peers[p.ID] = newPeer(p, c.QueueLen)
-	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	peers := make(map[consensus.NodeID]*peer, len(c.Peers))
+	for _, p := range c.Peers {
+		peers[p.ID] = newPeer(t.ctx, p, c.QueueLen)
+	}
+	t.peers.Store(&peers)
+	t.cfg.Peers = nil // the map is the truth from here on
 	return t, nil
 }
 
@@ -117,11 +127,8 @@ func (t *Transport) Start() error {
 	t.state = stateStarted
 	t.wg.Add(1)
 	go t.serve(t.server, lis)
-	for _, p := range t.peers {
-		if p.id > t.cfg.ID {
-			t.wg.Add(1)
-			go t.dialLoop(p)
-		}
+	for _, p := range *t.peers.Load() {
+		t.startDialer(p)
 	}
 	t.log.Info("transport started", zap.Uint64("node-id", uint64(t.cfg.ID)), zap.String("listen-addr", t.addr),
 		zap.Bool("insecure", t.cfg.Insecure))
@@ -165,7 +172,7 @@ func (t *Transport) Addr() string {
 // SetPeerAddr changes where peer id is dialed. It is safe at any time; a
 // stream already up stays up, and the next dial uses addr.
 func (t *Transport) SetPeerAddr(id consensus.NodeID, addr string) error {
-	p := t.peers[id]
+	p := t.peer(id)
 	if p == nil {
 		return fmt.Errorf("%w: %d", ErrUnknownPeer, id)
 	}
@@ -176,9 +183,15 @@ func (t *Transport) SetPeerAddr(id consensus.NodeID, addr string) error {
 	return nil
 }
 
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state == stateClosed
+}
+
 // Connected reports whether a stream to peer id is up.
 func (t *Transport) Connected(id consensus.NodeID) bool {
-	p := t.peers[id]
+	p := t.peer(id)
 	return p != nil && p.active.Load() != nil
 }
 

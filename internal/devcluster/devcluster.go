@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/consensus/driver"
+	"github.com/clockd/clockd/consensus/snapshot"
 	"github.com/clockd/clockd/consensus/storage"
 	"github.com/clockd/clockd/consensus/transport"
 )
@@ -32,6 +34,12 @@ type Config struct {
 	Logger       *zap.Logger
 	// NewStateMachine builds a node's state machine, on every (re)start.
 	NewStateMachine func(id consensus.NodeID) driver.StateMachine
+	// Driver overrides driver settings (snapshot thresholds); Core,
+	// TickInterval and Logger are set by the cluster.
+	Driver driver.Config
+	// Filter, if set, decides whether a message or snapshot from one node
+	// reaches another; false drops it, as a network partition would.
+	Filter func(from, to consensus.NodeID) bool
 }
 
 // Node is one running member.
@@ -43,6 +51,41 @@ type Node struct {
 	tr      *transport.Transport
 	store   *storage.Store
 	cancel  context.CancelFunc
+}
+
+// link wraps a node's transport with the cluster's filter, and lets the
+// driver add members it learns from the log.
+type link struct {
+	from   consensus.NodeID
+	tr     *transport.Transport
+	filter func(from, to consensus.NodeID) bool
+}
+
+func (l *link) Send(msgs []consensus.Message) {
+	if l.filter == nil {
+		l.tr.Send(msgs)
+		return
+	}
+	kept := msgs[:0:0]
+	for _, m := range msgs {
+		if l.filter(l.from, m.To) {
+			kept = append(kept, m)
+		}
+	}
+	l.tr.Send(kept)
+}
+
+func (l *link) SendSnapshot(ctx context.Context, to consensus.NodeID, r io.Reader, size int64) error {
+	if l.filter != nil && !l.filter(l.from, to) {
+		return fmt.Errorf("devcluster: link %d->%d cut", l.from, to)
+	}
+	return l.tr.SendSnapshot(ctx, to, r, size)
+}
+
+func (l *link) EnsurePeer(id consensus.NodeID, addr string) {
+	if l.tr.AddPeer(transport.Peer{ID: id, Addr: addr}) != nil {
+		l.tr.SetPeerAddr(id, addr)
+	}
 }
 
 // Cluster is a set of nodes in this process.
@@ -123,16 +166,34 @@ func (c *Cluster) Restart(id consensus.NodeID) error {
 	if err != nil {
 		return err
 	}
-	n := &Node{ID: id, store: store, SM: c.cfg.NewStateMachine(id)}
-	n.tr, err = transport.New(transport.Config{ID: id, Listen: listen, Peers: peers, Insecure: true, Logger: log},
-		func(m consensus.Message) { n.Replica.Step(m) })
+	snaps, err := snapshot.Open(filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d-snapshots", id)), log)
 	if err != nil {
 		store.Close()
 		return err
 	}
-	core := c.cfg.Core
-	core.ID, core.Members = id, c.ids
-	n.Replica, err = driver.New(driver.Config{Core: core, TickInterval: c.cfg.TickInterval, Logger: log}, store, n.tr, n.SM)
+	n := &Node{ID: id, store: store, SM: c.cfg.NewStateMachine(id)}
+	filter := c.cfg.Filter
+	n.tr, err = transport.New(transport.Config{ID: id, Listen: listen, Peers: peers, Insecure: true, Logger: log,
+		OnSnapshot: func(from consensus.NodeID, r io.Reader) error {
+			if filter != nil && !filter(from, id) {
+				return fmt.Errorf("devcluster: link %d->%d cut", from, id)
+			}
+			return n.Replica.ReceiveSnapshot(from, r)
+		}},
+		func(m consensus.Message) {
+			if filter == nil || filter(m.From, id) {
+				n.Replica.Step(m)
+			}
+		})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	dcfg := c.cfg.Driver
+	dcfg.Core = c.cfg.Core
+	dcfg.Core.ID, dcfg.Core.Members = id, c.ids
+	dcfg.TickInterval, dcfg.Logger = c.cfg.TickInterval, log
+	n.Replica, err = driver.New(dcfg, store, snaps, &link{from: id, tr: n.tr, filter: filter}, n.SM)
 	if err != nil {
 		store.Close()
 		return err

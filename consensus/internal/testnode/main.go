@@ -15,9 +15,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/consensus/driver"
+	"github.com/clockd/clockd/consensus/snapshot"
 	"github.com/clockd/clockd/consensus/storage"
 	"github.com/clockd/clockd/consensus/transport"
 )
@@ -35,6 +38,23 @@ import (
 type logSM struct {
 	mu      sync.Mutex
 	entries []string
+}
+
+func (s *logSM) Snapshot(w io.Writer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.NewEncoder(w).Encode(s.entries)
+}
+
+func (s *logSM) Restore(r io.Reader) error {
+	var entries []string
+	if err := json.NewDecoder(r).Decode(&entries); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries = entries
+	return nil
 }
 
 func (s *logSM) Apply(slot uint64, cmd []byte) any {
@@ -87,15 +107,23 @@ func run(id consensus.NodeID, memberList, listen, dir string) error {
 		return err
 	}
 	defer store.Close()
+	snaps, err := snapshot.Open(dir+"/snapshots", logger)
+	if err != nil {
+		return err
+	}
 	var rep *driver.Replica
-	tr, err := transport.New(transport.Config{ID: id, Listen: listen, Peers: peers, Insecure: true, Logger: logger},
+	tr, err := transport.New(transport.Config{ID: id, Listen: listen, Peers: peers, Insecure: true, Logger: logger,
+		OnSnapshot: func(from consensus.NodeID, r io.Reader) error { return rep.ReceiveSnapshot(from, r) }},
 		func(m consensus.Message) { rep.Step(m) })
 	if err != nil {
 		return err
 	}
 	sm := &logSM{}
+	// Small snapshot thresholds, so the kill/restart test exercises
+	// snapshots, compaction and snapshot transfer.
 	rep, err = driver.New(driver.Config{Core: consensus.Config{ID: id, Members: members},
-		TickInterval: 20 * time.Millisecond, Logger: logger}, store, tr, sm)
+		TickInterval: 20 * time.Millisecond, Logger: logger,
+		SnapshotEntries: 40, SnapshotTrailing: 10}, store, snaps, tr, sm)
 	if err != nil {
 		return err
 	}
