@@ -138,7 +138,8 @@ type session struct {
 // it exactly once. A command with a lower Seq is a late copy of an
 // operation the client has given up on: it changes nothing and returns
 // ErrStale. Both depend only on the log, so Apply stays deterministic. The
-// table holds one entry per client ever seen.
+// table holds one entry per client ever seen. Seq 0 opts out: such a
+// command is applied every time it appears in the log.
 type KV struct {
 	mu       sync.Mutex
 	data     map[string]string
@@ -168,9 +169,12 @@ func (kv *KV) Apply(slot uint64, cmd []byte) any {
 	if err != nil {
 		return err
 	}
+	if c.Seq == 0 {
+		return kv.exec(c)
+	}
 	s := kv.sessions[c.Client]
 	switch {
-	case c.Seq == s.Seq && c.Seq != 0:
+	case c.Seq == s.Seq:
 		return s.Result
 	case c.Seq < s.Seq:
 		return fmt.Errorf("%w: client %d seq %d, applied %d", ErrStale, c.Client, c.Seq, s.Seq)

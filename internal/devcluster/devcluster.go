@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -95,6 +96,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	nodes   map[consensus.NodeID]*Node // nil while stopped
 	addrs   map[consensus.NodeID]string
+	joined  map[consensus.NodeID]bool // nodes started with Join, not bootstrap members
 	running sync.WaitGroup
 }
 
@@ -137,7 +139,7 @@ func (c *Cluster) Node(id consensus.NodeID) *Node {
 
 // Leader returns the node that believes it leads, or nil.
 func (c *Cluster) Leader() *Node {
-	for _, id := range c.ids {
+	for _, id := range c.all() {
 		if n := c.Node(id); n != nil && n.Replica.Status().Role == consensus.Leader {
 			return n
 		}
@@ -145,18 +147,42 @@ func (c *Cluster) Leader() *Node {
 	return nil
 }
 
+// all lists every node ever started: bootstrap members and joiners.
+func (c *Cluster) all() []consensus.NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.ids)
+	for id := range c.joined {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Restart starts node id from its bolt file, on its previous address if it
 // had one.
 func (c *Cluster) Restart(id consensus.NodeID) error {
+	c.mu.Lock()
+	joiner := c.joined[id]
+	c.mu.Unlock()
+	return c.start(id, joiner)
+}
+
+func (c *Cluster) start(id consensus.NodeID, joiner bool) error {
 	listen := "127.0.0.1:0"
 	c.mu.Lock()
 	if a, ok := c.addrs[id]; ok {
 		listen = a
 	}
 	var peers []transport.Peer
-	for _, p := range c.ids {
+	for p, a := range c.addrs {
 		if p != id {
-			peers = append(peers, transport.Peer{ID: p, Addr: c.addrs[p]})
+			peers = append(peers, transport.Peer{ID: p, Addr: a})
+		}
+	}
+	for _, p := range c.ids {
+		if _, ok := c.addrs[p]; !ok && p != id {
+			peers = append(peers, transport.Peer{ID: p})
 		}
 	}
 	c.mu.Unlock()
@@ -179,7 +205,8 @@ func (c *Cluster) Restart(id consensus.NodeID) error {
 				return fmt.Errorf("devcluster: link %d->%d cut", from, id)
 			}
 			return n.Replica.ReceiveSnapshot(from, r)
-		}},
+		},
+		OnJoin: func(req transport.JoinRequest) (transport.JoinResponse, error) { return c.answerJoin(n, req) }},
 		func(m consensus.Message) {
 			if filter == nil || filter(m.From, id) {
 				n.Replica.Step(m)
@@ -191,7 +218,7 @@ func (c *Cluster) Restart(id consensus.NodeID) error {
 	}
 	dcfg := c.cfg.Driver
 	dcfg.Core = c.cfg.Core
-	dcfg.Core.ID, dcfg.Core.Members = id, c.ids
+	dcfg.Core.ID, dcfg.Core.Members, dcfg.Core.Join = id, c.ids, joiner
 	dcfg.TickInterval, dcfg.Logger = c.cfg.TickInterval, log
 	n.Replica, err = driver.New(dcfg, store, snaps, &link{from: id, tr: n.tr, filter: filter}, n.SM)
 	if err != nil {
@@ -213,14 +240,74 @@ func (c *Cluster) Restart(id consensus.NodeID) error {
 	c.mu.Lock()
 	c.addrs[id] = n.addr
 	c.nodes[id] = n
-	for _, p := range c.nodes {
-		if p.ID != id {
-			p.tr.SetPeerAddr(id, n.addr)
-			n.tr.SetPeerAddr(p.ID, p.addr)
+	if !joiner {
+		for _, p := range c.nodes {
+			if p.ID != id {
+				p.tr.SetPeerAddr(id, n.addr)
+				n.tr.SetPeerAddr(p.ID, p.addr)
+			}
 		}
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// Join starts a new node that knows only the address of member via, and
+// asks to join through it, following the answer to the leader. It returns
+// once the leader has added the node as a learner; the leader promotes it
+// to a voter once it has caught up.
+func (c *Cluster) Join(ctx context.Context, id, via consensus.NodeID) error {
+	c.mu.Lock()
+	if c.joined == nil {
+		c.joined = map[consensus.NodeID]bool{}
+	}
+	c.joined[id] = true
+	addr := c.addrs[via]
+	c.mu.Unlock()
+	if err := c.start(id, true); err != nil {
+		return err
+	}
+	n := c.Node(id)
+	for {
+		resp, err := transport.Join(ctx, addr, transport.JoinRequest{ID: id, Addr: n.addr}, nil, "", true, 0)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return err
+		case err == nil && resp.Accepted:
+			for _, p := range resp.Members {
+				if p.ID != id {
+					(&link{tr: n.tr}).EnsurePeer(p.ID, p.Addr)
+				}
+			}
+			return nil
+		case err == nil && resp.LeaderAddr != "":
+			addr = resp.LeaderAddr // ask the leader
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// answerJoin is a member's side of Join: the leader adds the joiner;
+// anyone else names the leader.
+func (c *Cluster) answerJoin(n *Node, req transport.JoinRequest) (transport.JoinResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := n.Replica.Join(ctx, consensus.Member{ID: req.ID, Addr: req.Addr})
+	var nl *consensus.NotLeaderError
+	if errors.As(err, &nl) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return transport.JoinResponse{LeaderID: nl.Leader, LeaderAddr: c.addrs[nl.Leader], Reason: err.Error()}, nil
+	}
+	if err != nil {
+		return transport.JoinResponse{Reason: err.Error()}, nil
+	}
+	members := append(n.tr.Peers(), transport.Peer{ID: n.ID, Addr: n.addr})
+	return transport.JoinResponse{Accepted: true, Members: members}, nil
 }
 
 // Stop stops node id abruptly: its driver, transport and store close at
@@ -241,7 +328,7 @@ func (c *Cluster) Stop(id consensus.NodeID) {
 
 // Close stops every node.
 func (c *Cluster) Close() {
-	for _, id := range c.ids {
+	for _, id := range c.all() {
 		c.Stop(id)
 	}
 	c.running.Wait()
