@@ -1,10 +1,12 @@
 package driver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,5 +132,74 @@ func TestProposeCancelAndShutdown(t *testing.T) {
 	<-r.Done()
 	if _, err := r.Propose(context.Background(), []byte("z")); !errors.Is(err, driver.ErrStopped) {
 		t.Fatalf("propose after shutdown: %v, want ErrStopped", err)
+	}
+}
+
+// flipIn flips one byte of the first occurrence of marker in file.
+func flipIn(t *testing.T, file string, marker []byte) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, marker)
+	if i < 0 {
+		t.Fatalf("marker %q not found in %s", marker, file)
+	}
+	data[i+len(marker)/2] ^= 0x40
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorruptionRefusesToStart flips a byte inside a log record in the
+// bolt file, and inside a snapshot file, and checks that the node refuses
+// to start with an error naming the file, instead of serving wrong data.
+func TestCorruptionRefusesToStart(t *testing.T) {
+	cases := []struct {
+		name   string
+		file   func(dir string) string
+		marker string
+	}{
+		{"log record", func(dir string) string { return filepath.Join(dir, "paxos.db") }, "log-record-marker-0001"},
+		{"snapshot", func(dir string) string {
+			m, _ := filepath.Glob(filepath.Join(dir, "paxos.db-snapshots", "*.snap"))
+			if len(m) == 0 {
+				t.Fatal("no snapshot file")
+			}
+			return m[len(m)-1]
+		}, "snapshot-marker-0002"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "paxos.db")
+			r, store, cancel := startSolo(t, path, &recorder{})
+			// With SnapshotEntries 2 and a trailing window of 1, the
+			// first marker stays in the log, the second reaches a snapshot.
+			for _, cmd := range []string{"snapshot-marker-0002", "x", "y", "log-record-marker-0001"} {
+				proposeLeader(t, r, cmd)
+			}
+			cancel()
+			<-r.Done()
+			store.Close()
+
+			file := c.file(dir)
+			flipIn(t, file, []byte(c.marker))
+			store2, err := storage.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store2.Close()
+			snaps, err := snapshot.Open(path+"-snapshots", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = driver.New(driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
+				Logger: zaptest.NewLogger(t)}, store2, snaps, noNet{}, &recorder{})
+			if err == nil || !strings.Contains(err.Error(), file) {
+				t.Fatalf("start after corrupting %s: %v; want an error naming the file", file, err)
+			}
+		})
 	}
 }
