@@ -129,10 +129,11 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Ready is what the node asks its driver to do, in this order:
 //
-//  1. persist HardState (if changed) and Entries, with fsync;
-//  2. send Messages;
-//  3. apply Committed in order;
-//  4. call Advance(rd).
+//  1. send Eager (it may also be sent during step 2);
+//  2. persist HardState (if changed) and Entries, with fsync;
+//  3. send Messages;
+//  4. apply Committed in order;
+//  5. call Advance(rd).
 //
 // Slices in a Ready belong to the driver after Ready returns, but the
 // Values inside entries are shared with the core and must not be modified.
@@ -146,6 +147,10 @@ type Ready struct {
 	Entries []Entry
 	// Messages are sent only after HardState and Entries are durable.
 	Messages []Message
+	// Eager are the leader's Accepts: they may go out before the leader's
+	// own records are durable, so its disk write overlaps the followers'.
+	// The leader counts its own acceptance only in Advance.
+	Eager []Message
 	// Committed are chosen entries, in slot order, to apply.
 	Committed []Entry
 	// Dropped are proposals that were never given a slot (leadership was

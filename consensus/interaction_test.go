@@ -181,6 +181,7 @@ func (e *interaction) process(n *Node) {
 		for _, en := range rd.Entries {
 			disk.entries[en.Slot] = en
 		}
+		e.inflight = append(e.inflight, rd.Eager...)
 		e.inflight = append(e.inflight, rd.Messages...)
 		for _, en := range rd.Committed {
 			fmt.Fprintf(&e.out, "node %d applies slot %d: %s\n", n.id, en.Slot, valueString(en.Value))

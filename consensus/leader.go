@@ -270,7 +270,10 @@ func (n *Node) sendAccepts(p NodeID, ents []Entry) {
 			bytes += b
 			k++
 		}
-		n.send(Message{Type: MsgAccept, To: p, Ballot: n.lead.ballot, Commit: n.hs.Commit, Entries: ents[:k:k]})
+		// Accepts may leave before the leader's own write is durable: the
+		// leader counts its own acceptance only after Advance.
+		n.eager = append(n.eager, Message{Type: MsgAccept, From: n.id, To: p, Ballot: n.lead.ballot,
+			Commit: n.hs.Commit, Entries: ents[:k:k]})
 		ents = ents[k:]
 	}
 }

@@ -50,6 +50,7 @@ type Node struct {
 
 	// Output accumulated for the next Ready.
 	msgs       []Message
+	eager      []Message
 	writes     []Entry
 	dropped    []Command
 	readStates []ReadState
@@ -214,7 +215,7 @@ func (n *Node) Propose(cmds ...Command) error {
 
 // HasReady reports whether Ready would return anything to do.
 func (n *Node) HasReady() bool {
-	return n.hsChanged || len(n.writes) > 0 || len(n.msgs) > 0 || len(n.dropped) > 0 ||
+	return n.hsChanged || len(n.writes) > 0 || len(n.msgs) > 0 || len(n.eager) > 0 || len(n.dropped) > 0 ||
 		len(n.readStates) > 0 || len(n.snapshots) > 0 || n.applied < n.hs.Commit ||
 		(n.role == Leader && (n.nextWork() != workNone || n.lead.lease.needRound || n.needsAsk()))
 }
@@ -234,6 +235,7 @@ func (n *Node) Ready() Ready {
 		HardStateChanged: n.hsChanged,
 		Entries:          n.writes,
 		Messages:         n.msgs,
+		Eager:            n.eager,
 		Dropped:          n.dropped,
 		ReadStates:       n.readStates,
 		Snapshots:        n.snapshots,
@@ -244,7 +246,7 @@ func (n *Node) Ready() Ready {
 		rd.Committed = append(rd.Committed, n.log.get(s))
 	}
 	n.hsChanged = false
-	n.writes, n.msgs, n.dropped, n.readStates, n.snapshots = nil, nil, nil, nil, nil
+	n.writes, n.msgs, n.eager, n.dropped, n.readStates, n.snapshots = nil, nil, nil, nil, nil, nil
 	return rd
 }
 

@@ -369,6 +369,9 @@ func (r *Replica) propose(p proposal) {
 func (r *Replica) handleReady() error {
 	for r.node.HasReady() {
 		rd := r.node.Ready()
+		if len(rd.Eager) > 0 {
+			r.tr.Send(rd.Eager)
+		}
 		if rd.MustSync() {
 			if err := r.store.Save(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
 				r.log.Error("storage write failed, stopping node", zap.Error(err))

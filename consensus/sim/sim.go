@@ -66,12 +66,12 @@ func DefaultOptions(seed uint64) Options {
 		DropRate:      r.Float64() * 0.2,
 		DupRate:       r.Float64() * 0.1,
 		CrashRate:     r.Float64() * 0.01,
-		PartitionRate: r.Float64() * 0.02,
+		PartitionRate: r.Float64() * 0.05,
 		Clients:       1 + r.IntN(5),
 		CmdsPerClient: 10 + r.IntN(60),
 		TransferRate:  r.Float64() * 0.01,
 		Spares:        2,
-		MemberRate:    r.Float64() * 0.05,
+		MemberRate:    r.Float64() * 0.1,
 		SnapshotEvery: uint64(r.IntN(40)),
 	}
 }
@@ -321,13 +321,19 @@ func (s *sim) deliver(m consensus.Message) error {
 func (s *sim) process(sn *simNode) error {
 	for sn.node.HasReady() {
 		rd := sn.node.Ready()
+		if err := s.observe(sn.id, rd.Eager, nil); err != nil {
+			return err
+		}
+		for _, m := range rd.Eager {
+			s.send(m)
+		}
 		if s.now < s.opts.ChaosMs && rd.MustSync() && s.rng.Float64() < s.opts.CrashRate {
 			// Power fails during the write: nothing of this Ready is
 			// durable and nothing of it was sent.
 			s.crash(sn.id)
 			return nil
 		}
-		if err := s.observe(sn.id, &rd); err != nil {
+		if err := s.observe(sn.id, rd.Messages, rd.Entries); err != nil {
 			return err
 		}
 		if s.opts.ReplyBeforePersist {
@@ -373,9 +379,10 @@ func (s *sim) trace(format string, args ...any) {
 	}
 }
 
-// observe feeds the checker with what a Ready says the node did.
-func (s *sim) observe(id consensus.NodeID, rd *consensus.Ready) error {
-	for _, m := range rd.Messages {
+// observe feeds the checker with what a Ready says the node sent and
+// wrote.
+func (s *sim) observe(id consensus.NodeID, msgs []consensus.Message, writes []consensus.Entry) error {
+	for _, m := range msgs {
 		for _, e := range m.Entries {
 			if e.Slot == s.opts.TraceSlot {
 				s.trace("node %d sends %s to %d b=%s slot %d hash %x conf=%v", id, m.Type, m.To, m.Ballot, e.Slot, hashValue(e.Value), e.Value.Conf)
@@ -402,7 +409,7 @@ func (s *sim) observe(id consensus.NodeID, rd *consensus.Ready) error {
 		}
 	}
 	// A leader accepts its own proposals by writing them.
-	for _, e := range rd.Entries {
+	for _, e := range writes {
 		if e.Slot == s.opts.TraceSlot {
 			s.trace("node %d writes slot %d b=%s chosen=%v hash %x", id, e.Slot, e.Ballot, e.Chosen, hashValue(e.Value))
 		}
