@@ -12,6 +12,7 @@ func (n *Node) onPrepare(m *Message) {
 		return
 	}
 	n.promise(m.Ballot)
+	n.leaseHolder = m.From // a refusal still running now protects the asker
 	if n.myBallotBelow(m.Ballot) {
 		n.becomeFollower(0)
 	}
@@ -93,6 +94,9 @@ func (n *Node) hearLeader(m *Message) bool {
 	if m.Ballot.Less(n.hs.Promised) {
 		n.send(Message{Type: MsgReject, To: m.From, Ballot: n.hs.Promised})
 		return false
+	}
+	if n.refusesLeader(m) {
+		return false // silently: the lease holder may still be serving
 	}
 	n.promise(m.Ballot)
 	if n.role != Follower || n.leader != m.From || n.pre != nil {

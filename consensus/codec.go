@@ -25,6 +25,7 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	dst = binary.AppendUvarint(dst, m.Commit)
 	dst = appendBool(dst, m.Reject)
 	dst = appendBool(dst, m.Force)
+	dst = binary.AppendUvarint(dst, uint64(m.Leader))
 	dst = binary.AppendUvarint(dst, uint64(len(m.Entries)))
 	for i := range m.Entries {
 		dst = AppendEntry(dst, &m.Entries[i])
@@ -51,6 +52,7 @@ func DecodeMessage(buf []byte) (Message, error) {
 	m.Commit = d.uvarint()
 	m.Reject = d.bool()
 	m.Force = d.bool()
+	m.Leader = NodeID(d.uvarint())
 	n := d.count(minEntryBytes)
 	if n > 0 {
 		m.Entries = make([]Entry, n)

@@ -67,7 +67,7 @@ func (n *Node) startPreCheck() {
 	n.resetElectionTimer()
 	n.pre = &preCheck{grants: map[NodeID]bool{n.id: true}}
 	if n.preCheckPassed() {
-		n.startCampaign(false)
+		n.startCampaign(0)
 		return
 	}
 	b := Ballot{Round: n.maxRound + 1, Node: n.id}
@@ -90,7 +90,7 @@ func (n *Node) onPreCheckResp(m *Message) {
 	}
 	n.pre.grants[m.From] = true
 	if n.preCheckPassed() {
-		n.startCampaign(false)
+		n.startCampaign(0)
 	}
 }
 
@@ -99,9 +99,10 @@ func (n *Node) preCheckPassed() bool {
 }
 
 // startCampaign runs Phase 1 with a fresh ballot for every slot after the
-// chosen prefix. The node's own promise counts once it is durable. force
-// marks a campaign the old leader asked for (leadership transfer).
-func (n *Node) startCampaign(force bool) {
+// chosen prefix. The node's own promise counts once it is durable.
+// handover names the leader that asked for this campaign (a leadership
+// transfer), 0 otherwise.
+func (n *Node) startCampaign(handover NodeID) {
 	n.pre = nil
 	n.role = Candidate
 	n.leader = 0
@@ -113,7 +114,7 @@ func (n *Node) startCampaign(force bool) {
 	n.resetElectionTimer()
 	for _, p := range n.peers() {
 		c.promises[p] = &promiseState{from: c.from, next: c.from, early: map[uint64]Message{}}
-		n.send(Message{Type: MsgPrepare, To: p, Ballot: b, Slot: c.from, Force: force})
+		n.send(Message{Type: MsgPrepare, To: p, Ballot: b, Slot: c.from, Force: handover != 0, Leader: handover})
 	}
 }
 

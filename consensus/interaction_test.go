@@ -65,7 +65,7 @@ func (e *interaction) run(t *testing.T, d *datadriven.TestData) string {
 		e.start(t, n)
 	case "campaign":
 		node := e.nodes[id()]
-		node.startCampaign(false)
+		node.startCampaign(0)
 		e.process(node)
 	case "propose":
 		var data string

@@ -107,6 +107,11 @@ func (n *Node) decide() {
 	l := n.lead
 	for {
 		t := l.nextSlot
+		if e := n.log.ref(t); e != nil && e.Chosen {
+			delete(l.inherited, t) // learned chosen meanwhile: nothing to propose
+			l.nextSlot++
+			continue
+		}
 		switch n.nextWork() {
 		case workNone:
 			n.askPromises(t)
@@ -372,8 +377,8 @@ func (n *Node) onHeartbeatResp(m *Message) {
 	n.lead.active[m.From] = true
 	n.roundAcked(m.From, m.Slot)
 	n.peerCommitted(m.Commit)
-	n.advanceCommit()
-	if m.Commit < n.hs.Commit {
+	n.advanceCommit() // may remove this leader
+	if n.role == Leader && n.lacksRecords(m.Slot, m.Commit) {
 		n.sendLearn(m.From, m.Commit+1)
 	}
 	n.followerProgress(m.From, m.Commit)

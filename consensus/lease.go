@@ -26,10 +26,13 @@ type leaseState struct {
 	round     uint64           // last heartbeat round sent
 	confirmed uint64           // highest round a quorum answered
 	sentAt    map[uint64]int64 // round -> clock when sent, for unconfirmed rounds
-	acks      map[uint64][]NodeID
-	start     int64 // clock when the last confirmed round was sent; valid if confirmed > 0
-	reads     []pendingRead
-	needRound bool // a read waits for a round not yet sent
+	// sentCommit[r % len] is the commit index round r announced, for the
+	// last few rounds: a follower that answers r with less lacks records.
+	sentCommit [8]struct{ round, commit uint64 }
+	acks       map[uint64][]NodeID
+	start      int64 // clock when the last confirmed round was sent; valid if confirmed > 0
+	reads      []pendingRead
+	needRound  bool // a read waits for a round not yet sent
 
 	transferTo      NodeID
 	transferElapsed int // ticks
@@ -68,19 +71,75 @@ func (n *Node) LeaseHolds() bool {
 		return false
 	}
 	ls := &n.lead.lease
-	return ls.transferTo == 0 && ls.confirmed > 0 && n.clock < ls.start+n.leaderLease()
+	return ls.transferTo == 0 && ls.confirmed > 0 && n.clock < ls.start+n.leaderLease() && n.authoritative()
+}
+
+// authoritative reports whether this leader may answer for the whole log:
+// it has decided and learned chosen every slot a previous leader may have
+// used (so every configuration in the log is known to it), and it holds
+// promises from a quorum of every configuration that governs a slot after
+// its chosen prefix. A node that won Phase 1 in a configuration that is
+// about to be replaced is not authoritative, and may not serve reads.
+func (n *Node) authoritative() bool {
+	l := n.lead
+	if l.nextSlot <= l.top || n.hs.Commit < l.top {
+		return false
+	}
+	ok := true
+	n.eachPendingConf(func(c *conf, from uint64) {
+		ok = ok && n.quorumOf(c, func(id NodeID) bool {
+			p := l.promises[id]
+			return p != nil && p.done() && p.from <= from
+		})
+	})
+	return ok
+}
+
+// eachPendingConf calls fn for every configuration that governs a slot
+// after the chosen prefix, with the first such slot.
+func (n *Node) eachPendingConf(fn func(c *conf, from uint64)) {
+	next := n.hs.Commit + 1
+	for i := range n.confs {
+		c := &n.confs[i]
+		if i+1 < len(n.confs) && n.confs[i+1].activation <= next {
+			continue
+		}
+		fn(c, max(c.activation, next))
+	}
+}
+
+// quorumAll reports whether the nodes for which has returns true form a
+// quorum of every configuration that governs a slot after the chosen
+// prefix.
+func (n *Node) quorumAll(has func(NodeID) bool) bool {
+	ok := true
+	n.eachPendingConf(func(c *conf, _ uint64) { ok = ok && n.quorumOf(c, has) })
+	return ok
 }
 
 // refusesPrepare reports whether the lease of a leader other than the
-// asker keeps this acceptor from promising m.
+// asker keeps this acceptor from promising m. A forced Prepare passes
+// only when the lease holder itself handed over.
 func (n *Node) refusesPrepare(m *Message) bool {
-	if !n.leaseEnabled() || m.Force || n.clock >= n.leaseUntil {
+	if !n.leaseEnabled() || n.clock >= n.leaseUntil {
 		return false
 	}
-	if n.role == Leader {
-		return true
+	if m.Force && m.Leader == n.leaseHolder {
+		return false
 	}
-	return m.From != n.leaseHolder
+	return n.role == Leader || m.From != n.leaseHolder
+}
+
+// refusesLeader reports whether the lease keeps this acceptor from
+// following a leader other than the holder. Accepting a higher ballot's
+// heartbeat would let that leader build its own lease while the holder's
+// still runs. After a restart the holder is unknown; the leader this node
+// last promised is trusted.
+func (n *Node) refusesLeader(m *Message) bool {
+	if !n.leaseEnabled() || n.clock >= n.leaseUntil || m.From == n.leaseHolder {
+		return false
+	}
+	return n.leaseHolder != 0 || m.Ballot != n.hs.Promised
 }
 
 // heardLeader starts or extends the lease this acceptor grants.
@@ -94,11 +153,23 @@ func (n *Node) sendHeartbeat() {
 	ls := &n.lead.lease
 	ls.round++
 	ls.sentAt[ls.round] = n.clock
+	ls.sentCommit[ls.round%uint64(len(ls.sentCommit))] = struct{ round, commit uint64 }{ls.round, n.hs.Commit}
 	ls.acks[ls.round] = []NodeID{n.id}
 	ls.needRound = false
 	n.heardLeader(n.id)
 	n.broadcast(Message{Type: MsgHeartbeat, Ballot: n.lead.ballot, Commit: n.hs.Commit, Slot: ls.round})
 	n.checkRound(ls.round)
+}
+
+// lacksRecords reports whether a follower's answer to round r (0 for an
+// answer to Learn) shows it lacks records the leader had chosen, rather
+// than merely not having heard of the latest commit yet.
+func (n *Node) lacksRecords(r, commit uint64) bool {
+	if r == 0 {
+		return commit < n.hs.Commit // catching up: keep going
+	}
+	sc := n.lead.lease.sentCommit[r%uint64(len(n.lead.lease.sentCommit))]
+	return sc.round == r && commit < sc.commit
 }
 
 // roundAcked counts p's answer to heartbeat round r.
@@ -115,7 +186,7 @@ func (n *Node) roundAcked(p NodeID, r uint64) {
 
 func (n *Node) checkRound(r uint64) {
 	ls := &n.lead.lease
-	if !n.quorumOf(n.current(), func(id NodeID) bool { return slices.Contains(ls.acks[r], id) }) {
+	if !n.quorumAll(func(id NodeID) bool { return slices.Contains(ls.acks[r], id) }) {
 		return
 	}
 	if r > ls.confirmed {
@@ -133,6 +204,9 @@ func (n *Node) checkRound(r uint64) {
 
 func (n *Node) releaseReads() {
 	ls := &n.lead.lease
+	if len(ls.reads) == 0 || !n.authoritative() {
+		return
+	}
 	k := 0
 	for _, rd := range ls.reads {
 		if rd.round <= ls.confirmed {
@@ -219,5 +293,5 @@ func (n *Node) onTimeoutNow(m *Message) {
 	if m.From != n.leader || m.Ballot.Less(n.hs.Promised) || !n.isVoter(n.id) {
 		return
 	}
-	n.startCampaign(true)
+	n.startCampaign(m.From)
 }

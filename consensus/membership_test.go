@@ -9,7 +9,7 @@ import (
 func leaderOf3(t *testing.T) (*interaction, *Node) {
 	e := &interaction{}
 	e.start(t, 3)
-	e.nodes[1].startCampaign(false)
+	e.nodes[1].startCampaign(0)
 	e.process(e.nodes[1])
 	for len(e.inflight) > 0 {
 		e.deliver(nil)

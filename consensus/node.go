@@ -229,6 +229,7 @@ func (n *Node) Ready() Ready {
 		if n.lead.lease.needRound {
 			n.sendHeartbeat()
 		}
+		n.releaseReads() // reads wait for the leader to become authoritative too
 	}
 	rd := Ready{
 		HardState:        n.hs,

@@ -11,7 +11,7 @@ import (
 func TestFollowerRefusesProposal(t *testing.T) {
 	e := &interaction{}
 	e.start(t, 3)
-	e.nodes[1].startCampaign(false)
+	e.nodes[1].startCampaign(0)
 	e.process(e.nodes[1])
 	for len(e.inflight) > 0 {
 		e.deliver(nil)

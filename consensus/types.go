@@ -130,7 +130,9 @@ type Message struct {
 	// Force marks a Prepare sent on a leadership transfer: acceptors
 	// promise even while the old leader's lease runs, since the old leader
 	// gave the lease up before asking.
-	Force   bool
+	Force bool
+	// Leader names, on a forced Prepare, the leader that handed over.
+	Leader  NodeID
 	Entries []Entry
 }
 
