@@ -62,7 +62,7 @@ func TestBrokenVariantsAreCaught(t *testing.T) {
 		}},
 		{"single-config-phase1", func(o *Options) {
 			o.Knobs.SingleConfigPhase1 = true
-			o.MemberRate = 0.1
+			o.MemberRate, o.PartitionRate = 0.1, 0.05
 		}},
 	}
 	for _, v := range variants {

@@ -53,6 +53,9 @@ type Config struct {
 	// QueueLen bounds the messages waiting to go to one peer. When full,
 	// new messages are dropped and counted. Default 4096.
 	QueueLen int
+	// QueueBytes bounds the encoded bytes waiting to go to one peer, so a
+	// stalled peer cannot grow the sender's memory. Default 32 MiB.
+	QueueBytes int
 	// BackoffMin and BackoffMax bound the dialer's delay between attempts,
 	// which doubles after each failure. Defaults 100ms and 5s.
 	BackoffMin time.Duration
@@ -87,6 +90,7 @@ type Config struct {
 const (
 	DefaultMaxFrameBytes = 4 << 20
 	DefaultQueueLen      = 4096
+	DefaultQueueBytes    = 32 << 20
 	DefaultBackoffMin    = 100 * time.Millisecond
 	DefaultBackoffMax    = 5 * time.Second
 	// DefaultSnapshotChunkBytes applies when MaxFrameBytes allows it.
@@ -194,6 +198,12 @@ func (c *Config) fillLimits() error {
 		return invalid("QueueLen %d is negative", c.QueueLen)
 	case c.QueueLen == 0:
 		c.QueueLen = DefaultQueueLen
+	}
+	switch {
+	case c.QueueBytes < 0:
+		return invalid("QueueBytes %d is negative", c.QueueBytes)
+	case c.QueueBytes == 0:
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = DefaultBackoffMin

@@ -47,7 +47,8 @@
 // are dropped too: they would be stale by the next stream.
 //
 // Each stream has one writer goroutine, the only sender on it. It drains
-// the peer's queue (Config.QueueLen messages; full means drop) and packs as
+// the peer's queue (Config.QueueLen messages and Config.QueueBytes bytes;
+// full means drop, so a stalled peer costs bounded memory) and packs as
 // many messages as fit into each frame, so a burst costs few gRPC messages.
 // Per stream, messages arrive in the order Send queued them.
 //

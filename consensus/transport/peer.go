@@ -23,6 +23,9 @@ type peer struct {
 	id    consensus.NodeID
 	name  string
 	queue chan []byte // encoded outbound messages, bounded by Config.QueueLen
+	// queued is the bytes in queue, bounded by Config.QueueBytes, so a
+	// stalled peer holds a bounded amount of the sender's memory.
+	queued atomic.Int64
 
 	// active is the session that carries outbound messages, nil while no
 	// stream is up. Send drops messages for a peer whose active is nil.
@@ -153,7 +156,8 @@ func (t *Transport) detach(s *session, cause error) {
 func (t *Transport) dropQueued(p *peer) {
 	for {
 		select {
-		case <-p.queue:
+		case msg := <-p.queue:
+			p.queued.Add(-int64(len(msg)))
 			t.stats.dropped.Add(1)
 		default:
 			return
@@ -174,6 +178,7 @@ func (t *Transport) writeLoop(s *session) {
 		case <-s.stop:
 			return
 		case msg := <-s.peer.queue:
+			s.peer.queued.Add(-int64(len(msg)))
 			b.add(msg)
 		}
 		if !t.packAndSend(s, b) {
@@ -189,6 +194,7 @@ func (t *Transport) packAndSend(s *session, b *frameBuilder) bool {
 	for {
 		select {
 		case msg := <-s.peer.queue:
+			s.peer.queued.Add(-int64(len(msg)))
 			if !b.fits(len(msg)) && !t.sendFrame(s, b) {
 				return false
 			}

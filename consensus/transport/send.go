@@ -38,9 +38,16 @@ func (t *Transport) send(m *consensus.Message) {
 			zap.Int("max-frame-bytes", t.cfg.MaxFrameBytes))
 		return
 	}
+	if p.queued.Add(int64(len(buf))) > int64(t.cfg.QueueBytes) {
+		p.queued.Add(-int64(len(buf)))
+		t.stats.dropped.Add(1)
+		t.log.Debug("outbound queue full", zap.Uint64("peer-id", uint64(p.id)))
+		return
+	}
 	select {
 	case p.queue <- buf:
 	default:
+		p.queued.Add(-int64(len(buf)))
 		t.stats.dropped.Add(1)
 		t.log.Debug("outbound queue full", zap.Uint64("peer-id", uint64(p.id)))
 	}
