@@ -12,18 +12,22 @@
 //	node.Tick()                      // every tick interval
 //	node.Step(msg)                   // for every peer message
 //	node.Propose(cmds...)            // leader only, see below
+//	node.SetClock(monotonic ns)      // before each of the above, for leases
 //	for node.HasReady() {
 //		rd := node.Ready()
+//		send rd.Eager                    // the leader's accepts, may overlap the write
 //		persist rd.HardState (if changed) and rd.Entries, with fsync
 //		send rd.Messages
-//		apply rd.Committed, in order
+//		apply rd.Committed, in order; release rd.ReadStates
+//		send a snapshot to each of rd.Snapshots
 //		node.Advance(rd)
 //	}
 //
 // Messages must never be sent before the state in the same Ready is
 // durable: a promise or an acceptance that a crash can take back breaks
 // Paxos. The node counts its own promise and its own acceptances only in
-// Advance, once they are durable.
+// Advance, once they are durable; that is why the leader's own Accepts
+// (rd.Eager) may leave before its write completes.
 //
 // # The protocol
 //
@@ -63,6 +67,37 @@
 // queued but not yet given a slot when it lost the leadership comes back in
 // Ready.Dropped and was certainly not chosen.
 //
+// # Membership
+//
+// Acceptors (voters) and learners change through the log; see
+// membership.go for the activation rule (a configuration chosen at slot s
+// governs slots from s+α, α = MaxInflightSlots) and the Phase 1 rule (a
+// leader decides a slot only with promises from a quorum of that slot's
+// configuration). At most one change is in flight. Learners replicate and
+// apply but never vote; a learner added with Promote becomes a voter once
+// it has caught up. A leader removed from the configuration steps down once
+// the change is chosen.
+//
+// # Leases and reads
+//
+// See lease.go. An acceptor that hears from a leader refuses, for Lease on
+// its own clock, to promise or follow anyone else; the leader trusts its
+// lease for Lease*(1-ρ)/(1+ρ) from the send time of a heartbeat round a
+// quorum answered, so it expires first. ReadIndex releases a read at once
+// under the lease, otherwise after one quorum round; either way only once
+// the leader is authoritative: it has learned every slot it inherited and
+// holds promises from every configuration after its chosen prefix.
+// TransferLeader hands the leadership to a caught-up voter, which campaigns
+// at once with a forced Prepare that acceptors honor only from the lease
+// holder's handover.
+//
+// # Snapshots
+//
+// See snapshot.go. The driver snapshots the state machine, then calls
+// Compact to drop log records behind it; a peer whose chosen prefix ends
+// before the oldest record left is named in Ready.Snapshots and catches up
+// with RestoreSnapshot, then the log suffix through Learn.
+//
 // # Invariants
 //
 //   - At most one value is chosen per slot, and it never changes.
@@ -73,10 +108,20 @@
 //
 // The sim package checks all of these after every simulated step.
 //
+// The sim package checks these too: no two nodes believe they hold a
+// lease at the same instant, with every clock drifting; and every read
+// reflects every write acknowledged before the read was issued.
+//
 // # Hazards
 //
-//   - The whole log is kept in memory and replayed to the state machine on
-//     restart; there is no compaction yet.
-//   - Acceptor sets are fixed by Config.Members and limited to 64 nodes.
+//   - The log after the last snapshot is kept in memory; the driver's
+//     snapshot thresholds bound it.
+//   - HAZARD: leases assume every member's monotonic clock runs within
+//     MaxDriftPPM of true time. A clock that runs faster than that (or a
+//     process paused across the lease while its clock stops) can let two
+//     leaders believe in their leases at once; reads would then be stale.
+//     Writes stay safe regardless: Paxos does not depend on time.
+//   - Peers are authenticated by the transport; the core accepts messages
+//     from any sender, since a node that lags may not know every member.
 //   - Knobs break the protocol on purpose and exist only for the simulator.
 package consensus
