@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -27,6 +29,10 @@ const (
 	// opBudget is how long a client keeps retrying one operation before
 	// it gives up on it.
 	opBudget = 2 * time.Second
+	// impatience is how long an impatient client waits for one attempt:
+	// about an election timeout, so a write sent to a leader that is cut
+	// off often ends in a deadline of unknown outcome.
+	impatience = 250 * time.Millisecond
 	// paceDelay spaces retries while no leader is known: about one tick.
 	paceDelay = 20 * time.Millisecond
 )
@@ -43,8 +49,8 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		lease    time.Duration // zero: every read takes a heartbeat round
 		workload time.Duration
 	}{
-		{name: "read-index", workload: 7 * time.Second},
-		{name: "lease-reads", lease: 150 * time.Millisecond, workload: 7 * time.Second},
+		{name: "read-index", workload: 8 * time.Second},
+		{name: "lease-reads", lease: 150 * time.Millisecond, workload: 8 * time.Second},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +88,10 @@ type run struct {
 	history []porcupine.Operation
 
 	nextProc atomic.Int64 // porcupine process ids
-	stats    struct{ ok, unknown, dropped, retried atomic.Int64 }
+	restores atomic.Int64 // KV.Restore calls, on start or snapshot install
+	stats    struct{ ok, unknown, resolved, dropped, retried atomic.Int64 }
+	// errs counts failed attempts by cause.
+	errs struct{ notLeader, outcomeUnknown, stopped, deadline, other atomic.Int64 }
 }
 
 func startRun(t *testing.T, seed uint64, lease time.Duration) *run {
@@ -93,9 +102,11 @@ func startRun(t *testing.T, seed uint64, lease time.Duration) *run {
 		Core: consensus.Config{Lease: lease},
 		// Snapshot often and keep a short log tail, so restarted nodes
 		// also catch up by snapshot (KV.Restore) and not only by replay.
-		Driver:          driver.Config{SnapshotEntries: 100, SnapshotTrailing: 20},
-		NewStateMachine: func(consensus.NodeID) driver.StateMachine { return kvtest.New() },
-		Filter:          r.faults.allow,
+		Driver: driver.Config{SnapshotEntries: 100, SnapshotTrailing: 20},
+		NewStateMachine: func(consensus.NodeID) driver.StateMachine {
+			return &countingKV{KV: kvtest.New(), restores: &r.restores}
+		},
+		Filter: r.faults.allow,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,13 +117,42 @@ func startRun(t *testing.T, seed uint64, lease time.Duration) *run {
 	return r
 }
 
+// countingKV counts snapshot restores, to show the run exercised them.
+type countingKV struct {
+	*kvtest.KV
+	restores *atomic.Int64
+}
+
+func (c *countingKV) Restore(rd io.Reader) error {
+	c.restores.Add(1)
+	return c.KV.Restore(rd)
+}
+
+func kvOf(n *devcluster.Node) *kvtest.KV { return n.SM.(*countingKV).KV }
+
 // now is the history's clock: monotonic nanoseconds since the run began.
 func (r *run) now() int64 { return time.Since(r.start).Nanoseconds() }
 
-func (r *run) record(op porcupine.Operation) {
+// newProc returns a fresh porcupine process id. A client whose operation
+// never returned continues as a new process, as in Jepsen: one process
+// has at most one operation open.
+func (r *run) newProc() int { return int(r.nextProc.Add(1)) - 1 }
+
+// record adds op to the history and returns its index.
+func (r *run) record(op porcupine.Operation) int {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.history = append(r.history, op)
-	r.mu.Unlock()
+	return len(r.history) - 1
+}
+
+// settle closes the unknown writes at indexes at time ret.
+func (r *run) settle(indexes []int, ret int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, i := range indexes {
+		r.history[i].Return = ret
+	}
 }
 
 // drive runs the clients and the fault injector for the workload time,
@@ -123,7 +163,7 @@ func (r *run) drive(workload time.Duration) {
 	r.nextProc.Store(numClients)
 	var wg sync.WaitGroup
 	for i := range numClients {
-		cl := &client{r: r, id: uint64(i + 1), proc: i, seen: map[string]string{},
+		cl := &client{r: r, id: uint64(i + 1), proc: i, patient: i%2 == 0, seen: map[string]string{},
 			rng: rand.New(rand.NewPCG(r.seed, uint64(i+1)))}
 		wg.Go(func() { cl.loop(ctx) })
 	}
@@ -133,11 +173,15 @@ func (r *run) drive(workload time.Duration) {
 		r.faults.run(ctx)
 	}()
 	<-faultsDone
-	r.faults.healAll()
+	r.faults.healAllOrFail()
 	wg.Wait()
 	r.finalReads()
-	r.t.Logf("ops: %d ok, %d unknown, %d dropped (never took effect), %d retried; faults: %s",
-		r.stats.ok.Load(), r.stats.unknown.Load(), r.stats.dropped.Load(), r.stats.retried.Load(), r.faults)
+	r.t.Logf("ops: %d ok (%d after an attempt of unknown outcome), %d unknown, %d dropped (reads that failed, writes refused every time), "+
+		"%d retried attempts; failed attempts: %d not-leader, %d outcome-unknown, %d stopped, %d deadline, %d other; "+
+		"%d snapshot restores; faults: %s",
+		r.stats.ok.Load(), r.stats.resolved.Load(), r.stats.unknown.Load(), r.stats.dropped.Load(), r.stats.retried.Load(),
+		r.errs.notLeader.Load(), r.errs.outcomeUnknown.Load(), r.errs.stopped.Load(), r.errs.deadline.Load(),
+		r.errs.other.Load(), r.restores.Load(), r.faults)
 	if ok := r.stats.ok.Load(); ok < 100 {
 		r.t.Errorf("only %d operations succeeded, want at least 100: the run proves little", ok)
 	}
@@ -149,7 +193,7 @@ func (r *run) drive(workload time.Duration) {
 // finalReads reads every key once the cluster is healed and quiet, so a
 // write lost at the end shows up in the history.
 func (r *run) finalReads() {
-	cl := &client{r: r, id: numClients + 1, proc: int(r.nextProc.Add(1)), seen: map[string]string{},
+	cl := &client{r: r, id: numClients + 1, proc: r.newProc(), patient: true, seen: map[string]string{},
 		rng: rand.New(rand.NewPCG(r.seed, numClients+1))}
 	for _, k := range keys {
 		if !cl.do(opInput{Kind: kindGet, Key: k}, 10*time.Second) {
@@ -161,7 +205,7 @@ func (r *run) finalReads() {
 // checkConverged writes a marker through the leader, waits until every
 // node has applied it, and compares the replicas' maps.
 func (r *run) checkConverged() {
-	cl := &client{r: r, id: numClients + 2, proc: int(r.nextProc.Add(1)), seen: map[string]string{},
+	cl := &client{r: r, id: numClients + 2, proc: r.newProc(), patient: true, seen: map[string]string{},
 		rng: rand.New(rand.NewPCG(r.seed, numClients+2))}
 	if !cl.do(opInput{Kind: kindPut, Key: "marker", Value: "end"}, 10*time.Second) {
 		r.t.Fatal("marker write failed on the healed cluster")
@@ -170,7 +214,11 @@ func (r *run) checkConverged() {
 	deadline := time.After(10 * time.Second)
 	var want map[string]string
 	for _, id := range r.c.IDs() {
-		kv := r.c.Node(id).SM.(*kvtest.KV)
+		n := r.c.Node(id)
+		if n == nil {
+			r.t.Fatalf("node %d is down after healing", id)
+		}
+		kv := kvOf(n)
 		for {
 			applied, changed := kv.Applied()
 			if applied >= slot {
@@ -187,7 +235,7 @@ func (r *run) checkConverged() {
 			want = got
 			continue
 		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		if !maps.Equal(got, want) {
 			r.t.Errorf("node %d state %v, node %d has %v", id, got, r.c.IDs()[0], want)
 		}
 	}
@@ -196,17 +244,23 @@ func (r *run) checkConverged() {
 // client issues one operation at a time, like a real client: it follows
 // leader hints and retries an operation until it succeeds or its budget
 // runs out. Retries of a write reuse its (client, seq) id, so KV applies
-// it at most once.
+// it at most once. An impatient client waits at most impatience for one
+// attempt and gives a write up as soon as one attempt's outcome is
+// unknown, so the history holds writes of unknown outcome.
 type client struct {
-	r      *run
-	id     uint64 // KV session
-	proc   int    // porcupine process; replaced after an unknown outcome
-	seq    uint64
-	rng    *rand.Rand
-	target consensus.NodeID
+	r       *run
+	id      uint64 // KV session
+	proc    int    // porcupine process; replaced after an unknown outcome
+	patient bool   // retry a write of unknown outcome within its budget
+	seq     uint64
+	rng     *rand.Rand
+	target  consensus.NodeID
 	// seen is the last value observed per key, so CAS sometimes succeeds.
 	seen     map[string]string
 	lastSlot uint64
+	// unsettled indexes this client's writes of unknown outcome that
+	// are still pending in the history.
+	unsettled []int
 }
 
 func (cl *client) loop(ctx context.Context) {
@@ -258,24 +312,39 @@ func (cl *client) do(in opInput, budget time.Duration) bool {
 		out, res := cl.attempt(in, deadline)
 		switch res {
 		case done:
-			cl.r.record(porcupine.Operation{ClientId: cl.proc, Input: in, Call: call, Output: out, Return: cl.r.now()})
+			ret := cl.r.now()
+			cl.r.record(porcupine.Operation{ClientId: cl.proc, Input: in, Call: call, Output: out, Return: ret})
 			cl.r.stats.ok.Add(1)
+			if in.Kind != kindGet {
+				cl.r.settle(cl.unsettled, ret)
+				cl.unsettled = nil
+			}
+			if mayHaveApplied {
+				cl.r.stats.resolved.Add(1)
+			}
 			return true
 		case maybe:
 			mayHaveApplied = in.Kind != kindGet
+		}
+		if mayHaveApplied && !cl.patient {
+			break
 		}
 	}
 	if !mayHaveApplied {
 		cl.r.stats.dropped.Add(1)
 		return false
 	}
-	// The write may take effect at any time from its call on, or never:
-	// it stays pending to the end of the history (Return is set then),
-	// and the model accepts any output for it.
-	cl.r.record(porcupine.Operation{ClientId: cl.proc, Input: in, Call: call,
+	// The write may take effect at any time from its call on, or never,
+	// and the model accepts any output for it. It stays pending until
+	// this client's next successful write returns (settle): once a later
+	// seq applied, KV ignores every copy of this one. Without such a
+	// write it stays pending to the end of the history (Return -1 until
+	// checkLinearizable sets it).
+	i := cl.r.record(porcupine.Operation{ClientId: cl.proc, Input: in, Call: call,
 		Output: opOutput{Unknown: true}, Return: -1})
+	cl.unsettled = append(cl.unsettled, i)
 	cl.r.stats.unknown.Add(1)
-	cl.proc = int(cl.r.nextProc.Add(1)) - 1 // this process never returned
+	cl.proc = cl.r.newProc() // this process never returned
 	return false
 }
 
@@ -286,13 +355,16 @@ func (cl *client) attempt(in opInput, deadline time.Time) (opOutput, outcome) {
 		pace(deadline)
 		return opOutput{}, notApplied
 	}
+	if !cl.patient {
+		deadline = minTime(deadline, time.Now().Add(impatience))
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var out opOutput
 	var err error
 	if in.Kind == kindGet {
 		if err = n.Replica.Read(ctx); err == nil {
-			out.Value = n.SM.(*kvtest.KV).Get(in.Key)
+			out.Value = kvOf(n).Get(in.Key)
 			cl.seen[in.Key] = out.Value
 		}
 	} else {
@@ -331,6 +403,7 @@ func (cl *client) write(ctx context.Context, n *devcluster.Node, in opInput) (op
 
 // failed classifies a failed attempt and picks the next target.
 func (cl *client) failed(asked consensus.NodeID, err error, deadline time.Time) outcome {
+	cl.r.countErr(err)
 	var nl *consensus.NotLeaderError
 	switch {
 	case errors.As(err, &nl):
@@ -351,6 +424,22 @@ func (cl *client) failed(asked consensus.NodeID, err error, deadline time.Time) 
 		cl.target = 0
 		pace(deadline)
 		return maybe
+	}
+}
+
+func (r *run) countErr(err error) {
+	var nl *consensus.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		r.errs.notLeader.Add(1)
+	case errors.Is(err, driver.ErrOutcomeUnknown):
+		r.errs.outcomeUnknown.Add(1)
+	case errors.Is(err, driver.ErrStopped):
+		r.errs.stopped.Add(1)
+	case errors.Is(err, context.DeadlineExceeded):
+		r.errs.deadline.Add(1)
+	default:
+		r.errs.other.Add(1)
 	}
 }
 
@@ -380,4 +469,11 @@ func pace(deadline time.Time) {
 	if d > 0 {
 		<-time.After(d)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
