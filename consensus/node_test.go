@@ -9,13 +9,7 @@ import (
 // TestFollowerRefusesProposal checks the documented choice: a follower
 // refuses a proposal and names the leader; it never forwards it.
 func TestFollowerRefusesProposal(t *testing.T) {
-	e := &interaction{}
-	e.start(t, 3)
-	e.nodes[1].startCampaign(0)
-	e.process(e.nodes[1])
-	for len(e.inflight) > 0 {
-		e.deliver(nil)
-	}
+	e, _ := leaderOf3(t)
 	err := e.nodes[2].Propose(Command{ID: 7, Data: []byte("x")})
 	var nl *NotLeaderError
 	if !errors.As(err, &nl) || nl.Leader != 1 {

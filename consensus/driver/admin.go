@@ -42,14 +42,7 @@ func (r *Replica) Read(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case err := <-w.done:
-		return err
-	case <-r.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.await(ctx, w.done)
 }
 
 func (r *Replica) releaseReads(states []consensus.ReadState) {
@@ -162,14 +155,7 @@ func (r *Replica) changeMembers(ctx context.Context, edit func(consensus.Members
 	if err != nil {
 		return err
 	}
-	select {
-	case err := <-w.done:
-		return err
-	case <-r.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.await(ctx, w.done)
 }
 
 // TransferLeader hands the leadership to id and waits until this node has
@@ -191,11 +177,16 @@ func (r *Replica) TransferLeader(ctx context.Context, id consensus.NodeID) error
 	if err != nil {
 		return err
 	}
+	if err := r.await(ctx, w.done); !errors.Is(err, ErrOutcomeUnknown) {
+		return err
+	}
+	return nil // stepped down, as asked
+}
+
+// await waits for the driver goroutine's answer on done.
+func (r *Replica) await(ctx context.Context, done <-chan error) error {
 	select {
-	case err := <-w.done:
-		if errors.Is(err, ErrOutcomeUnknown) {
-			return nil // stepped down, as asked
-		}
+	case err := <-done:
 		return err
 	case <-r.done:
 		return ErrStopped
