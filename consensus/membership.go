@@ -148,12 +148,17 @@ func (n *Node) chosenConf(s uint64, m Membership) {
 	}
 	c := conf{slot: s, activation: s + uint64(n.cfg.MaxInflightSlots), m: m}
 	n.confs = append(n.confs, c)
+	n.confVersion++
 	slices.SortStableFunc(n.confs, func(a, b conf) int { return cmp.Compare(a.activation, b.activation) })
 	if n.role == Leader && !c.isVoter(n.id) {
 		n.becomeFollower(0)
 		n.resetElectionTimer()
 	}
 }
+
+// ConfigVersion changes whenever the node learns a configuration, so a
+// driver can tell cheaply whether Members changed.
+func (n *Node) ConfigVersion() uint64 { return n.confVersion }
 
 // Members returns the configuration governing the next undecided slot and
 // the one after it, if a change is pending.

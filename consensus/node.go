@@ -13,7 +13,8 @@ type Node struct {
 	id  NodeID
 	// confs are the configurations that govern undecided slots, sorted by
 	// activation; see membership.go.
-	confs []conf
+	confs       []conf
+	confVersion uint64 // bumped whenever confs gains a configuration
 
 	hs        HardState
 	hsChanged bool

@@ -88,6 +88,7 @@ func (n *Node) RestoreSnapshot(index uint64, configs []ConfigState) bool {
 }
 
 func (n *Node) setConfigs(configs []ConfigState) {
+	n.confVersion++
 	n.confs = n.confs[:0]
 	for _, c := range configs {
 		n.confs = append(n.confs, conf{slot: c.Slot, activation: c.Activation, m: c.Membership})

@@ -213,9 +213,10 @@ func (r *Replica) Join(ctx context.Context, m consensus.Member) (consensus.Membe
 // members added through the log can be reached.
 func (r *Replica) syncPeers() {
 	ps, ok := r.tr.(PeerSet)
-	if !ok {
+	if !ok || r.node.ConfigVersion() == r.peersVer {
 		return
 	}
+	r.peersVer = r.node.ConfigVersion()
 	cur, next := r.node.Members()
 	all := slices.Clone(cur.Members)
 	if next != nil {

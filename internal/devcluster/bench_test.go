@@ -44,3 +44,25 @@ func BenchmarkPropose256(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkPropose1 measures the commit latency of one client proposing
+// 64-byte commands one after another.
+func BenchmarkPropose1(b *testing.B) {
+	c, err := Start(Config{Dir: b.TempDir(),
+		NewStateMachine: func(consensus.NodeID) driver.StateMachine { return &counter{} }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for c.Leader() == nil {
+		<-time.After(10 * time.Millisecond)
+	}
+	l := c.Leader()
+	cmd := make([]byte, 64)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := l.Replica.Propose(context.Background(), cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
