@@ -3,7 +3,7 @@ GO      ?= go
 SEEDS   ?= 10000
 PKGS    := ./...
 
-.PHONY: build test sim lint demo clean
+.PHONY: build test sim lint demo clean bench-consensus
 
 # A local three-node cluster on loopback (real gRPC, bolt files with fsync):
 # clients propose, the leader is killed and restarted, every node is checked.
@@ -26,6 +26,15 @@ sim:
 lint:
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# clockd against hashicorp/raft on this machine, in one run: 3-node clusters,
+# one OS process per node, loopback, fsync on; about 5 minutes. Pass flags
+# with BENCH_FLAGS, e.g. make bench-consensus BENCH_FLAGS='--json --repeat 3'.
+# The tables in BENCHMARKS.md come from this target.
+bench-consensus:
+	$(GO) build -ldflags "-X main.revision=$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
+		-o bin/bench-consensus ./bench/consensus
+	./bin/bench-consensus $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
