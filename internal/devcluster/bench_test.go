@@ -15,16 +15,7 @@ import (
 // 256 concurrent in-process clients on a three-node loopback cluster with
 // fsync on. b.N is the total number of commands.
 func BenchmarkPropose256(b *testing.B) {
-	c, err := Start(Config{Dir: b.TempDir(),
-		NewStateMachine: func(consensus.NodeID) driver.StateMachine { return &counter{} }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	for c.Leader() == nil {
-		<-time.After(10 * time.Millisecond)
-	}
-	l := c.Leader()
+	l := benchCluster(b)
 	cmd := make([]byte, 64)
 	var left atomic.Int64
 	left.Store(int64(b.N))
@@ -48,16 +39,7 @@ func BenchmarkPropose256(b *testing.B) {
 // BenchmarkPropose1 measures the commit latency of one client proposing
 // 64-byte commands one after another.
 func BenchmarkPropose1(b *testing.B) {
-	c, err := Start(Config{Dir: b.TempDir(),
-		NewStateMachine: func(consensus.NodeID) driver.StateMachine { return &counter{} }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	for c.Leader() == nil {
-		<-time.After(10 * time.Millisecond)
-	}
-	l := c.Leader()
+	l := benchCluster(b)
 	cmd := make([]byte, 64)
 	b.ResetTimer()
 	for range b.N {
@@ -65,4 +47,19 @@ func BenchmarkPropose1(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchCluster starts a three-node cluster for a benchmark and returns its
+// leader; the cluster closes when the benchmark ends.
+func benchCluster(b *testing.B) *Node {
+	c, err := Start(Config{Dir: b.TempDir(),
+		NewStateMachine: func(consensus.NodeID) driver.StateMachine { return &counter{} }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	for c.Leader() == nil {
+		<-time.After(10 * time.Millisecond)
+	}
+	return c.Leader()
 }
