@@ -127,17 +127,13 @@ func (c *Config) withDefaults() (Config, error) {
 	return out, nil
 }
 
-// Ready is what the node asks its driver to do:
+// Ready is what the node asks its driver to do, in this order:
 //
-//  1. send Eager at once;
-//  2. persist HardState (if changed) and Entries, with fsync, then send
-//     Messages, then call Persisted(rd);
-//  3. apply Committed in order and call Advance(rd).
-//
-// Step 2 may run in the background, overlapping later Readies, as long as
-// Readies are persisted, their Messages sent and Persisted called in
-// order. Committed entries are chosen, so applying them does not wait for
-// this node's own writes.
+//  1. send Eager (it may also be sent during step 2);
+//  2. persist HardState (if changed) and Entries, with fsync;
+//  3. send Messages;
+//  4. apply Committed in order;
+//  5. call Advance(rd).
 //
 // Slices in a Ready belong to the driver after Ready returns, but the
 // Values inside entries are shared with the core and must not be modified.

@@ -190,7 +190,6 @@ func (e *interaction) process(n *Node) {
 			fmt.Fprintf(&e.out, "node %d releases read %d at index %d\n", n.id, r.ID, r.Index)
 		}
 		n.Advance(rd)
-		n.Persisted(rd)
 	}
 }
 

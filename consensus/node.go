@@ -257,13 +257,7 @@ func (n *Node) Advance(rd Ready) {
 	if k := len(rd.Committed); k > 0 {
 		n.applied = rd.Committed[k-1].Slot
 	}
-}
-
-// Persisted tells the node that rd's HardState and Entries are durable.
-// Drivers that persist in line call it with Advance; a driver that
-// persists in the background calls it later, once per Ready, in order.
-// Our own promise and accepts count only from here.
-func (n *Node) Persisted(rd Ready) {
+	// Our own promise and accepts count only once they are durable.
 	if n.camp != nil && rd.HardStateChanged && rd.HardState.Promised == n.camp.ballot {
 		n.onSelfPromise()
 	}

@@ -118,13 +118,6 @@ type Replica struct {
 	ops      chan func() // admin work run on the driver goroutine
 	installs chan install
 
-	// The persister goroutine; see persist.go.
-	persistQ    chan persistJob
-	persisted   chan *consensus.Ready
-	persistErr  chan error
-	persistStop chan struct{}
-	persistDone chan struct{}
-
 	inbox     chan consensus.Message
 	proposals chan proposal
 	done      chan struct{}
@@ -190,12 +183,6 @@ func New(cfg Config, store Storage, snaps Snapshots, tr Transport, sm StateMachi
 		ops:       make(chan func(), 64),
 		installs:  make(chan install),
 		done:      make(chan struct{}),
-
-		persistQ:    make(chan persistJob, maxMergedReadies),
-		persisted:   make(chan *consensus.Ready, maxMergedReadies),
-		persistErr:  make(chan error, 1),
-		persistStop: make(chan struct{}),
-		persistDone: make(chan struct{}),
 		// Command IDs start at a random point so a restarted node never
 		// mistakes an old log entry for one of its new proposals.
 		nextID:  binary.LittleEndian.Uint64(seed[:8]),
@@ -300,10 +287,7 @@ func (r *Replica) Err() error {
 // failure stops the node (fail-stop): it never goes on as if unsynced data
 // were safe.
 func (r *Replica) Run(ctx context.Context) error {
-	go r.persistLoop()
 	err := r.loop(ctx)
-	close(r.persistStop)
-	<-r.persistDone
 	r.failWaiters(ErrStopped)
 	r.failReads(ErrStopped)
 	r.stopErr = err
@@ -335,27 +319,10 @@ func (r *Replica) loop(ctx context.Context) error {
 			op()
 		case in := <-r.installs:
 			in.done <- r.install(in.meta)
-		case rd := <-r.persisted:
-			r.setClock()
-			r.node.Persisted(*rd)
-		case err := <-r.persistErr:
-			r.log.Error("storage write failed, stopping node", zap.Error(err))
-			return err
 		}
 		if err := r.handleReady(); err != nil {
 			return err
 		}
-	}
-}
-
-// enqueue hands a job to the persister, waiting while its queue is full.
-func (r *Replica) enqueue(j persistJob) error {
-	select {
-	case r.persistQ <- j:
-		return nil
-	case err := <-r.persistErr:
-		r.log.Error("storage write failed, stopping node", zap.Error(err))
-		return err
 	}
 }
 
@@ -406,12 +373,14 @@ func (r *Replica) handleReady() error {
 		if len(rd.Eager) > 0 {
 			r.tr.Send(rd.Eager)
 		}
-		if rd.MustSync() || len(rd.Messages) > 0 {
-			// Even a Ready with nothing to write queues behind the writes
-			// in flight, so its messages never overtake theirs.
-			if err := r.enqueue(persistJob{rd: &rd}); err != nil {
-				return err
+		if rd.MustSync() {
+			if err := r.store.Save(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
+				r.log.Error("storage write failed, stopping node", zap.Error(err))
+				return fmt.Errorf("driver: storage: %w", err)
 			}
+		}
+		if len(rd.Messages) > 0 {
+			r.tr.Send(rd.Messages)
 		}
 		r.apply(rd.Committed)
 		for _, c := range rd.Dropped {

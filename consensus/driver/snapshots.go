@@ -47,7 +47,7 @@ func (r *Replica) maybeSnapshot() error {
 	if err := r.node.Compact(index, upTo); err != nil {
 		return err
 	}
-	if err := r.enqueue(persistJob{compact: upTo}); err != nil {
+	if err := r.store.Compact(upTo); err != nil {
 		return err
 	}
 	r.log.Info("snapshot taken", zap.Uint64("slot", index), zap.Uint64("compacted-to", upTo))
@@ -120,7 +120,7 @@ func (r *Replica) install(meta snapshot.Meta) error {
 		return nil
 	}
 	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
-	if err := r.enqueue(persistJob{compact: meta.Index}); err != nil {
+	if err := r.store.Compact(meta.Index); err != nil {
 		return err
 	}
 	r.log.Info("snapshot installed", zap.Uint64("slot", meta.Index))

@@ -366,7 +366,6 @@ func (s *sim) process(sn *simNode) error {
 			}
 		}
 		sn.node.Advance(rd)
-		sn.node.Persisted(rd)
 		if err := s.maybeSnapshot(sn); err != nil {
 			return err
 		}
