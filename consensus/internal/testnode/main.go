@@ -123,7 +123,7 @@ func run(id consensus.NodeID, memberList, listen, dir string) error {
 	// snapshots, compaction and snapshot transfer.
 	rep, err = driver.New(driver.Config{Core: consensus.Config{ID: id, Members: members},
 		TickInterval: 20 * time.Millisecond, Logger: logger,
-		SnapshotEntries: 40, SnapshotTrailing: 10}, store, snaps, tr, sm)
+		SnapshotEntries: 40, SnapshotTrailing: 1}, store, snaps, tr, sm)
 	if err != nil {
 		return err
 	}
