@@ -25,8 +25,10 @@ type Config struct {
 	// unacknowledged accepts. It must be below ElectionTicks. Default 1.
 	HeartbeatTicks int
 
-	// MaxInflightSlots bounds the Phase 2 pipeline: slots proposed but not
-	// yet chosen. Default 256.
+	// MaxInflightSlots is α: the leader proposes a slot only once every
+	// slot α before it is chosen, which bounds the Phase 2 pipeline, and a
+	// configuration chosen at slot s governs slots from s+α. Every member
+	// must use the same value. Default 256.
 	MaxInflightSlots int
 	// MaxBatchBytes bounds the command bytes in one slot; a larger command
 	// is refused with ErrTooLarge. Default 256 KiB.

@@ -9,8 +9,9 @@ import (
 type leadership struct {
 	ballot Ballot
 	// nextSlot is the next slot to decide; every slot below it is chosen
-	// or has a proposal at this ballot.
-	// Invariant: nextSlot <= commit + α + 1 (the activation rule).
+	// or has a proposal at this ballot. A proposal goes only to a slot
+	// at or below commit + α (the activation rule); nextSlot may pass that
+	// only over slots already known chosen.
 	nextSlot uint64
 
 	// inflight holds proposed, not yet chosen slots of this ballot.
