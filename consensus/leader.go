@@ -38,7 +38,8 @@ type leadership struct {
 
 	heartbeatElapsed int
 	quorumElapsed    int
-	active           map[NodeID]bool // peers heard from in this check-quorum period
+	active           map[NodeID]bool   // peers heard from in this check-quorum period
+	peerCommit       map[NodeID]uint64 // each peer's reported chosen prefix
 }
 
 // slotState tracks the acknowledgements of one in-flight slot.
@@ -50,8 +51,9 @@ type slotState struct {
 
 func newLeadership(b Ballot) *leadership {
 	return &leadership{ballot: b, inflight: map[uint64]*slotState{}, active: map[NodeID]bool{},
-		inherited: map[uint64]Entry{},
-		lease:     leaseState{sentAt: map[uint64]int64{}, acks: map[uint64][]NodeID{}}}
+		peerCommit: map[NodeID]uint64{},
+		inherited:  map[uint64]Entry{},
+		lease:      leaseState{sentAt: map[uint64]int64{}, acks: map[uint64][]NodeID{}}}
 }
 
 // alpha is the activation distance of configurations and the depth of the
@@ -85,7 +87,7 @@ const (
 func (n *Node) nextWork() slotWork {
 	l := n.lead
 	t := l.nextSlot
-	if t > n.hs.Commit+n.alpha() || !n.promisedFor(t) {
+	if t > n.hs.Commit+n.alpha() || !n.promisedFor(t) || !n.confAt(t).isVoter(n.id) {
 		return workNone
 	}
 	switch {
@@ -304,6 +306,7 @@ func (n *Node) tickLeader() {
 	}
 	l.heartbeatElapsed = 0
 	n.tickTransfer()
+	n.handOff()
 	n.sendHeartbeat()
 	n.retransmit()
 	n.reaskPromises()
@@ -391,6 +394,7 @@ func (n *Node) followerProgress(p NodeID, commit uint64) {
 	if n.role != Leader {
 		return
 	}
+	n.lead.peerCommit[p] = max(n.lead.peerCommit[p], commit)
 	n.checkTransfer(p, commit)
 	if n.role == Leader {
 		n.maybePromote(p, commit)

@@ -255,7 +255,7 @@ func (n *Node) TransferLeader(target NodeID) error {
 	if n.current().member(target) == nil {
 		return ErrUnknownMember
 	}
-	if !n.isVoter(target) {
+	if !n.mayLead(target) {
 		return ErrNotVoter
 	}
 	if target == n.id {
@@ -270,7 +270,8 @@ func (n *Node) TransferLeader(target NodeID) error {
 // checkTransfer runs when target reports its chosen prefix.
 func (n *Node) checkTransfer(from NodeID, commit uint64) {
 	ls := &n.lead.lease
-	if ls.transferTo != from || len(n.lead.inflight) > 0 || len(n.lead.pending) > 0 || commit < n.lead.nextSlot-1 {
+	// Queued proposals never got a slot: they come back in Ready.Dropped.
+	if ls.transferTo != from || len(n.lead.inflight) > 0 || commit < n.lead.nextSlot-1 {
 		return
 	}
 	n.send(Message{Type: MsgTimeoutNow, To: from, Ballot: n.lead.ballot})

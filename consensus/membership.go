@@ -118,6 +118,14 @@ func (n *Node) current() *conf { return n.confAt(n.hs.Commit + 1) }
 // isVoter reports whether id votes in the current configuration.
 func (n *Node) isVoter(id NodeID) bool { return n.current().isVoter(id) }
 
+// mayLead reports whether id votes in every configuration after the
+// chosen prefix: a member being removed is not handed the leadership.
+func (n *Node) mayLead(id NodeID) bool {
+	ok := true
+	n.eachPendingConf(func(c *conf, _ uint64) { ok = ok && c.isVoter(id) })
+	return ok
+}
+
 // peers lists every member, learners included, of the configurations that
 // govern undecided slots, except this node.
 func (n *Node) peers() []NodeID {
@@ -235,6 +243,28 @@ func memberOf(m Membership, id NodeID) Member {
 		}
 	}
 	return Member{}
+}
+
+// handOff runs on a leader that is not a voter of the configuration
+// governing its next slot (it was removed, then led again to finish the
+// slots before the change took effect): it proposes nothing there and
+// transfers the leadership to the voter of that configuration that knows
+// the most.
+func (n *Node) handOff() {
+	l := n.lead
+	c := n.confAt(l.nextSlot)
+	if c.isVoter(n.id) || l.lease.transferTo != 0 {
+		return
+	}
+	var best NodeID
+	for _, v := range c.voters() {
+		if best == 0 || l.peerCommit[v] > l.peerCommit[best] {
+			best = v
+		}
+	}
+	if best != 0 {
+		n.TransferLeader(best)
+	}
 }
 
 // maybePromote proposes making learner p a voter once it has caught up.

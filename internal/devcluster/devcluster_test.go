@@ -85,6 +85,18 @@ func propose(t *testing.T, c *Cluster, n int, tag string) {
 	}
 }
 
+// untilNoChangeInFlight retries a membership change while another one is
+// in flight (the leader promotes learners on its own), as a client would.
+func untilNoChangeInFlight(change func() error) error {
+	for {
+		err := change()
+		if !errors.Is(err, consensus.ErrChangeInFlight) {
+			return err
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
 func isVoter(m consensus.Membership, id consensus.NodeID) bool {
 	for _, x := range m.Members {
 		if x.ID == id {
@@ -139,13 +151,15 @@ func TestMembershipJoinTransferRemove(t *testing.T) {
 			t.Errorf("%s: %v, want %v", r.name, r.err, r.want)
 		}
 	}
-	if err := l.Replica.AddMember(ctx, consensus.Member{ID: 5, Learner: true}); err != nil {
+	if err := untilNoChangeInFlight(func() error {
+		return l.Replica.AddMember(ctx, consensus.Member{ID: 5, Learner: true})
+	}); err != nil {
 		t.Fatalf("add learner 5: %v", err)
 	}
 	if err := l.Replica.TransferLeader(ctx, 5); !errors.Is(err, consensus.ErrNotVoter) {
 		t.Errorf("transfer to a learner: %v, want ErrNotVoter", err)
 	}
-	if err := l.Replica.RemoveMember(ctx, 5); err != nil {
+	if err := untilNoChangeInFlight(func() error { return l.Replica.RemoveMember(ctx, 5) }); err != nil {
 		t.Fatalf("remove learner 5: %v", err)
 	}
 
@@ -157,7 +171,7 @@ func TestMembershipJoinTransferRemove(t *testing.T) {
 	}
 
 	// Remove the leader itself: it steps down once the change is chosen.
-	err = c.Node(4).Replica.RemoveMember(ctx, 4)
+	err = untilNoChangeInFlight(func() error { return c.Node(4).Replica.RemoveMember(ctx, 4) })
 	if err != nil && !errors.Is(err, driver.ErrOutcomeUnknown) {
 		t.Fatalf("remove the leader: %v", err)
 	}
