@@ -48,7 +48,11 @@ func (n *Node) tickElection() {
 		return
 	}
 	if !n.isVoter(n.id) {
-		n.resetElectionTimer() // learners and removed members never campaign
+		// Learners and removed members never campaign, but they probe:
+		// a voter that lags behind them gets what they know (see
+		// onPreCheckResp), so it can learn a configuration it needs.
+		n.resetElectionTimer()
+		n.broadcast(Message{Type: MsgPreCheck, Ballot: Ballot{Round: n.maxRound + 1, Node: n.id}, Commit: n.hs.Commit})
 		return
 	}
 	if n.camp != nil || n.pre != nil {
@@ -81,10 +85,19 @@ func (n *Node) startPreCheck() {
 func (n *Node) onPreCheck(m *Message) {
 	healthy := n.role == Leader || (n.leader != 0 && n.sinceLeader < n.cfg.ElectionTicks)
 	grant := !healthy && m.Commit >= n.hs.Commit
-	n.send(Message{Type: MsgPreCheckResp, To: m.From, Ballot: n.hs.Promised, Reject: !grant})
+	n.send(Message{Type: MsgPreCheckResp, To: m.From, Ballot: n.hs.Promised, Reject: !grant, Commit: n.hs.Commit})
+	if m.Commit < n.hs.Commit {
+		// The asker lags: bring it up to date, so it learns the
+		// configurations it does not know yet even when no leader can be
+		// elected without it.
+		n.sendLearn(m.From, m.Commit+1)
+	}
 }
 
 func (n *Node) onPreCheckResp(m *Message) {
+	if m.Commit < n.hs.Commit {
+		n.sendLearn(m.From, m.Commit+1) // the answerer lags behind us
+	}
 	if n.pre == nil || m.Reject {
 		return
 	}

@@ -375,7 +375,14 @@ func (n *Node) onAccepted(m *Message) {
 }
 
 func (n *Node) onHeartbeatResp(m *Message) {
-	if n.role != Leader || m.Ballot != n.lead.ballot {
+	if n.role != Leader {
+		// The answer to a Learn this node sent a lagging peer: go on.
+		if m.Slot == 0 && m.Commit < n.hs.Commit {
+			n.sendLearn(m.From, m.Commit+1)
+		}
+		return
+	}
+	if m.Ballot != n.lead.ballot {
 		return
 	}
 	n.lead.active[m.From] = true
@@ -416,13 +423,14 @@ func (n *Node) peerCommitted(c uint64) {
 }
 
 // sendLearn sends chosen values from slot from on to a peer that lags.
-// Values compacted into a snapshot go as a snapshot instead.
+// Values compacted into a snapshot go as a snapshot instead. Any node may
+// do this, not only the leader: chosen values are the same everywhere.
 func (n *Node) sendLearn(p NodeID, from uint64) {
 	if from < n.log.first() {
 		n.needSnapshot(p)
 		return
 	}
-	m := Message{Type: MsgLearn, To: p, Ballot: n.lead.ballot}
+	m := Message{Type: MsgLearn, To: p, Ballot: n.hs.Promised}
 	bytes := 0
 	for s := from; s <= n.hs.Commit && len(m.Entries) < n.cfg.MaxMsgEntries; s++ {
 		e := n.log.get(s)

@@ -261,10 +261,14 @@ func (n *Node) TransferLeader(target NodeID) error {
 	if target == n.id {
 		return nil
 	}
+	n.startTransfer(target)
+	return nil
+}
+
+func (n *Node) startTransfer(target NodeID) {
 	n.lead.lease.transferTo = target
 	n.lead.lease.transferElapsed = 0
 	n.sendHeartbeat() // the answer tells whether target has caught up
-	return nil
 }
 
 // checkTransfer runs when target reports its chosen prefix.

@@ -256,14 +256,25 @@ func (n *Node) handOff() {
 	if c.isVoter(n.id) || l.lease.transferTo != 0 {
 		return
 	}
+	// Prefer a voter of every pending configuration, which can lead
+	// through all of them.
 	var best NodeID
+	better := func(v NodeID) bool {
+		if best == 0 {
+			return true
+		}
+		if a, b := n.mayLead(v), n.mayLead(best); a != b {
+			return a
+		}
+		return l.peerCommit[v] > l.peerCommit[best]
+	}
 	for _, v := range c.voters() {
-		if best == 0 || l.peerCommit[v] > l.peerCommit[best] {
+		if better(v) {
 			best = v
 		}
 	}
 	if best != 0 {
-		n.TransferLeader(best)
+		n.startTransfer(best)
 	}
 }
 

@@ -101,7 +101,7 @@ const (
 	MsgHeartbeatResp         // Ballot, Commit = sender's chosen prefix, Slot = round answered
 	MsgLearn                 // Entries known chosen, for a follower that lags
 	MsgPreCheck              // Ballot the sender would campaign with, Commit
-	MsgPreCheckResp          // Ballot, Reject = whether the check is refused
+	MsgPreCheckResp          // Ballot, Reject = whether the check is refused, Commit
 	MsgTimeoutNow            // leader to transfer target: campaign now
 	msgTypeCount
 )
