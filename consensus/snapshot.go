@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -105,31 +104,4 @@ func (n *Node) needSnapshot(p NodeID) {
 	}
 	n.snapAsked[p] = n.ticks
 	n.snapshots = append(n.snapshots, p)
-}
-
-// AppendConfigs appends the encoding of cs to dst.
-func AppendConfigs(dst []byte, cs []ConfigState) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(cs)))
-	for i := range cs {
-		dst = binary.AppendUvarint(dst, cs[i].Slot)
-		dst = binary.AppendUvarint(dst, cs[i].Activation)
-		dst = AppendMembership(dst, &cs[i].Membership)
-	}
-	return dst
-}
-
-// DecodeConfigs decodes configurations that fill buf exactly.
-func DecodeConfigs(buf []byte) ([]ConfigState, error) {
-	d := decoder{buf: buf}
-	n := d.count(3)
-	var out []ConfigState
-	for range n {
-		c := ConfigState{Slot: d.uvarint(), Activation: d.uvarint()}
-		c.Membership = d.membership()
-		out = append(out, c)
-	}
-	if d.err == nil && len(d.buf) != 0 {
-		d.fail("%d trailing bytes", len(d.buf))
-	}
-	return out, d.err
 }
