@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -39,14 +38,9 @@ type Floor struct {
 // medianFloor returns the floor with the median bolt write (the lower
 // middle one of an even count), with every round's bolt write attached.
 func medianFloor(fs []Floor) Floor {
-	if len(fs) == 1 {
-		return fs[0]
-	}
-	sorted := slices.Clone(fs)
-	slices.SortFunc(sorted, func(a, b Floor) int { return cmp.Compare(a.BoltWriteUs, b.BoltWriteUs) })
-	med := sorted[(len(sorted)-1)/2]
-	for _, f := range fs {
-		med.RoundsBoltWriteUs = append(med.RoundsBoltWriteUs, f.BoltWriteUs)
+	med, all := median(fs, func(f Floor) float64 { return f.BoltWriteUs })
+	if len(fs) > 1 {
+		med.RoundsBoltWriteUs = all
 	}
 	return med
 }

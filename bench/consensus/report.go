@@ -75,16 +75,23 @@ type Row struct {
 // medianRun returns the run with the median throughput (the lower middle
 // one of an even count), with every run's throughput attached.
 func medianRun(runs []Row) Row {
-	if len(runs) == 1 {
-		return runs[0]
-	}
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b Row) int { return cmp.Compare(a.OpsPerSec, b.OpsPerSec) })
-	med := sorted[(len(sorted)-1)/2]
-	for _, r := range runs {
-		med.RunsOpsPerSec = append(med.RunsOpsPerSec, r.OpsPerSec)
+	med, all := median(runs, func(r Row) float64 { return r.OpsPerSec })
+	if len(runs) > 1 {
+		med.RunsOpsPerSec = all
 	}
 	return med
+}
+
+// median returns the element with the median key (the lower middle one of
+// an even count) and every element's key, in the given order.
+func median[T any](xs []T, key func(T) float64) (T, []float64) {
+	sorted := slices.Clone(xs)
+	slices.SortFunc(sorted, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	keys := make([]float64, len(xs))
+	for i, x := range xs {
+		keys[i] = key(x)
+	}
+	return sorted[(len(sorted)-1)/2], keys
 }
 
 func newRow(eng string, leader uint64, m measured, mem []memKB) Row {

@@ -222,12 +222,7 @@ func (r *Replica) syncPeers() {
 	if next != nil {
 		all = append(all, next.Members...)
 	}
-	key := membershipKey(consensus.Membership{Members: all})
-	if key == r.peersKey {
-		return
-	}
-	r.peersKey = key
-	for _, m := range all {
+	for _, m := range all { // EnsurePeer is idempotent
 		if m.ID != r.cfg.Core.ID && m.Addr != "" {
 			ps.EnsurePeer(m.ID, m.Addr)
 		}

@@ -136,8 +136,7 @@ type Replica struct {
 	watchers  []*watcher
 	sending   map[consensus.NodeID]bool // snapshot transfers under way
 	sinceSnap struct{ entries, bytes int }
-	peersKey  string // membership last pushed to the transport
-	peersVer  uint64 // the core's configuration version when it was pushed
+	peersVer  uint64 // the core's configuration version last pushed to the transport
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
