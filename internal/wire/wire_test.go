@@ -37,7 +37,7 @@ func TestFailuresAreSticky(t *testing.T) {
 		{"version", []byte{2}, func(d *Decoder) { d.Version(1) }, "codec version 2"},
 		{"bool", []byte{3}, func(d *Decoder) { d.Bool() }, "bool 3"},
 		{"uvarint", []byte{0x80}, func(d *Decoder) { d.Uvarint() }, "bad uvarint"},
-		{"string", []byte{5, 'a'}, func(d *Decoder) { d.String() }, "string of 5 bytes with 1 left"},
+		{"string", []byte{5, 'a'}, func(d *Decoder) { _ = d.String() }, "string of 5 bytes with 1 left"},
 		{"count", []byte{9, 0, 0}, func(d *Decoder) { d.Count(1) }, "count 9 with 2 bytes left"},
 		{"trailing", []byte{0, 0}, func(d *Decoder) { d.Byte() }, "1 trailing bytes"},
 	}
