@@ -1,0 +1,176 @@
+package vclock
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/clockd/clockd/slew"
+)
+
+// Status says how far a reading can be trusted.
+type Status int32
+
+// The statuses, in the order a host normally passes through them. The
+// numbers are part of the API, the NTP answers and the shared page.
+const (
+	// StatusInitializing: the host has not yet applied a tick that
+	// anchors its output. The reading has no bound.
+	StatusInitializing Status = 1
+	// StatusSynchronized: the output follows a tick committed with the
+	// support of a majority of the cluster, recently enough.
+	StatusSynchronized Status = 2
+	// StatusHoldover: no fresh tick (no quorum, or the host is cut off).
+	// The output runs on the local oscillator and the bound grows by
+	// max_drift_ppm.
+	StatusHoldover Status = 3
+	// StatusUnsynchronized: holdover lasted too long; the bound still
+	// holds but is too wide to be useful.
+	StatusUnsynchronized Status = 4
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusInitializing:
+		return "INITIALIZING"
+	case StatusSynchronized:
+		return "SYNCHRONIZED"
+	case StatusHoldover:
+		return "HOLDOVER"
+	case StatusUnsynchronized:
+		return "UNSYNCHRONIZED"
+	}
+	return fmt.Sprintf("Status(%d)", int32(s))
+}
+
+// Reading is one read of the reference clock. Times are nanoseconds since
+// the Unix epoch (UTC). The true time lies in [Earliest, Latest]; Time is
+// monotone across reads on one host. An unbounded reading (INITIALIZING)
+// has Earliest = math.MinInt64 and Latest = math.MaxInt64.
+type Reading struct {
+	Time, Earliest, Latest int64
+	Status                 Status
+}
+
+// Bounded reports whether the reading carries a finite error bound.
+func (r Reading) Bounded() bool {
+	return r.Earliest != math.MinInt64 && r.Latest != math.MaxInt64
+}
+
+// Uncertainty is the half-width of the interval, or -1 when unbounded.
+func (r Reading) Uncertainty() int64 {
+	if !r.Bounded() {
+		return -1
+	}
+	return max(r.Time-r.Earliest, r.Latest-r.Time)
+}
+
+// Segment is a host's reference output as a pure function of its local
+// monotonic clock, from one anchor on. The daemon reads its own clock
+// through it, and publishes it on the shared page so other processes
+// compute the very same readings.
+//
+// At the anchor MonoNs the output read TimeNs and the target (the
+// committed reference, as seen on this host) read TargetNs with error
+// ErrNs. From there the target advances at rate 1 on the monotonic clock,
+// and the output slews toward it at a rate within 1±SlewPPM/10⁶ (package
+// slew) until they meet, then follows it. The bound is
+//
+//	ErrNs + (m−MonoNs)·DriftPPM/10⁶ + |output − target|
+//
+// on both sides of the output. ErrNs < 0 means unbounded.
+//
+// The status is Status until HoldoverAtNs, then HOLDOVER until UnsyncAtNs,
+// then UNSYNCHRONIZED (either may be math.MaxInt64: never). A segment
+// whose Status is not SYNCHRONIZED keeps it.
+type Segment struct {
+	Status       Status
+	MonoNs       int64
+	TimeNs       int64
+	TargetNs     int64
+	ErrNs        int64
+	SlewPPM      int64
+	DriftPPM     int64
+	HoldoverAtNs int64
+	UnsyncAtNs   int64
+}
+
+// At is the reading at local monotonic time mono. Before the anchor it
+// reads as at the anchor, so a reader never goes backwards.
+func (s Segment) At(mono int64) Reading {
+	d := max(mono-s.MonoNs, 0)
+	target := satAdd(s.TargetNs, d)
+	out := target
+	if s.TimeNs != s.TargetNs && s.SlewPPM > 0 && s.SlewPPM < 1_000_000 {
+		c, err := slew.Start(slew.Policy{MaxRatePPM: s.SlewPPM}, s.TimeNs, s.TargetNs)
+		if err == nil {
+			out = c.At(target)
+		}
+	}
+	r := Reading{Time: out, Status: s.statusAt(mono)}
+	if s.ErrNs < 0 {
+		r.Earliest, r.Latest = math.MinInt64, math.MaxInt64
+		return r
+	}
+	gap := target - out
+	if gap < 0 {
+		gap = -gap
+	}
+	bound := satAdd(satAdd(s.ErrNs, ppm(d, s.DriftPPM)), gap)
+	r.Earliest, r.Latest = satAdd(out, -bound), satAdd(out, bound)
+	return r
+}
+
+// ConvergedAt is the monotonic time from which the output equals the
+// target, or MonoNs when it already does.
+func (s Segment) ConvergedAt() int64 {
+	if s.TimeNs == s.TargetNs || s.SlewPPM <= 0 || s.SlewPPM >= 1_000_000 {
+		return s.MonoNs
+	}
+	c, err := slew.Start(slew.Policy{MaxRatePPM: s.SlewPPM}, s.TimeNs, s.TargetNs)
+	if err != nil {
+		return s.MonoNs
+	}
+	return satAdd(s.MonoNs, c.ConvergedAt()-s.TargetNs)
+}
+
+func (s Segment) statusAt(mono int64) Status {
+	if s.Status != StatusSynchronized {
+		return s.Status
+	}
+	switch {
+	case mono >= s.UnsyncAtNs:
+		return StatusUnsynchronized
+	case mono >= s.HoldoverAtNs:
+		return StatusHoldover
+	}
+	return StatusSynchronized
+}
+
+// ppm returns d·p/10⁶ for d, p >= 0, saturating.
+func ppm(d, p int64) int64 {
+	if d <= 0 || p <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(d), uint64(p))
+	if hi >= 1_000_000 {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, 1_000_000)
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+// satAdd adds without wrapping.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
+}
