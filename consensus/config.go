@@ -185,6 +185,9 @@ type Status struct {
 	// LeaseHeld reports whether the node held a valid leader lease at the
 	// last SetClock.
 	LeaseHeld bool
+	// LeaseUntil is, while LeaseHeld, the monotonic time (the clock given
+	// to SetClock, ns) at which the lease ends unless renewed; 0 otherwise.
+	LeaseUntil int64
 }
 
 // ReadState releases the read with ID once Index is applied.

@@ -277,6 +277,9 @@ func (n *Node) Status() Status {
 		Commit: n.hs.Commit, Applied: n.applied, LastSlot: n.log.last(), LeaseHeld: n.LeaseHolds()}
 	if n.lead != nil {
 		st.Inflight = len(n.lead.inflight)
+		if st.LeaseHeld {
+			st.LeaseUntil = n.lead.lease.start + n.leaderLease()
+		}
 	}
 	return st
 }

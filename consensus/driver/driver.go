@@ -273,6 +273,15 @@ func (r *Replica) Status() consensus.Status {
 	return r.status
 }
 
+// LeaseValid reports whether this replica leads and its lease still holds
+// now, on the clock the core runs on. A Status is as old as the last
+// Ready; this checks the lease's end against the present, so a leader
+// that stopped hearing from its peers stops claiming the lease in time.
+func (r *Replica) LeaseValid() bool {
+	st := r.Status()
+	return st.LeaseHeld && int64(time.Since(r.start)) < st.LeaseUntil
+}
+
 // Done is closed when Run has returned.
 func (r *Replica) Done() <-chan struct{} { return r.done }
 

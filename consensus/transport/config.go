@@ -84,6 +84,10 @@ type Config struct {
 	// reaches the caller; a refusal with a reason is a response with
 	// Accepted false. Nil refuses joins with codes.Unimplemented.
 	OnJoin func(JoinRequest) (JoinResponse, error)
+	// Handlers answer Call from authenticated members, by name. They run
+	// on gRPC goroutines, concurrently. A name without a handler is
+	// answered with codes.Unimplemented.
+	Handlers map[string]Handler
 }
 
 // Defaults and limits of Config.

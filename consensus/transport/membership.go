@@ -68,6 +68,7 @@ func (t *Transport) RemovePeer(id consensus.NodeID) error {
 
 	p.shutdown()
 	t.dropQueued(p)
+	t.closeCalls(id, false)
 	t.log.Info("peer removed", zap.Uint64("peer-id", uint64(id)))
 	return nil
 }

@@ -39,11 +39,15 @@ type peerService interface {
 // serviceDesc replaces protobuf codegen. Every message is a frame:
 // Stream carries batches of peer messages both ways, Snapshot carries
 // snapshot chunks from the caller and one empty frame back, and Join one
-// encoded JoinRequest and one JoinResponse.
+// encoded JoinRequest and one JoinResponse, and Call one request payload
+// and one answer for a Config.Handlers entry.
 var serviceDesc = grpc.ServiceDesc{
 	ServiceName: serviceName,
 	HandlerType: (*peerService)(nil),
-	Methods:     []grpc.MethodDesc{{MethodName: "Join", Handler: joinHandler}},
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Join", Handler: joinHandler},
+		{MethodName: "Call", Handler: callHandler},
+	},
 	Streams: []grpc.StreamDesc{{
 		StreamName: "Stream",
 		Handler: func(srv any, ss grpc.ServerStream) error {

@@ -36,6 +36,7 @@ type Transport struct {
 	log     *zap.Logger
 	tls     *tlsMaterial // nil when Insecure
 	stats   counters
+	calls   callConns
 
 	// peers maps every member to its state. The map is never modified:
 	// AddPeer and RemovePeer swap in a copy, under mu, so Send reads it
@@ -212,6 +213,7 @@ func (t *Transport) Close() error {
 		srv.Stop()
 	}
 	t.wg.Wait()
+	t.closeCalls(0, true)
 	t.log.Info("transport closed", zap.Uint64("node-id", uint64(t.cfg.ID)))
 	return nil
 }

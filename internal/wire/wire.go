@@ -106,6 +106,17 @@ func (d *Decoder) Uvarint() uint64 {
 	return v
 }
 
+// Varint reads a signed (zig-zag) varint, as binary.AppendVarint writes.
+func (d *Decoder) Varint() int64 {
+	v, k := binary.Varint(d.buf)
+	if k <= 0 {
+		d.Fail("bad varint")
+		return 0
+	}
+	d.buf = d.buf[k:]
+	return v
+}
+
 // Count reads a count of items that take at least minBytes each, and
 // fails if the remaining input cannot hold that many.
 func (d *Decoder) Count(minBytes int) int {

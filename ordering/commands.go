@@ -1,0 +1,160 @@
+package ordering
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/internal/wire"
+)
+
+// Kind is the first byte of every command in the log.
+type Kind byte
+
+// The command kinds. The numbers are on disk: never reuse one.
+const (
+	KindTick    Kind = 1
+	KindCeiling Kind = 2
+)
+
+// codecVersion is the second byte of every command.
+const codecVersion = 1
+
+// ErrCodec reports a command that does not decode.
+var ErrCodec = errors.New("ordering: malformed command")
+
+// Anchor ties one host's monotonic clock to the reference: when that host
+// answered the leader's sample, its monotonic clock read MonoNs and the
+// reference read RefNs, within ±ErrNs. It is only meaningful to the
+// process that answered, which Incarnation names (a random number drawn
+// at start-up): after a restart, the host waits for a new anchor.
+type Anchor struct {
+	Host        consensus.NodeID
+	Incarnation uint64
+	MonoNs      int64
+	RefNs       int64
+	ErrNs       int64
+	// WallOffsetNs is the host's wall clock minus the reference, at the
+	// sample.
+	WallOffsetNs int64
+	// Falseticker: the host's interval missed the agreed one.
+	Falseticker bool
+}
+
+// Tick is one committed reading of the reference clock. The leader
+// proposes it; Seq is assigned on apply (the count of ticks so far), so
+// every host numbers ticks alike whoever proposed them.
+type Tick struct {
+	Seq    uint64
+	Leader consensus.NodeID
+	// Support is how many hosts' intervals contain the agreed one, out of
+	// Voters voting members when it was taken.
+	Support, Voters int
+	// Anchors has one entry per host that answered, the leader included.
+	Anchors []Anchor
+}
+
+// Falsetickers lists the hosts the tick named as falsetickers.
+func (t *Tick) Falsetickers() []consensus.NodeID {
+	var out []consensus.NodeID
+	for _, a := range t.Anchors {
+		if a.Falseticker {
+			out = append(out, a.Host)
+		}
+	}
+	return out
+}
+
+// AnchorOf returns host's anchor, if the tick has one.
+func (t *Tick) AnchorOf(host consensus.NodeID) (Anchor, bool) {
+	for _, a := range t.Anchors {
+		if a.Host == host {
+			return a, true
+		}
+	}
+	return Anchor{}, false
+}
+
+// Ceiling raises the timestamp oracle's window ceiling, in milliseconds
+// of reference time. Apply keeps the maximum, and answers with the
+// ceiling in force before this command.
+type Ceiling struct {
+	Ms uint64
+}
+
+// EncodeTick returns t as a log command.
+func EncodeTick(t *Tick) []byte {
+	b := []byte{byte(KindTick), codecVersion}
+	b = binary.AppendUvarint(b, t.Seq)
+	b = binary.AppendUvarint(b, uint64(t.Leader))
+	b = binary.AppendUvarint(b, uint64(t.Support))
+	b = binary.AppendUvarint(b, uint64(t.Voters))
+	b = binary.AppendUvarint(b, uint64(len(t.Anchors)))
+	for _, a := range t.Anchors {
+		b = binary.AppendUvarint(b, uint64(a.Host))
+		b = binary.AppendUvarint(b, a.Incarnation)
+		b = binary.AppendVarint(b, a.MonoNs)
+		b = binary.AppendVarint(b, a.RefNs)
+		b = binary.AppendVarint(b, a.ErrNs)
+		b = binary.AppendVarint(b, a.WallOffsetNs)
+		b = wire.AppendBool(b, a.Falseticker)
+	}
+	return b
+}
+
+func decodeTick(d *wire.Decoder) Tick {
+	var t Tick
+	t.Seq = d.Uvarint()
+	t.Leader = consensus.NodeID(d.Uvarint())
+	t.Support = int(d.Uvarint())
+	t.Voters = int(d.Uvarint())
+	n := d.Count(7)
+	if n > 0 {
+		t.Anchors = make([]Anchor, n)
+	}
+	for i := range t.Anchors {
+		a := &t.Anchors[i]
+		a.Host = consensus.NodeID(d.Uvarint())
+		a.Incarnation = d.Uvarint()
+		a.MonoNs = d.Varint()
+		a.RefNs = d.Varint()
+		a.ErrNs = d.Varint()
+		a.WallOffsetNs = d.Varint()
+		a.Falseticker = d.Bool()
+		if d.Err == nil && a.ErrNs < 0 {
+			d.Fail("anchor of host %d has negative error %d", a.Host, a.ErrNs)
+		}
+	}
+	return t
+}
+
+// EncodeCeiling returns c as a log command.
+func EncodeCeiling(c Ceiling) []byte {
+	b := []byte{byte(KindCeiling), codecVersion}
+	return binary.AppendUvarint(b, c.Ms)
+}
+
+// Decode splits a command into its kind and decoded value: a Tick or a
+// Ceiling.
+func Decode(cmd []byte) (Kind, any, error) {
+	if len(cmd) == 0 {
+		return 0, nil, fmt.Errorf("%w: empty", ErrCodec)
+	}
+	k := Kind(cmd[0])
+	d := wire.NewDecoder(cmd[1:], ErrCodec)
+	d.Version(codecVersion)
+	var v any
+	switch k {
+	case KindTick:
+		v = decodeTick(&d)
+	case KindCeiling:
+		v = Ceiling{Ms: d.Uvarint()}
+	default:
+		return k, nil, fmt.Errorf("%w: unknown kind %d", ErrCodec, k)
+	}
+	if err := d.Finish(); err != nil {
+		return k, nil, err
+	}
+	return k, v, nil
+}

@@ -1,0 +1,131 @@
+package ordering
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/clockd/clockd/internal/wire"
+)
+
+// Machine is the replicated state: the last tick and the timestamp
+// oracle's ceiling. It implements driver.StateMachine. Apply, Snapshot
+// and Restore run on the driver goroutine; the accessors may be called
+// from any goroutine.
+type Machine struct {
+	// OnTick, if set, is called on the driver goroutine for every tick
+	// applied, in log order, after the state includes it. It must not
+	// block. It is not called for ticks a snapshot restores: those are
+	// history, not news.
+	OnTick func(Tick)
+
+	mu sync.Mutex
+	// Invariant: last.Seq == ticks (0 before the first tick).
+	ticks     uint64
+	last      Tick
+	ceilingMs uint64
+}
+
+// TickResult is what Apply returns for a tick.
+type TickResult struct{ Seq uint64 }
+
+// CeilingResult is what Apply returns for a ceiling: the ceiling in force
+// before it, and after it.
+type CeilingResult struct{ PrevMs, Ms uint64 }
+
+// Apply applies one command. A command that does not decode changes
+// nothing, and its error is the result: every replica agrees on that too.
+func (m *Machine) Apply(_ uint64, cmd []byte) any {
+	_, v, err := Decode(cmd)
+	if err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case Tick:
+		return m.applyTick(v)
+	case Ceiling:
+		return m.applyCeiling(v)
+	}
+	panic(fmt.Sprintf("ordering: decoded %T has no apply", v))
+}
+
+func (m *Machine) applyTick(t Tick) TickResult {
+	m.mu.Lock()
+	m.ticks++
+	t.Seq = m.ticks
+	m.last = t
+	m.mu.Unlock()
+	if m.OnTick != nil {
+		m.OnTick(t)
+	}
+	return TickResult{Seq: t.Seq}
+}
+
+func (m *Machine) applyCeiling(c Ceiling) CeilingResult {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.ceilingMs
+	m.ceilingMs = max(prev, c.Ms)
+	return CeilingResult{PrevMs: prev, Ms: m.ceilingMs}
+}
+
+// LastTick returns the latest tick applied or restored, and false before
+// the first. The caller owns the copy's Anchors.
+func (m *Machine) LastTick() (Tick, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.last
+	t.Anchors = append([]Anchor(nil), t.Anchors...)
+	return t, m.ticks > 0
+}
+
+// CeilingMs is the timestamp oracle's committed ceiling.
+func (m *Machine) CeilingMs() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ceilingMs
+}
+
+const snapshotVersion = 1
+
+// Snapshot writes the whole state.
+func (m *Machine) Snapshot(w io.Writer) error {
+	m.mu.Lock()
+	b := []byte{snapshotVersion}
+	b = binary.AppendUvarint(b, m.ticks)
+	b = binary.AppendUvarint(b, m.ceilingMs)
+	b = wire.AppendBytes(b, EncodeTick(&m.last))
+	m.mu.Unlock()
+	_, err := w.Write(b)
+	return err
+}
+
+// Restore replaces the state with one Snapshot wrote.
+func (m *Machine) Restore(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		return fmt.Errorf("ordering: read snapshot: %w", err)
+	}
+	d := wire.NewDecoder(buf.Bytes(), ErrCodec)
+	d.Version(snapshotVersion)
+	ticks := d.Uvarint()
+	ceiling := d.Uvarint()
+	tickCmd := d.Bytes()
+	if err := d.Finish(); err != nil {
+		return fmt.Errorf("ordering: snapshot: %w", err)
+	}
+	_, v, err := Decode(tickCmd)
+	if err != nil {
+		return fmt.Errorf("ordering: snapshot's tick: %w", err)
+	}
+	last := v.(Tick)
+	if last.Seq != ticks {
+		return fmt.Errorf("%w: snapshot's tick has seq %d, count is %d", ErrCodec, last.Seq, ticks)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ticks, m.ceilingMs, m.last = ticks, ceiling, last
+	return nil
+}
