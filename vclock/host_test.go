@@ -27,8 +27,8 @@ type simHost struct {
 }
 
 func (s *simHost) monoAt(utc int64) int64 { return s.monoBase + utc + utc/1_000_000*s.driftPPM }
-func (s *simHost) Mono() int64          { return s.monoAt(*s.now) }
-func (s *simHost) Wall() int64          { return *s.now + s.offset }
+func (s *simHost) Mono() int64            { return s.monoAt(*s.now) }
+func (s *simHost) Wall() int64            { return *s.now + s.offset }
 
 type memHWM struct {
 	mu  sync.Mutex
