@@ -1,0 +1,219 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/vclock"
+)
+
+// Config is everything `clockd run` reads from its YAML file, flags and
+// CLOCKD_* variables. The yaml names are the keys of
+// deploy/systemd/clockd.yaml.
+type Config struct {
+	ID      uint64 `yaml:"id"`
+	DataDir string `yaml:"data_dir"`
+
+	PeerListen string `yaml:"peer_listen"`
+	// PeerAdvertise is the address other members dial; default
+	// peer_listen (which must then name a host, not 0.0.0.0, to join).
+	PeerAdvertise string `yaml:"peer_advertise"`
+	APIListen     string `yaml:"api_listen"`
+	NTPListen     string `yaml:"ntp_listen"`     // empty: no NTP server
+	MetricsListen string `yaml:"metrics_listen"` // empty: no /metrics
+	ShmPath       string `yaml:"shm_path"`       // empty: no shared page
+
+	// Members bootstraps a cluster: "ID=HOST:PORT" for every member,
+	// this one included. Join instead joins a running cluster through any
+	// member: "ID=HOST:PORT", or "HOST:PORT" when Insecure.
+	Members []string `yaml:"members"`
+	Join    string   `yaml:"join"`
+
+	TLSCA    string `yaml:"tls_ca"`
+	TLSCert  string `yaml:"tls_cert"`
+	TLSKey   string `yaml:"tls_key"`
+	Insecure bool   `yaml:"insecure"`
+
+	TickInterval  time.Duration `yaml:"tick_interval"`
+	WallError     time.Duration `yaml:"wall_error"`
+	NTPServers    []string      `yaml:"ntp_servers"`
+	MaxDriftPPM   int64         `yaml:"max_drift_ppm"`
+	SlewPPM       int64         `yaml:"slew_ppm"`
+	HoldoverAfter time.Duration `yaml:"holdover_after"`
+	UnsyncAfter   time.Duration `yaml:"unsync_after"`
+	HWMWindow     time.Duration `yaml:"hwm_window"`
+	TSOWindow     time.Duration `yaml:"tso_window"`
+
+	// Not configuration: set by the program.
+	Clock  vclock.Clock `yaml:"-"` // default vclock.SystemClock
+	Logger *zap.Logger  `yaml:"-"`
+	// OnReady is called once, when the node has joined and caught up
+	// (sd_notify READY=1). OnStatus receives progress lines.
+	OnReady  func()       `yaml:"-"`
+	OnStatus func(string) `yaml:"-"`
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		DataDir:       "/var/lib/clockd",
+		PeerListen:    "0.0.0.0:7400",
+		APIListen:     "0.0.0.0:7401",
+		NTPListen:     "0.0.0.0:123",
+		MetricsListen: "127.0.0.1:7402",
+		ShmPath:       "/run/clockd/clock",
+		TickInterval:  time.Second,
+		WallError:     50 * time.Millisecond,
+		MaxDriftPPM:   100,
+		SlewPPM:       500,
+		HoldoverAfter: 3 * time.Second,
+		UnsyncAfter:   15 * time.Minute,
+		HWMWindow:     time.Second,
+		TSOWindow:     3 * time.Second,
+	}
+}
+
+// Member is a parsed "ID=HOST:PORT".
+type Member struct {
+	ID   consensus.NodeID
+	Addr string
+}
+
+// PeerName is the DNS name a member's certificate carries (clockd certs).
+func PeerName(id consensus.NodeID) string { return fmt.Sprintf("node-%d", id) }
+
+// ParseMember parses "ID=HOST:PORT".
+func ParseMember(s string) (Member, error) {
+	idText, addr, ok := strings.Cut(s, "=")
+	if !ok {
+		return Member{}, fmt.Errorf("member %q: want ID=HOST:PORT", s)
+	}
+	id, err := strconv.ParseUint(idText, 10, 64)
+	if err != nil || id == 0 {
+		return Member{}, fmt.Errorf("member %q: id %q is not a positive integer", s, idText)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return Member{}, fmt.Errorf("member %q: address %q is not HOST:PORT", s, addr)
+	}
+	return Member{ID: consensus.NodeID(id), Addr: addr}, nil
+}
+
+// Validate checks the configuration and names the first bad key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if c.ID == 0 {
+		bad("id", "must be a positive integer")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is required")
+	}
+	for key, addr := range map[string]string{"peer_listen": c.PeerListen, "api_listen": c.APIListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not HOST:PORT", addr)
+		}
+	}
+	for key, addr := range map[string]string{"ntp_listen": c.NTPListen, "metrics_listen": c.MetricsListen} {
+		if addr != "" {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				bad(key, "%q is not HOST:PORT (empty disables it)", addr)
+			}
+		}
+	}
+	switch {
+	case len(c.Members) == 0 && c.Join == "":
+		bad("members", "give the bootstrap members, or join")
+	case len(c.Members) > 0 && c.Join != "":
+		bad("join", "exclusive with members")
+	}
+	seen := map[consensus.NodeID]bool{}
+	for _, s := range c.Members {
+		m, err := ParseMember(s)
+		if err != nil {
+			bad("members", "%v", err)
+			continue
+		}
+		if seen[m.ID] {
+			bad("members", "id %d appears twice", m.ID)
+		}
+		seen[m.ID] = true
+	}
+	if len(c.Members) > 0 && !seen[consensus.NodeID(c.ID)] {
+		bad("members", "this node's id %d is not among them", c.ID)
+	}
+	if c.Join != "" {
+		if _, err := c.joinTarget(); err != nil {
+			bad("join", "%v", err)
+		}
+	}
+	tlsSet := c.TLSCA != "" || c.TLSCert != "" || c.TLSKey != ""
+	switch {
+	case c.Insecure && tlsSet:
+		bad("insecure", "exclusive with tls_ca, tls_cert and tls_key")
+	case !c.Insecure && (c.TLSCA == "" || c.TLSCert == "" || c.TLSKey == ""):
+		bad("tls_ca", "tls_ca, tls_cert and tls_key are required unless insecure (see clockd certs init)")
+	}
+	positive := map[string]time.Duration{"tick_interval": c.TickInterval, "holdover_after": c.HoldoverAfter,
+		"unsync_after": c.UnsyncAfter, "hwm_window": c.HWMWindow, "tso_window": c.TSOWindow}
+	for key, d := range positive {
+		if d <= 0 {
+			bad(key, "%v must be positive", d)
+		}
+	}
+	if c.TickInterval > 0 && c.TickInterval < 10*time.Millisecond {
+		bad("tick_interval", "%v is below 10ms", c.TickInterval)
+	}
+	if c.Join != "" && c.PeerAdvertise == "" {
+		if host, _, err := net.SplitHostPort(c.PeerListen); err == nil {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				bad("peer_advertise", "required to join when peer_listen %q names no host", c.PeerListen)
+			}
+		}
+	}
+	if c.PeerAdvertise != "" {
+		if _, _, err := net.SplitHostPort(c.PeerAdvertise); err != nil {
+			bad("peer_advertise", "%q is not HOST:PORT", c.PeerAdvertise)
+		}
+	}
+	if c.WallError < 0 {
+		bad("wall_error", "%v is negative", c.WallError)
+	}
+	if c.UnsyncAfter < c.HoldoverAfter {
+		bad("unsync_after", "%v is shorter than holdover_after %v", c.UnsyncAfter, c.HoldoverAfter)
+	}
+	if c.MaxDriftPPM <= 0 || c.MaxDriftPPM >= 100_000 {
+		bad("max_drift_ppm", "%d: want 1..99999", c.MaxDriftPPM)
+	}
+	if c.SlewPPM <= 0 || c.SlewPPM >= 100_000 {
+		bad("slew_ppm", "%d: want 1..99999", c.SlewPPM)
+	}
+	for _, s := range c.NTPServers {
+		if s == "" {
+			bad("ntp_servers", "empty server name")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// joinTarget parses Join: "ID=HOST:PORT", or a bare address when insecure.
+func (c *Config) joinTarget() (Member, error) {
+	if strings.Contains(c.Join, "=") {
+		return ParseMember(c.Join)
+	}
+	if _, _, err := net.SplitHostPort(c.Join); err != nil {
+		return Member{}, fmt.Errorf("%q is neither ID=HOST:PORT nor HOST:PORT", c.Join)
+	}
+	if !c.Insecure {
+		return Member{}, fmt.Errorf("%q: with TLS, name the member as ID=HOST:PORT so its certificate can be checked", c.Join)
+	}
+	return Member{Addr: c.Join}, nil
+}

@@ -1,0 +1,155 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/ordering"
+)
+
+// metrics are the daemon's Prometheus series, on a registry of its own.
+type metrics struct {
+	reg           *prometheus.Registry
+	commitLatency prometheus.Histogram
+	leaderChanges prometheus.Counter
+	ticks         *prometheus.CounterVec
+	offsets       *prometheus.GaugeVec
+	falsetickers  *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.commitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "clockd_commit_latency_seconds", Help: "Time from proposing a tick or ceiling to applying it here.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)})
+	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_leader_changes_total", Help: "Times this node saw the leader change."})
+	m.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clockd_ticks_total", Help: "Ticks this node tried to commit as leader, by result."}, []string{"result"})
+	m.offsets = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "clockd_host_offset_seconds", Help: "Each host's wall clock minus the reference, at the last tick."},
+		[]string{"host"})
+	m.falsetickers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "clockd_falseticker", Help: "1 if the last tick named the host a falseticker."}, []string{"host"})
+	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// gauges registers the series read at scrape time.
+func (m *metrics) gauges(d *Daemon) {
+	g := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	g("clockd_tick_age_seconds", "Age of the last anchor this host applied (-1 before the first).", func() float64 {
+		in := d.host.Info()
+		if !in.Anchored {
+			return -1
+		}
+		return in.AnchorAge.Seconds()
+	})
+	g("clockd_uncertainty_seconds", "Half-width of the reference reading's interval (-1 when unbounded).", func() float64 {
+		u := d.host.Now().Uncertainty()
+		if u < 0 {
+			return -1
+		}
+		return float64(u) / 1e9
+	})
+	g("clockd_status", "Reference clock status: 1 initializing, 2 synchronized, 3 holdover, 4 unsynchronized.",
+		func() float64 { return float64(d.host.Now().Status) })
+	g("clockd_slew_in_progress", "1 while the output is slewing toward the reference.", func() float64 {
+		s := d.host.Segment()
+		if s.ConvergedAt() > d.clock.Mono() {
+			return 1
+		}
+		return 0
+	})
+	g("clockd_slew_remaining_seconds", "Output minus target now: positive while ahead.", func() float64 {
+		s := d.host.Segment()
+		m := d.clock.Mono()
+		return float64(s.At(m).Time-(s.TargetNs+(m-s.MonoNs))) / 1e9
+	})
+	g("clockd_wall_offset_seconds", "This host's wall clock minus the reference output.",
+		func() float64 { return float64(d.host.Info().WallOffsetNs) / 1e9 })
+	g("clockd_is_leader", "1 while this node leads.", func() float64 {
+		if d.replica.Status().Role == consensus.Leader {
+			return 1
+		}
+		return 0
+	})
+}
+
+func (m *metrics) tickResult(err error) {
+	if err != nil {
+		m.ticks.WithLabelValues("failed").Inc()
+		return
+	}
+	m.ticks.WithLabelValues("committed").Inc()
+}
+
+func (m *metrics) tickApplied(_ consensus.NodeID, t ordering.Tick) {
+	m.offsets.Reset()
+	m.falsetickers.Reset()
+	for _, a := range t.Anchors {
+		h := strconv.FormatUint(uint64(a.Host), 10)
+		m.offsets.WithLabelValues(h).Set(float64(a.WallOffsetNs) / 1e9)
+		v := 0.0
+		if a.Falseticker {
+			v = 1
+		}
+		m.falsetickers.WithLabelValues(h).Set(v)
+	}
+}
+
+// metricsService serves /metrics, and counts leader changes.
+type metricsService struct {
+	d    *Daemon
+	addr string
+	lis  net.Listener
+}
+
+func (s *metricsService) Name() string { return "metrics" }
+
+func (s *metricsService) Serve(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.d.metrics.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.d.watchLeader(ctx)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// watchLeader counts leader changes as this node sees them.
+func (d *Daemon) watchLeader(ctx context.Context) {
+	t := time.NewTicker(protocolTick)
+	defer t.Stop()
+	var last consensus.NodeID
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l := d.replica.Status().Leader; l != last {
+			if last != 0 || l != 0 {
+				d.metrics.leaderChanges.Inc()
+			}
+			last = l
+		}
+	}
+}
