@@ -6,13 +6,15 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clockd/clockd/internal/certs"
 )
 
 func main() {
 	app := &cli.App{
 		Name:     "clockd",
 		Usage:    "cluster-wide monotonic clock and trace-ordering daemon",
-		Commands: []*cli.Command{devCommand()},
+		Commands: []*cli.Command{runCommand(), devCommand(), certs.Command()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "clockd:", err)

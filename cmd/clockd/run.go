@@ -85,9 +85,16 @@ func configFlags() []cli.Flag {
 	return out
 }
 
+// fileConfig is the YAML file: the daemon's keys and the logging keys.
+type fileConfig struct {
+	daemon.Config `yaml:",inline"`
+	LogFormat     string `yaml:"log_format"`
+	LogLevel      string `yaml:"log_level"`
+}
+
 // loadConfig layers defaults, the YAML file, then flags and variables.
-func loadConfig(c *cli.Context) (daemon.Config, error) {
-	cfg := daemon.Defaults()
+func loadConfig(c *cli.Context) (fileConfig, error) {
+	cfg := fileConfig{Config: daemon.Defaults(), LogFormat: c.String("log-format"), LogLevel: c.String("log-level")}
 	if path := c.String("config"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -99,7 +106,13 @@ func loadConfig(c *cli.Context) (daemon.Config, error) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	for _, o := range options(&cfg) {
+	if c.IsSet("log-format") {
+		cfg.LogFormat = c.String("log-format")
+	}
+	if c.IsSet("log-level") {
+		cfg.LogLevel = c.String("log-level")
+	}
+	for _, o := range options(&cfg.Config) {
 		name := flagName(o.key)
 		if !c.IsSet(name) {
 			continue
@@ -158,14 +171,15 @@ func runCommand() *cli.Command {
 }
 
 func runNode(c *cli.Context) error {
-	cfg, err := loadConfig(c)
+	fc, err := loadConfig(c)
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
-	log, err := newLogger(c.String("log-format"), c.String("log-level"))
+	log, err := newLogger(fc.LogFormat, fc.LogLevel)
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
+	cfg := fc.Config
 	defer log.Sync()
 	notify := sdnotify.New(log)
 	cfg.Logger = log

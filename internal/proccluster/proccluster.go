@@ -1,0 +1,256 @@
+// Package proccluster runs a clockd cluster as real `clockd run`
+// processes on loopback, for the multi-process tests, `clockd dev` and
+// the demo. Each node gets its own data directory, ports, log file and
+// shared page under one directory; nodes can be killed (SIGKILL) and
+// started again with the same configuration.
+package proccluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clockd/clockd/api/client"
+	"github.com/clockd/clockd/vclock"
+)
+
+// Config describes a cluster.
+type Config struct {
+	// Binary is the clockd executable (see Build).
+	Binary string
+	// Dir holds every node's files.
+	Dir   string
+	Nodes int
+	// WallOffset and WallDriftPPM skew nodes' wall clocks, by node id.
+	WallOffset   map[uint64]time.Duration
+	WallDriftPPM map[uint64]int64
+	// Args are extra `clockd run` flags for every node.
+	Args []string
+}
+
+// Node is one member.
+type Node struct {
+	ID                                      uint64
+	PeerAddr, APIAddr, NTPAddr, MetricsAddr string
+	DataDir, ShmPath, LogPath               string
+
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Cluster is a running set of nodes.
+type Cluster struct {
+	cfg   Config
+	Nodes []*Node
+}
+
+// Build compiles ./cmd/clockd of the module at root into dir.
+func Build(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "clockd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/clockd")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/clockd: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Start starts every node; it does not wait for them to synchronize.
+func Start(cfg Config) (*Cluster, error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("proccluster: %d nodes", cfg.Nodes)
+	}
+	c := &Cluster{cfg: cfg}
+	var members []string
+	for i := 1; i <= cfg.Nodes; i++ {
+		ports, err := freePorts(3)
+		if err != nil {
+			return nil, err
+		}
+		udp, err := freeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
+		n := &Node{ID: uint64(i), PeerAddr: ports[0], APIAddr: ports[1], MetricsAddr: ports[2], NTPAddr: udp,
+			DataDir: dir, ShmPath: filepath.Join(dir, "clock"), LogPath: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d.log", i))}
+		c.Nodes = append(c.Nodes, n)
+		members = append(members, fmt.Sprintf("%d=%s", i, n.PeerAddr))
+	}
+	for _, n := range c.Nodes {
+		n.args = append([]string{"run", "--insecure", "--log-format", "console",
+			"--id", fmt.Sprint(n.ID), "--data-dir", n.DataDir, "--members", strings.Join(members, ","),
+			"--peer-listen", n.PeerAddr, "--api-listen", n.APIAddr, "--ntp-listen", n.NTPAddr,
+			"--metrics-listen", n.MetricsAddr, "--shm-path", n.ShmPath}, cfg.Args...)
+		if off := cfg.WallOffset[n.ID]; off != 0 {
+			n.args = append(n.args, "--test-wall-offset", off.String())
+		}
+		if d := cfg.WallDriftPPM[n.ID]; d != 0 {
+			n.args = append(n.args, "--test-wall-drift-ppm", fmt.Sprint(d))
+		}
+		if err := c.Start(n.ID); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Node returns node id.
+func (c *Cluster) Node(id uint64) *Node { return c.Nodes[id-1] }
+
+// Start (re)starts node id, appending to its log.
+func (c *Cluster) Start(id uint64) error {
+	n := c.Node(id)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("proccluster: node %d is running", id)
+	}
+	log, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.cfg.Binary, n.args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("proccluster: start node %d: %w", id, err)
+	}
+	n.cmd, n.done = cmd, make(chan struct{})
+	go func(done chan struct{}) {
+		cmd.Wait()
+		log.Close()
+		close(done)
+	}(n.done)
+	return nil
+}
+
+// Kill sends SIGKILL to node id and waits for it to die.
+func (c *Cluster) Kill(id uint64) { c.signal(id, syscall.SIGKILL) }
+
+// Terminate sends SIGTERM to node id and waits for it to exit.
+func (c *Cluster) Terminate(id uint64) { c.signal(id, syscall.SIGTERM) }
+
+func (c *Cluster) signal(id uint64, sig syscall.Signal) {
+	n := c.Node(id)
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Running reports whether node id's process is up.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+// Pid is the node's process id, or 0.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Stop terminates every node.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		c.Terminate(n.ID)
+	}
+}
+
+// Dial connects to node id's API.
+func (c *Cluster) Dial(ctx context.Context, id uint64) (*client.Client, error) {
+	return client.Dial(ctx, c.Node(id).APIAddr, client.Options{Insecure: true})
+}
+
+// WaitSynchronized waits until every running node reads SYNCHRONIZED.
+func (c *Cluster) WaitSynchronized(ctx context.Context) error {
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		if err := c.waitNode(ctx, n.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) waitNode(ctx context.Context, id uint64) error {
+	cl, err := c.Dial(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var last error
+	for ctx.Err() == nil {
+		r, err := cl.Now(ctx)
+		if err == nil && r.Status == vclock.StatusSynchronized {
+			return nil
+		}
+		last = err
+		if err == nil {
+			last = fmt.Errorf("status %v", r.Status)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("proccluster: node %d not synchronized: %v (log %s)", id, errors.Join(last, ctx.Err()),
+		c.Node(id).LogPath)
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func freeUDPPort() (string, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.LocalAddr().String(), nil
+}
