@@ -39,7 +39,7 @@ func TestClusterProcesses(t *testing.T) {
 	if err := cl.WaitSynchronized(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mon := newMonitor(t, ctx, cl)
+	mon := cl.Monitor(ctx)
 
 	st := status(t, ctx, cl, 1)
 	if !slices.Contains(st.Falsetickers, 3) {
@@ -80,8 +80,8 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	waitCount(t, ctx, &tsMu, &stamps, 200)
 	cl.Kill(leader)
-	before := mon.last(leader) // the last reading the dead process gave
-	mon.forget(leader)
+	before := mon.Last(leader) // the last reading the dead process gave
+	mon.Forget(leader)
 	tsMu.Lock()
 	atKill := len(stamps)
 	tsMu.Unlock()
@@ -106,7 +106,9 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	stopTS()
 	wg.Wait()
-	mon.stop()
+	for _, v := range mon.Stop() {
+		t.Error(v)
+	}
 
 	slices.Sort(stamps)
 	for i := 1; i < len(stamps); i++ {
@@ -114,7 +116,7 @@ func TestClusterProcesses(t *testing.T) {
 			t.Fatalf("timestamp %d was served twice", stamps[i])
 		}
 	}
-	t.Logf("%d timestamps, all unique; %d readings checked", len(stamps), mon.count())
+	t.Logf("%d timestamps, all unique; %d readings checked", len(stamps), mon.Reads())
 }
 
 func otherThan(id uint64) uint64 { return id%3 + 1 }
@@ -193,83 +195,3 @@ func checkSharedPage(t *testing.T, ctx context.Context, cl *proccluster.Cluster,
 		t.Fatalf("page %+v, API %+v, page again %+v", a, b, p)
 	}
 }
-
-// monitor reads every running node's clock in a loop and fails the test
-// if a reading goes back or misses the true time (this machine's clock,
-// which every node's good wall clock is within 20 ms of).
-type monitor struct {
-	t      *testing.T
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	lastBy map[uint64]vclock.Reading
-	n      int
-}
-
-func newMonitor(t *testing.T, ctx context.Context, cl *proccluster.Cluster) *monitor {
-	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{t: t, cancel: cancel, lastBy: map[uint64]vclock.Reading{}}
-	for _, n := range cl.Nodes {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.watch(ctx, cl, n.ID)
-		}()
-	}
-	return m
-}
-
-func (m *monitor) watch(ctx context.Context, cl *proccluster.Cluster, id uint64) {
-	c, err := cl.Dial(ctx, id)
-	if err != nil {
-		m.t.Error(err)
-		return
-	}
-	defer c.Close()
-	for ctx.Err() == nil {
-		before := time.Now().UnixNano()
-		r, err := c.Now(ctx)
-		after := time.Now().UnixNano()
-		if err != nil {
-			continue // the node is down
-		}
-		m.mu.Lock()
-		prev, seen := m.lastBy[id]
-		m.lastBy[id] = r
-		m.n++
-		m.mu.Unlock()
-		if seen && r.Time < prev.Time {
-			m.t.Errorf("node %d went back from %d to %d", id, prev.Time, r.Time)
-		}
-		if r.Status == vclock.StatusSynchronized && (r.Earliest > after || r.Latest < before) {
-			m.t.Errorf("node %d reads [%v, %v] around the true time", id,
-				time.Duration(r.Earliest-after), time.Duration(r.Latest-before))
-		}
-	}
-}
-
-func (m *monitor) last(id uint64) vclock.Reading {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.lastBy[id]
-}
-
-// forget drops a killed node's last reading: its successor process is
-// checked against it separately, through the high-water mark.
-func (m *monitor) forget(id uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.lastBy, id)
-}
-
-func (m *monitor) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.n
-}
-
-func (m *monitor) stop() {
-	m.cancel()
-	m.wg.Wait()
-}
-

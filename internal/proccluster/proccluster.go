@@ -70,6 +70,9 @@ func Start(cfg Config) (*Cluster, error) {
 	if cfg.Nodes < 1 {
 		return nil, fmt.Errorf("proccluster: %d nodes", cfg.Nodes)
 	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("proccluster: %w", err)
+	}
 	c := &Cluster{cfg: cfg}
 	var members []string
 	for i := 1; i <= cfg.Nodes; i++ {
