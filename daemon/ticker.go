@@ -60,8 +60,12 @@ func (d *Daemon) tickOnce(ctx context.Context) error {
 	if len(agr.Falsetickers) > 0 {
 		d.log.Debug("falsetickers outvoted", zap.Any("hosts", agr.Falsetickers))
 	}
-	_, err = d.replica.Propose(mctx, ordering.EncodeTick(&tick))
-	return err
+	start := time.Now()
+	if _, err = d.replica.Propose(mctx, ordering.EncodeTick(&tick)); err != nil {
+		return err
+	}
+	d.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	return nil
 }
 
 // sampleAll asks every member for its time, concurrently, within half a

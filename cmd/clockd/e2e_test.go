@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beevik/ntp"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/internal/proccluster"
@@ -46,6 +52,7 @@ func TestClusterProcesses(t *testing.T) {
 		t.Fatalf("node 3's clock is an hour fast, yet the falsetickers are %v", st.Falsetickers)
 	}
 	checkNTP(t, cl.Node(2))
+	checkMetrics(t, cl.Node(st.LeaderId))
 	checkSharedPage(t, ctx, cl, 2)
 
 	// Timestamps under load while the leader dies.
@@ -165,6 +172,34 @@ func checkNTP(t *testing.T, n *proccluster.Node) {
 	}
 }
 
+// checkMetrics scrapes the leader's /metrics for the series operators
+// alert on.
+func checkMetrics(t *testing.T, n *proccluster.Node) {
+	t.Helper()
+	resp, err := http.Get("http://" + n.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"clockd_status 2", "clockd_is_leader 1", `clockd_falseticker{host="3"} 1`,
+		"clockd_commit_latency_seconds_count", "clockd_tick_age_seconds", "clockd_uncertainty_seconds",
+		"clockd_leader_changes_total", "clockd_slew_in_progress",
+		`clockd_ticks_total{result="committed"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	_, rest, _ := strings.Cut(string(body), `clockd_host_offset_seconds{host="3"} `)
+	line, _, _ := strings.Cut(rest, "\n")
+	if off, err := strconv.ParseFloat(line, 64); err != nil || off < 3599.8 || off > 3600.2 {
+		t.Errorf("node 3's offset reads %q, want about 3600 s", line)
+	}
+}
+
 func checkSharedPage(t *testing.T, ctx context.Context, cl *proccluster.Cluster, id uint64) {
 	t.Helper()
 	r, err := shm.Open(cl.Node(id).ShmPath)
@@ -193,5 +228,65 @@ func checkSharedPage(t *testing.T, ctx context.Context, cl *proccluster.Cluster,
 	// between two page readings taken around it.
 	if a.Status != vclock.StatusSynchronized || b.Time < a.Time || p.Time < b.Time {
 		t.Fatalf("page %+v, API %+v, page again %+v", a, b, p)
+	}
+}
+
+// TestClusterMutualTLS runs the production set-up: every peer link and
+// every API call over mutual TLS from one CA made by clockd certs, with
+// roles taken from the certificates.
+func TestClusterMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := proccluster.Build("../..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3, TLS: true,
+		Args: []string{"--tick-interval", "200ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.WaitSynchronized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := status(t, ctx, cl, 2) // as admin
+	if len(st.Members) != 3 || st.LeaderId == 0 {
+		t.Fatalf("status over mTLS: %v", st)
+	}
+	host, err := cl.DialAs(ctx, 1, "host-hv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	if _, err := host.Now(ctx); err != nil {
+		t.Fatalf("a host may read the time: %v", err)
+	}
+	if err := host.AddMember(ctx, 9, "127.0.0.1:1", false); grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a host changed the membership: %v", err)
+	}
+	anon, err := cl.DialAs(ctx, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.Now(ctx); grpcstatus.Code(err) != codes.Unauthenticated {
+		t.Fatalf("a client without a certificate read the time: %v", err)
+	}
+	admin, err := cl.Dial(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	target := otherThan(st.LeaderId)
+	if err := admin.TransferLeader(ctx, target); err != nil {
+		t.Fatalf("transfer to %d: %v", target, err)
+	}
+	if st := status(t, ctx, cl, target); st.LeaderId != target {
+		t.Fatalf("after the transfer node %d names leader %d", target, st.LeaderId)
+	}
+	if _, err := admin.Timestamps(ctx, 10); err != nil {
+		t.Fatalf("timestamps after the transfer: %v", err)
 	}
 }

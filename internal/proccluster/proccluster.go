@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/clockd/clockd/api/client"
+	"github.com/clockd/clockd/internal/certs"
 	"github.com/clockd/clockd/vclock"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	WallDriftPPM map[uint64]int64
 	// Args are extra `clockd run` flags for every node.
 	Args []string
+	// TLS runs the cluster with mutual TLS, as in production: a CA and
+	// certificates for every node, a host "hv1" and an admin are made in
+	// Dir/tls (clockd certs init). Otherwise it runs in plaintext.
+	TLS bool
 }
 
 // Node is one member.
@@ -74,6 +79,15 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("proccluster: %w", err)
 	}
 	c := &Cluster{cfg: cfg}
+	if cfg.TLS {
+		spec := certs.Spec{Admin: true, Hosts: []string{"hv1"}}
+		for i := 1; i <= cfg.Nodes; i++ {
+			spec.Nodes = append(spec.Nodes, certs.Node{ID: uint64(i)})
+		}
+		if _, err := certs.Init(c.TLSDir(), spec); err != nil {
+			return nil, err
+		}
+	}
 	var members []string
 	for i := 1; i <= cfg.Nodes; i++ {
 		ports, err := freePorts(3)
@@ -91,10 +105,17 @@ func Start(cfg Config) (*Cluster, error) {
 		members = append(members, fmt.Sprintf("%d=%s", i, n.PeerAddr))
 	}
 	for _, n := range c.Nodes {
-		n.args = append([]string{"run", "--insecure", "--log-format", "console",
+		security := []string{"--insecure"}
+		if cfg.TLS {
+			name := filepath.Join(c.TLSDir(), certs.NodeName(n.ID))
+			security = []string{"--tls-ca", filepath.Join(c.TLSDir(), certs.CAFile),
+				"--tls-cert", name + ".pem", "--tls-key", name + "-key.pem"}
+		}
+		n.args = append(append([]string{"run", "--log-format", "console"}, security...),
 			"--id", fmt.Sprint(n.ID), "--data-dir", n.DataDir, "--members", strings.Join(members, ","),
 			"--peer-listen", n.PeerAddr, "--api-listen", n.APIAddr, "--ntp-listen", n.NTPAddr,
-			"--metrics-listen", n.MetricsAddr, "--shm-path", n.ShmPath}, cfg.Args...)
+			"--metrics-listen", n.MetricsAddr, "--shm-path", n.ShmPath)
+		n.args = append(n.args, cfg.Args...)
 		if off := cfg.WallOffset[n.ID]; off != 0 {
 			n.args = append(n.args, "--test-wall-offset", off.String())
 		}
@@ -187,9 +208,27 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// Dial connects to node id's API.
+// TLSDir holds the CA and certificates of a TLS cluster.
+func (c *Cluster) TLSDir() string { return filepath.Join(c.cfg.Dir, "tls") }
+
+// Dial connects to node id's API, with the admin certificate when the
+// cluster uses TLS.
 func (c *Cluster) Dial(ctx context.Context, id uint64) (*client.Client, error) {
-	return client.Dial(ctx, c.Node(id).APIAddr, client.Options{Insecure: true})
+	return c.DialAs(ctx, id, "admin")
+}
+
+// DialAs connects with the certificate named leaf (admin, host-hv1,
+// node-1; "" for none). A plaintext cluster ignores it.
+func (c *Cluster) DialAs(ctx context.Context, id uint64, leaf string) (*client.Client, error) {
+	if !c.cfg.TLS {
+		return client.Dial(ctx, c.Node(id).APIAddr, client.Options{Insecure: true})
+	}
+	opts := client.Options{CAFile: filepath.Join(c.TLSDir(), certs.CAFile)}
+	if leaf != "" {
+		opts.CertFile = filepath.Join(c.TLSDir(), leaf+".pem")
+		opts.KeyFile = filepath.Join(c.TLSDir(), leaf+"-key.pem")
+	}
+	return client.Dial(ctx, c.Node(id).APIAddr, opts)
 }
 
 // WaitSynchronized waits until every running node reads SYNCHRONIZED.
