@@ -14,8 +14,11 @@ type Kind byte
 
 // The command kinds. The numbers are on disk: never reuse one.
 const (
-	KindTick    Kind = 1
-	KindCeiling Kind = 2
+	KindTick      Kind = 1
+	KindCeiling   Kind = 2
+	KindVMFreeze  Kind = 3
+	KindVMResume  Kind = 4
+	KindVMRelease Kind = 5
 )
 
 // codecVersion is the second byte of every command.
@@ -135,8 +138,8 @@ func EncodeCeiling(c Ceiling) []byte {
 	return binary.AppendUvarint(b, c.Ms)
 }
 
-// Decode splits a command into its kind and decoded value: a Tick or a
-// Ceiling.
+// Decode splits a command into its kind and decoded value: a Tick, a
+// Ceiling, a VMFreeze, a VMResume or a VMRelease.
 func Decode(cmd []byte) (Kind, any, error) {
 	if len(cmd) == 0 {
 		return 0, nil, fmt.Errorf("%w: empty", ErrCodec)
@@ -150,6 +153,12 @@ func Decode(cmd []byte) (Kind, any, error) {
 		v = decodeTick(&d)
 	case KindCeiling:
 		v = Ceiling{Ms: d.Uvarint()}
+	case KindVMFreeze:
+		v = decodeVMFreeze(&d)
+	case KindVMResume:
+		v = decodeVMResume(&d)
+	case KindVMRelease:
+		v = decodeVMRelease(&d)
 	default:
 		return k, nil, fmt.Errorf("%w: unknown kind %d", ErrCodec, k)
 	}

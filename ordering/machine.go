@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/clockd/clockd/internal/wire"
@@ -26,6 +27,7 @@ type Machine struct {
 	ticks     uint64
 	last      Tick
 	ceilingMs uint64
+	vms       map[string]*vmEntry
 }
 
 // TickResult is what Apply returns for a tick.
@@ -47,6 +49,8 @@ func (m *Machine) Apply(_ uint64, cmd []byte) any {
 		return m.applyTick(v)
 	case Ceiling:
 		return m.applyCeiling(v)
+	case VMFreeze, VMResume, VMRelease:
+		return m.applyVM(v)
 	}
 	panic(fmt.Sprintf("ordering: decoded %T has no apply", v))
 }
@@ -88,7 +92,8 @@ func (m *Machine) CeilingMs() uint64 {
 	return m.ceilingMs
 }
 
-const snapshotVersion = 1
+// snapshotVersion 2 added the VM records; Restore still reads 1.
+const snapshotVersion = 2
 
 // Snapshot writes the whole state.
 func (m *Machine) Snapshot(w io.Writer) error {
@@ -97,6 +102,21 @@ func (m *Machine) Snapshot(w io.Writer) error {
 	b = binary.AppendUvarint(b, m.ticks)
 	b = binary.AppendUvarint(b, m.ceilingMs)
 	b = wire.AppendBytes(b, EncodeTick(&m.last))
+	ids := make([]string, 0, len(m.vms))
+	for id := range m.vms {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the same state writes the same bytes
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		e := m.vms[id]
+		b = appendVM(b, e.rec)
+		b = binary.AppendUvarint(b, uint64(len(e.answers)))
+		for _, a := range e.answers {
+			b = wire.AppendString(b, a.id)
+			b = appendVMResult(b, a.res)
+		}
+	}
 	m.mu.Unlock()
 	_, err := w.Write(b)
 	return err
@@ -108,11 +128,29 @@ func (m *Machine) Restore(r io.Reader) error {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return fmt.Errorf("ordering: read snapshot: %w", err)
 	}
-	d := wire.NewDecoder(buf.Bytes(), ErrCodec)
-	d.Version(snapshotVersion)
+	raw := buf.Bytes()
+	version := byte(0)
+	if len(raw) > 0 {
+		version = raw[0]
+	}
+	if version != 1 {
+		version = snapshotVersion
+	}
+	d := wire.NewDecoder(raw, ErrCodec)
+	d.Version(version)
 	ticks := d.Uvarint()
 	ceiling := d.Uvarint()
 	tickCmd := d.Bytes()
+	vms := map[string]*vmEntry{}
+	if version >= 2 {
+		for n := d.Count(8); n > 0 && d.Err == nil; n-- {
+			e := &vmEntry{rec: decodeVM(&d)}
+			for k := d.Count(8); k > 0 && d.Err == nil; k-- {
+				e.answers = append(e.answers, vmAnswer{id: d.String(), res: decodeVMResult(&d)})
+			}
+			vms[e.rec.ID] = e
+		}
+	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("ordering: snapshot: %w", err)
 	}
@@ -126,6 +164,6 @@ func (m *Machine) Restore(r io.Reader) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ticks, m.ceilingMs, m.last = ticks, ceiling, last
+	m.ticks, m.ceilingMs, m.last, m.vms = ticks, ceiling, last, vms
 	return nil
 }

@@ -71,6 +71,9 @@ func FuzzDecode(f *testing.F) {
 	tick := sampleTick()
 	f.Add(EncodeTick(&tick))
 	f.Add(EncodeCeiling(Ceiling{Ms: 3}))
+	f.Add(EncodeVMFreeze(VMFreeze{VM: "a", Owner: 1, Generation: 2, TimeNs: -4, RequestID: "r"}))
+	f.Add(EncodeVMResume(VMResume{VM: "a", Host: 1, Generation: 2, RefNs: 9, Policy: VMPolicy{500, 1e9}}))
+	f.Add(EncodeVMRelease(VMRelease{VM: "a"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, v, err := Decode(b)
 		if err != nil {
@@ -83,6 +86,12 @@ func FuzzDecode(f *testing.F) {
 			again = EncodeTick(&tk)
 		case KindCeiling:
 			again = EncodeCeiling(v.(Ceiling))
+		case KindVMFreeze:
+			again = EncodeVMFreeze(v.(VMFreeze))
+		case KindVMResume:
+			again = EncodeVMResume(v.(VMResume))
+		case KindVMRelease:
+			again = EncodeVMRelease(v.(VMRelease))
 		}
 		_, v2, err := Decode(again)
 		if err != nil || !reflect.DeepEqual(v, v2) {
