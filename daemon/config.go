@@ -50,6 +50,10 @@ type Config struct {
 	UnsyncAfter   time.Duration `yaml:"unsync_after"`
 	HWMWindow     time.Duration `yaml:"hwm_window"`
 	TSOWindow     time.Duration `yaml:"tso_window"`
+	// The cluster's default VM policy (package vmclock), for resumes that
+	// name none.
+	VMMaxSlewPPM int64         `yaml:"vm_max_slew_ppm"`
+	VMMaxLag     time.Duration `yaml:"vm_max_lag"`
 
 	// Not configuration: set by the program.
 	Clock  vclock.Clock `yaml:"-"` // default vclock.SystemClock
@@ -77,6 +81,8 @@ func Defaults() Config {
 		UnsyncAfter:   15 * time.Minute,
 		HWMWindow:     time.Second,
 		TSOWindow:     3 * time.Second,
+		VMMaxSlewPPM:  500,
+		VMMaxLag:      time.Second,
 	}
 }
 
@@ -195,6 +201,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SlewPPM <= 0 || c.SlewPPM >= 100_000 {
 		bad("slew_ppm", "%d: want 1..99999", c.SlewPPM)
+	}
+	if c.VMMaxSlewPPM <= 0 || c.VMMaxSlewPPM >= 1_000_000 {
+		bad("vm_max_slew_ppm", "%d: want 1..999999", c.VMMaxSlewPPM)
+	}
+	if c.VMMaxLag < 0 {
+		bad("vm_max_lag", "%v is negative (0 disables the step)", c.VMMaxLag)
 	}
 	for _, s := range c.NTPServers {
 		if s == "" {

@@ -44,6 +44,7 @@ type Daemon struct {
 	host     *vclock.Host
 	upstream *vclock.Upstream
 	oracle   *oracle
+	vms      *vms
 	metrics  *metrics
 	services []service
 
@@ -103,6 +104,7 @@ func (d *Daemon) open() error {
 		return err
 	}
 	d.oracle = &oracle{d: d}
+	d.vms = &vms{d: d}
 	return d.openServices()
 }
 

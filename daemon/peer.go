@@ -42,6 +42,9 @@ func (l link) EnsurePeer(id consensus.NodeID, addr string) {
 
 func (d *Daemon) handlers() map[string]transport.Handler {
 	return map[string]transport.Handler{
+		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
+			return d.vms.serveProposal(ctx, from, req)
+		},
 		callSample: func(context.Context, consensus.NodeID, []byte) ([]byte, error) {
 			return appendSample(d.host.Sample()), nil
 		},

@@ -124,6 +124,7 @@ func (d *Daemon) openAPI() (*apiService, error) {
 	opts = append(opts, auth.Interceptors(d.cfg.Insecure)...)
 	srv := grpc.NewServer(opts...)
 	server.Register(srv, timeBackend{d}, adminBackend{d})
+	clockdv1.RegisterMigrationServiceServer(srv, &migrationServer{d: d})
 	lis, err := net.Listen("tcp", d.cfg.APIListen)
 	if err != nil {
 		return nil, fmt.Errorf("api_listen: %w", err)

@@ -316,6 +316,17 @@ func decodeVM(d *wire.Decoder) VM {
 	return v
 }
 
+// EncodeVMResult encodes a result, for members that forward a VM command
+// to the leader.
+func EncodeVMResult(r VMResult) []byte { return appendVMResult(nil, r) }
+
+// DecodeVMResult decodes what EncodeVMResult wrote.
+func DecodeVMResult(b []byte) (VMResult, error) {
+	d := wire.NewDecoder(b, ErrCodec)
+	r := decodeVMResult(&d)
+	return r, d.Finish()
+}
+
 func appendVMResult(b []byte, r VMResult) []byte {
 	b = appendVM(b, r.VM)
 	b = append(b, byte(r.Code))

@@ -11,6 +11,7 @@
 //  1. Samples. A host's Source estimates UTC as W ± e: e is upstream NTP's
 //     root distance (Upstream) where configured, else wall_error
 //     (WallSource). Sample pairs that estimate with the host's M.
+//
 //  2. Ticks. Every tick_interval the leader asks each member for a Sample
 //     over the peer link, NTP-style: an answer that took a round trip r is
 //     widened by r/2. BuildTick moves every interval to one instant of the
@@ -22,6 +23,7 @@
 //     reference tightens instead of wandering with whoever answered. The
 //     tick carries one ordering.Anchor per host: "when your M read m, the
 //     reference read ref ± err".
+//
 //  3. Output. On applying a tick with its own anchor, a Host sets its
 //     target T(m) = ref + (m − m_anchor) and moves its output O toward T
 //     through package slew: O never decreases and its rate stays within
@@ -31,10 +33,12 @@
 //
 //     as Segment.At computes it. The same Segment goes to the shared page
 //     (package vclock/shm), so local readers compute identical readings.
+//
 //  4. Status. INITIALIZING until the first anchor; SYNCHRONIZED while the
 //     anchor is younger than holdover_after; HOLDOVER after that (no
 //     quorum, or this host is cut off: the bound keeps growing with
 //     drift); UNSYNCHRONIZED after unsync_after.
+//
 //  5. Restart floor. The host persists a high-water mark a window ahead of
 //     O (FileHWM) and never serves a reading above it. A new process
 //     starts its output at the mark, so it never reads lower than the old

@@ -129,7 +129,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger, hwm: floor, changed: make(chan struct{})}
-	h.seg = Segment{Status: StatusInitializing, MonoNs: cfg.Clock.Mono(), TimeNs: floor, TargetNs: floor,
+	h.seg = Segment{Status: StatusInitializing, MonoNs: cfg.Clock.Mono(), TimeNs: floor, TargetNs: NoTarget,
 		ErrNs: -1, SlewPPM: cfg.SlewPPM, DriftPPM: cfg.DriftPPM, HoldoverAtNs: math.MaxInt64, UnsyncAtNs: math.MaxInt64}
 	if cfg.Publish != nil {
 		cfg.Publish(h.seg)
@@ -184,12 +184,21 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 	since := max(m-a.MonoNs, 0)
 	target := satAdd(a.RefNs, m-a.MonoNs)
 	out := cur.Time
-	if (cur.Status == StatusInitializing || cur.Status == StatusUnsynchronized) && target > out {
+	h.prev, h.anchor = h.anchor, a
+	h.anchors++
+	switch {
+	case cur.Status == StatusInitializing && target < out:
+		// The floor from before a restart is ahead of the reference: hold
+		// at it until the reference passes it (at most a window), rather
+		// than run ahead of the reference for the long time a slew would
+		// take. The next tick after that synchronizes.
+		h.setLocked(Segment{Status: StatusInitializing, MonoNs: m, TimeNs: out, TargetNs: target, ErrNs: -1,
+			SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM, HoldoverAtNs: math.MaxInt64, UnsyncAtNs: math.MaxInt64})
+		return
+	case (cur.Status == StatusInitializing || cur.Status == StatusUnsynchronized) && target > out:
 		// Nothing trusted this output: join the reference at once, forward.
 		out = target
 	}
-	h.prev, h.anchor = h.anchor, a
-	h.anchors++
 	h.setLocked(Segment{
 		Status: StatusSynchronized, MonoNs: m, TimeNs: out, TargetNs: target,
 		ErrNs: satAdd(a.ErrNs, ppm(since, h.cfg.DriftPPM)), SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM,

@@ -80,6 +80,12 @@ func (r Reading) Uncertainty() int64 {
 //
 // on both sides of the output. ErrNs < 0 means unbounded.
 //
+// An INITIALIZING segment does not slew: its output holds at TimeNs (the
+// restart floor) until the target passes it, then follows the target, so
+// a restarted host never reads below what it read before, and never runs
+// ahead of the reference once it joins it. TargetNs = NoTarget holds for
+// ever (no tick yet).
+//
 // The status is Status until HoldoverAtNs, then HOLDOVER until UnsyncAtNs,
 // then UNSYNCHRONIZED (either may be math.MaxInt64: never). A segment
 // whose Status is not SYNCHRONIZED keeps it.
@@ -95,13 +101,18 @@ type Segment struct {
 	UnsyncAtNs   int64
 }
 
+// NoTarget is the TargetNs of a segment that has no target yet.
+const NoTarget = math.MinInt64 / 2
+
 // At is the reading at local monotonic time mono. Before the anchor it
 // reads as at the anchor, so a reader never goes backwards.
 func (s Segment) At(mono int64) Reading {
 	d := max(mono-s.MonoNs, 0)
 	target := satAdd(s.TargetNs, d)
 	out := target
-	if s.TimeNs != s.TargetNs && s.SlewPPM > 0 && s.SlewPPM < 1_000_000 {
+	if s.Status == StatusInitializing {
+		out = max(s.TimeNs, target)
+	} else if s.TimeNs != s.TargetNs && s.SlewPPM > 0 && s.SlewPPM < 1_000_000 {
 		c, err := slew.Start(slew.Policy{MaxRatePPM: s.SlewPPM}, s.TimeNs, s.TargetNs)
 		if err == nil {
 			out = c.At(target)
@@ -124,6 +135,12 @@ func (s Segment) At(mono int64) Reading {
 // ConvergedAt is the monotonic time from which the output equals the
 // target, or MonoNs when it already does.
 func (s Segment) ConvergedAt() int64 {
+	if s.Status == StatusInitializing {
+		if s.TargetNs == NoTarget {
+			return math.MaxInt64
+		}
+		return satAdd(s.MonoNs, max(s.TimeNs-s.TargetNs, 0))
+	}
 	if s.TimeNs == s.TargetNs || s.SlewPPM <= 0 || s.SlewPPM >= 1_000_000 {
 		return s.MonoNs
 	}

@@ -53,6 +53,8 @@ func options(c *daemon.Config) []option {
 		{"unsync_after", "anchor age after which the status is UNSYNCHRONIZED", &c.UnsyncAfter},
 		{"hwm_window", "how far ahead of the output the persisted floor is kept", &c.HWMWindow},
 		{"tso_window", "how far ahead the timestamp oracle's ceiling is committed", &c.TSOWindow},
+		{"vm_max_slew_ppm", "default rate bound of a migrated VM's clock against the reference, ppm", &c.VMMaxSlewPPM},
+		{"vm_max_lag", "default bound on a migrated VM's lag, one forward step at resume; 0 never steps", &c.VMMaxLag},
 	}
 }
 

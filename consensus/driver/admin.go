@@ -92,6 +92,41 @@ func (r *Replica) checkWatchers() {
 	})
 }
 
+// WaitApplied returns once this replica has applied slot: a follower that
+// forwarded a command to the leader calls it with the command's slot to
+// read its own write.
+func (r *Replica) WaitApplied(ctx context.Context, slot uint64) error {
+	done := make(chan error, 1)
+	err := r.call(ctx, func() error {
+		if r.node.Status().Applied >= slot {
+			done <- nil
+			return nil
+		}
+		r.applyWaits = append(r.applyWaits, applyWait{slot: slot, done: done})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r.await(ctx, done)
+}
+
+type applyWait struct {
+	slot uint64
+	done chan error // buffered
+}
+
+// releaseApplied completes the waits for slots up to applied.
+func (r *Replica) releaseApplied(applied uint64) {
+	r.applyWaits = slices.DeleteFunc(r.applyWaits, func(w applyWait) bool {
+		if w.slot <= applied {
+			w.done <- nil
+			return true
+		}
+		return false
+	})
+}
+
 // Members returns the configuration in force and, while a change is
 // pending, the next one.
 func (r *Replica) Members(ctx context.Context) (cur consensus.Membership, next *consensus.Membership, err error) {

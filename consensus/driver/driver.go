@@ -127,16 +127,17 @@ type Replica struct {
 	status consensus.Status
 
 	// Owned by the Run goroutine.
-	node      *consensus.Node
-	nextID    uint64
-	waiters   map[uint64]chan reply
-	role      consensus.Role
-	reads     map[uint64]*readWait // by read id, until released
-	released  []*readWait          // released reads waiting for their index to be applied
-	watchers  []*watcher
-	sending   map[consensus.NodeID]bool // snapshot transfers under way
-	sinceSnap struct{ entries, bytes int }
-	peersVer  uint64 // the core's configuration version last pushed to the transport
+	node       *consensus.Node
+	nextID     uint64
+	waiters    map[uint64]chan reply
+	role       consensus.Role
+	reads      map[uint64]*readWait // by read id, until released
+	released   []*readWait          // released reads waiting for their index to be applied
+	watchers   []*watcher
+	applyWaits []applyWait
+	sending    map[consensus.NodeID]bool // snapshot transfers under way
+	sinceSnap  struct{ entries, bytes int }
+	peersVer   uint64 // the core's configuration version last pushed to the transport
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -298,6 +299,10 @@ func (r *Replica) Run(ctx context.Context) error {
 	err := r.loop(ctx)
 	r.failWaiters(ErrStopped)
 	r.failReads(ErrStopped)
+	for _, w := range r.applyWaits {
+		w.done <- ErrStopped
+	}
+	r.applyWaits = nil
 	r.stopErr = err
 	close(r.done)
 	return err
@@ -432,6 +437,7 @@ func (r *Replica) apply(ents []consensus.Entry) {
 	}
 	if len(ents) > 0 {
 		r.serveReads(ents[len(ents)-1].Slot)
+		r.releaseApplied(ents[len(ents)-1].Slot)
 	}
 }
 

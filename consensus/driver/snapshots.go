@@ -124,6 +124,7 @@ func (r *Replica) install(meta snapshot.Meta) error {
 		return err
 	}
 	r.log.Info("snapshot installed", zap.Uint64("slot", meta.Index))
+	r.releaseApplied(meta.Index)
 	return r.snaps.Prune(keepSnapshots)
 }
 

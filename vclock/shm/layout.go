@@ -236,7 +236,7 @@ func (c Snapshot) Live(mono int64) bool {
 // are the segment's either way.
 func (c Snapshot) At(mono int64) vclock.Reading {
 	r := c.Segment.At(mono)
-	if !c.Live(mono) {
+	if !c.Live(mono) && r.Status != vclock.StatusInitializing {
 		r.Status = vclock.StatusUnsynchronized
 	}
 	return r
@@ -244,12 +244,16 @@ func (c Snapshot) At(mono int64) vclock.Reading {
 
 // Effective is the segment with the writer's liveness folded in, for a
 // caller that evaluates it at monotonic times from mono on. If the writer
-// is not Live at mono the status is UNSYNCHRONIZED throughout. Otherwise a
+// is not Live at mono the status is UNSYNCHRONIZED throughout, except that
+// an INITIALIZING segment, which claims nothing, stays as it is. Otherwise a
 // SYNCHRONIZED segment turns UNSYNCHRONIZED no later than the first
 // instant the heartbeat is stale; other statuses cannot express a later
 // change and are kept. Effective(mono).At(mono) == At(mono).
 func (c Snapshot) Effective(mono int64) vclock.Segment {
 	s := c.Segment
+	if s.Status == vclock.StatusInitializing {
+		return s // claims nothing already, and computes its output its own way
+	}
 	if !c.Live(mono) {
 		s.Status = vclock.StatusUnsynchronized
 		return s
