@@ -41,8 +41,13 @@
 //
 //  5. Restart floor. The host persists a high-water mark a window ahead of
 //     O (FileHWM) and never serves a reading above it. A new process
-//     starts its output at the mark, so it never reads lower than the old
-//     one did; it slews down to the reference if the mark is ahead.
+//     starts INITIALIZING with its output held at the mark, so it never
+//     reads lower than the old one did. If the first tick finds the
+//     reference behind the mark (a restart within the window), the output
+//     keeps holding until the reference passes it, then follows it: a
+//     wait of at most hwm_window, instead of running ahead of the
+//     reference for the |lead|/slew_ppm a slew down would take (2000 s
+//     for 1 s at 500 ppm).
 //
 // # Guarantees
 //
