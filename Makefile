@@ -3,7 +3,7 @@ GO      ?= go
 SEEDS   ?= 10000
 PKGS    := ./...
 
-.PHONY: build test sim lint demo clean bench-consensus
+.PHONY: build test sim lint demo clean bench-consensus plots proto
 
 # A local three-node cluster on loopback (real gRPC, bolt files with fsync):
 # clients propose, the leader is killed and restarted, every node is checked.
@@ -35,6 +35,11 @@ bench-consensus:
 	$(GO) build -ldflags "-X main.revision=$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
 		-o bin/bench-consensus ./bench/consensus
 	./bin/bench-consensus $(BENCH_FLAGS)
+
+# The VM-migration figures in docs/img, computed from vmclock.At (ρ_vm = 5000 ppm
+# for readability): vm-migration-behind.png and vm-migration-ahead.png.
+plots:
+	$(GO) run ./cmd/vmplot --out docs/img
 
 clean:
 	rm -rf bin
