@@ -41,5 +41,10 @@ bench-consensus:
 plots:
 	$(GO) run ./cmd/vmplot --out docs/img
 
+# Regenerate api/clockdv1 from api/proto/clockd/v1/*.proto; installs protoc
+# (Debian) and the pinned Go plugins into bin/tools when missing.
+proto:
+	./scripts/proto.sh
+
 clean:
 	rm -rf bin

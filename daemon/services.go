@@ -110,10 +110,8 @@ type apiService struct {
 }
 
 func (d *Daemon) openAPI() (*apiService, error) {
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(64 << 10),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}
+	opts := append(server.DefaultLimits().ServerOptions(),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
 	if !d.cfg.Insecure {
 		tc, err := auth.ServerTLS(d.cfg.TLSCA, d.cfg.TLSCert, d.cfg.TLSKey)
 		if err != nil {
