@@ -20,6 +20,9 @@ import (
 type Config struct {
 	ID      uint64 `yaml:"id"`
 	DataDir string `yaml:"data_dir"`
+	// HostName is this host's name as its traces carry it; it labels the
+	// host in the offset history. Default: the system host name.
+	HostName string `yaml:"host_name"`
 
 	PeerListen string `yaml:"peer_listen"`
 	// PeerAdvertise is the address other members dial; default

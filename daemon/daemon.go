@@ -68,6 +68,13 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = vclock.SystemClock{}
 	}
+	if cfg.HostName == "" {
+		name, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("host_name: not set, and the system has none: %w", err)
+		}
+		cfg.HostName = name
+	}
 	d := &Daemon{cfg: cfg, id: consensus.NodeID(cfg.ID), log: cfg.Logger, clock: cfg.Clock}
 	if err := d.open(); err != nil {
 		d.close()
@@ -123,7 +130,7 @@ func (d *Daemon) openHost() error {
 	d.host, err = vclock.NewHost(vclock.HostConfig{ID: consensus.NodeID(cfg.ID), Clock: d.clock, Source: src,
 		SlewPPM: cfg.SlewPPM, DriftPPM: cfg.MaxDriftPPM, HoldoverAfter: cfg.HoldoverAfter,
 		UnsyncAfter: cfg.UnsyncAfter, HWM: vclock.FileHWM{Path: filepath.Join(cfg.DataDir, "hwm")},
-		HWMWindow: cfg.HWMWindow, Publish: publish, Logger: d.log})
+		HWMWindow: cfg.HWMWindow, Publish: publish, Logger: d.log, Name: cfg.HostName})
 	return err
 }
 

@@ -34,6 +34,7 @@ const (
 var exampleConfig = map[string]any{
 	"id":              1,
 	"data_dir":        "/var/lib/clockd",
+	"host_name":       "",
 	"peer_listen":     "0.0.0.0:7400",
 	"api_listen":      "0.0.0.0:7401",
 	"ntp_listen":      "0.0.0.0:123",

@@ -43,6 +43,8 @@ type Anchor struct {
 	WallOffsetNs int64
 	// Falseticker: the host's interval missed the agreed one.
 	Falseticker bool
+	// Name is the host's name as its traces carry it.
+	Name string
 }
 
 // Tick is one committed reading of the reference clock. The leader
@@ -102,6 +104,7 @@ func EncodeTick(t *Tick) []byte {
 		b = binary.AppendVarint(b, a.ErrNs)
 		b = binary.AppendVarint(b, a.WallOffsetNs)
 		b = wire.AppendBool(b, a.Falseticker)
+		b = wire.AppendString(b, a.Name)
 	}
 	return b
 }
@@ -125,6 +128,7 @@ func decodeTick(d *wire.Decoder) Tick {
 		a.ErrNs = d.Varint()
 		a.WallOffsetNs = d.Varint()
 		a.Falseticker = d.Bool()
+		a.Name = d.String()
 		if d.Err == nil && a.ErrNs < 0 {
 			d.Fail("anchor of host %d has negative error %d", a.Host, a.ErrNs)
 		}

@@ -9,7 +9,7 @@ import (
 
 func sampleTick() Tick {
 	return Tick{Leader: 2, Support: 2, Voters: 3, Anchors: []Anchor{
-		{Host: 1, Incarnation: 7, MonoNs: 100, RefNs: 1_700_000_000_000_000_000, ErrNs: 5000, WallOffsetNs: -3},
+		{Host: 1, Incarnation: 7, MonoNs: 100, RefNs: 1_700_000_000_000_000_000, ErrNs: 5000, WallOffsetNs: -3, Name: "hv1"},
 		{Host: 3, Incarnation: 9, MonoNs: -5, RefNs: 1, ErrNs: 0, WallOffsetNs: 1 << 40, Falseticker: true},
 	}}
 }

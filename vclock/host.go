@@ -55,6 +55,8 @@ type HostConfig struct {
 	Publish func(Segment)
 	// Incarnation names this process in samples; 0 draws a random one.
 	Incarnation uint64
+	// Name is the host's name in samples (and so in the offset history).
+	Name string
 	Logger      *zap.Logger
 }
 
@@ -145,7 +147,7 @@ func (h *Host) Incarnation() uint64 { return h.cfg.Incarnation }
 // Sample answers the leader's request for this host's time.
 func (h *Host) Sample() Sample {
 	m, w, e := h.cfg.Source.Read()
-	return Sample{Incarnation: h.cfg.Incarnation, MonoNs: m, WallNs: w, ErrNs: e}
+	return Sample{Incarnation: h.cfg.Incarnation, MonoNs: m, WallNs: w, ErrNs: e, Name: h.cfg.Name}
 }
 
 // Now reads the reference output.

@@ -20,6 +20,9 @@ type Sample struct {
 	// upstream NTP's root distance where configured, else the configured
 	// wall_error.
 	WallNs, ErrNs int64
+	// Name is the host's name as its traces carry it (host_name), so the
+	// offset history can be matched to trace files.
+	Name string
 }
 
 // ErrSampleCodec reports a sample that does not decode.
@@ -33,14 +36,15 @@ func AppendSample(b []byte, s Sample) []byte {
 	b = binary.AppendUvarint(b, s.Incarnation)
 	b = binary.AppendVarint(b, s.MonoNs)
 	b = binary.AppendVarint(b, s.WallNs)
-	return binary.AppendVarint(b, s.ErrNs)
+	b = binary.AppendVarint(b, s.ErrNs)
+	return wire.AppendString(b, s.Name)
 }
 
 // DecodeSample decodes what AppendSample wrote.
 func DecodeSample(b []byte) (Sample, error) {
 	d := wire.NewDecoder(b, ErrSampleCodec)
 	d.Version(sampleVersion)
-	s := Sample{Incarnation: d.Uvarint(), MonoNs: d.Varint(), WallNs: d.Varint(), ErrNs: d.Varint()}
+	s := Sample{Incarnation: d.Uvarint(), MonoNs: d.Varint(), WallNs: d.Varint(), ErrNs: d.Varint(), Name: d.String()}
 	if err := d.Finish(); err != nil {
 		return Sample{}, err
 	}
@@ -123,6 +127,7 @@ func BuildTick(in TickInput) (ordering.Tick, Agreement, error) {
 			RefNs:        refAtHost,
 			ErrNs:        errNs + half + ppm(max(age, 0), in.DriftPPM),
 			WallOffsetNs: e.Sample.WallNs - refAtHost,
+			Name:         e.Sample.Name,
 			Falseticker:  c-w > agr.Lo || c+w < agr.Hi,
 		})
 	}

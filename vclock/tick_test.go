@@ -8,7 +8,7 @@ import (
 )
 
 func TestSampleCodec(t *testing.T) {
-	s := Sample{Incarnation: 42, MonoNs: 123, WallNs: -7, ErrNs: 50_000_000}
+	s := Sample{Incarnation: 42, MonoNs: 123, WallNs: -7, ErrNs: 50_000_000, Name: "hv1"}
 	got, err := DecodeSample(AppendSample(nil, s))
 	if err != nil || got != s {
 		t.Fatalf("round trip: %+v %v", got, err)

@@ -32,6 +32,7 @@ func options(c *daemon.Config) []option {
 	return []option{
 		{"id", "this node's id, a positive integer unique in the cluster", &c.ID},
 		{"data_dir", "directory for the log, snapshots and the high-water mark", &c.DataDir},
+		{"host_name", "this host's name as its traces carry it (default: the system host name)", &c.HostName},
 		{"peer_listen", "HOST:PORT for the consensus peers", &c.PeerListen},
 		{"peer_advertise", "HOST:PORT other members dial (default peer_listen)", &c.PeerAdvertise},
 		{"api_listen", "HOST:PORT for gRPC TimeService and AdminService", &c.APIListen},
