@@ -19,6 +19,7 @@ const (
 	KindVMFreeze  Kind = 3
 	KindVMResume  Kind = 4
 	KindVMRelease Kind = 5
+	KindEvents    Kind = 6
 )
 
 // codecVersion is the second byte of every command.
@@ -163,6 +164,8 @@ func Decode(cmd []byte) (Kind, any, error) {
 		v = decodeVMResume(&d)
 	case KindVMRelease:
 		v = decodeVMRelease(&d)
+	case KindEvents:
+		v = decodeEvents(&d)
 	default:
 		return k, nil, fmt.Errorf("%w: unknown kind %d", ErrCodec, k)
 	}

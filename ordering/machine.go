@@ -21,6 +21,14 @@ type Machine struct {
 	// block. It is not called for ticks a snapshot restores: those are
 	// history, not news.
 	OnTick func(Tick)
+	// OnEvents, if set, receives every batch of newly committed events,
+	// in GSN order, on the driver goroutine (the host's event store). The
+	// slice is the callee's.
+	OnEvents func([]LogEvent)
+	// BeforeSnapshot, if set, runs before Snapshot writes: the event store
+	// syncs there, because once the snapshot exists the log before it may
+	// be compacted and the store holds the only copy of those events here.
+	BeforeSnapshot func() error
 
 	mu sync.Mutex
 	// Invariant: last.Seq == ticks (0 before the first tick).
@@ -28,6 +36,8 @@ type Machine struct {
 	last      Tick
 	ceilingMs uint64
 	vms       map[string]*vmEntry
+	gsn       uint64            // the last GSN assigned
+	sources   map[string]uint64 // host\x00source → last SourceSeq committed
 }
 
 // TickResult is what Apply returns for a tick.
@@ -51,6 +61,8 @@ func (m *Machine) Apply(_ uint64, cmd []byte) any {
 		return m.applyCeiling(v)
 	case VMFreeze, VMResume, VMRelease:
 		return m.applyVM(v)
+	case Events:
+		return m.applyEvents(v)
 	}
 	panic(fmt.Sprintf("ordering: decoded %T has no apply", v))
 }
@@ -92,11 +104,17 @@ func (m *Machine) CeilingMs() uint64 {
 	return m.ceilingMs
 }
 
-// snapshotVersion 2 added the VM records; Restore still reads 1.
-const snapshotVersion = 2
+// snapshotVersion 2 added the VM records, 3 the event sequence; Restore
+// reads every earlier version.
+const snapshotVersion = 3
 
 // Snapshot writes the whole state.
 func (m *Machine) Snapshot(w io.Writer) error {
+	if m.BeforeSnapshot != nil {
+		if err := m.BeforeSnapshot(); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	b := []byte{snapshotVersion}
 	b = binary.AppendUvarint(b, m.ticks)
@@ -117,6 +135,17 @@ func (m *Machine) Snapshot(w io.Writer) error {
 			b = appendVMResult(b, a.res)
 		}
 	}
+	b = binary.AppendUvarint(b, m.gsn)
+	keys := make([]string, 0, len(m.sources))
+	for k := range m.sources {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = wire.AppendString(b, k)
+		b = binary.AppendUvarint(b, m.sources[k])
+	}
 	m.mu.Unlock()
 	_, err := w.Write(b)
 	return err
@@ -133,8 +162,8 @@ func (m *Machine) Restore(r io.Reader) error {
 	if len(raw) > 0 {
 		version = raw[0]
 	}
-	if version != 1 {
-		version = snapshotVersion
+	if version < 1 || version > snapshotVersion {
+		version = snapshotVersion // Version fails with a clear error
 	}
 	d := wire.NewDecoder(raw, ErrCodec)
 	d.Version(version)
@@ -151,6 +180,15 @@ func (m *Machine) Restore(r io.Reader) error {
 			vms[e.rec.ID] = e
 		}
 	}
+	var gsn uint64
+	sources := map[string]uint64{}
+	if version >= 3 {
+		gsn = d.Uvarint()
+		for n := d.Count(2); n > 0 && d.Err == nil; n-- {
+			k := d.String()
+			sources[k] = d.Uvarint()
+		}
+	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("ordering: snapshot: %w", err)
 	}
@@ -164,6 +202,6 @@ func (m *Machine) Restore(r io.Reader) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ticks, m.ceilingMs, m.last, m.vms = ticks, ceiling, last, vms
+	m.ticks, m.ceilingMs, m.last, m.vms, m.gsn, m.sources = ticks, ceiling, last, vms, gsn, sources
 	return nil
 }

@@ -2,7 +2,9 @@ package ordering
 
 import (
 	"bytes"
+
 	"errors"
+	"github.com/clockd/clockd/ingest"
 	"reflect"
 	"testing"
 )
@@ -74,6 +76,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(EncodeVMFreeze(VMFreeze{VM: "a", Owner: 1, Generation: 2, TimeNs: -4, RequestID: "r"}))
 	f.Add(EncodeVMResume(VMResume{VM: "a", Host: 1, Generation: 2, RefNs: 9, Policy: VMPolicy{500, 1e9}}))
 	f.Add(EncodeVMRelease(VMRelease{VM: "a"}))
+	f.Add(EncodeEvents([]ingest.Event{{Host: "h", Source: "s", SourceSeq: 1, Kind: "log", Name: "x",
+		Attrs: []ingest.Attr{{Key: "k", Value: "v"}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, v, err := Decode(b)
 		if err != nil {
@@ -92,6 +96,8 @@ func FuzzDecode(f *testing.F) {
 			again = EncodeVMResume(v.(VMResume))
 		case KindVMRelease:
 			again = EncodeVMRelease(v.(VMRelease))
+		case KindEvents:
+			again = EncodeEvents(v.(Events).Events)
 		}
 		_, v2, err := Decode(again)
 		if err != nil || !reflect.DeepEqual(v, v2) {

@@ -1,0 +1,490 @@
+// Package eventlog is each host's store of the committed trace events: the
+// ordered event log, kept in segment files by global sequence number
+// (GSN), with retention, read by GSN range and followed live.
+//
+// # Model
+//
+// Every host applies the same committed batches (package ordering), so
+// every host's store holds the same events under the same GSNs. The store
+// is derived from the replicated log, but it outlives the log: once the
+// log before a snapshot is compacted, the store has the only copy of those
+// events on this host. So the state machine syncs the store before every
+// snapshot (ordering.Machine.BeforeSnapshot), and an acknowledged event is
+// on a majority of hosts' disks, in the log or in the store, until
+// retention removes it.
+//
+// Files: Dir/<first GSN, 20 digits>.seg. A record is
+//
+//	uvarint length | CRC-32C of the payload (4 bytes, little-endian) | payload
+//
+// with payload = uvarint GSN followed by ordering.AppendEvent's encoding.
+//
+// # Guarantees
+//
+//   - GSNs in the store only grow; Append skips events at or below the
+//     last GSN stored (a replay of the log after a restart).
+//   - Open truncates a torn record at the tail of the last segment (a
+//     crash mid-write) and refuses a corrupt record anywhere else.
+//   - Retention deletes whole segments, oldest first, never the one being
+//     written; Read from a deleted GSN starts at the first one kept and
+//     says so.
+//
+// # Hazards
+//
+// A host that installs a state-machine snapshot from another member skips
+// the events before it: its store has a gap, reported by Read as a jump in
+// GSNs.
+package eventlog
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clockd/clockd/internal/wire"
+	"github.com/clockd/clockd/ordering"
+)
+
+// Config configures a Store.
+type Config struct {
+	Dir string
+	// SegmentBytes is when a segment is closed and a new one begun.
+	// Default 64 MiB.
+	SegmentBytes int64
+	// MaxBytes and MaxAge bound what is kept; zero MaxAge keeps events
+	// regardless of age. Defaults 4 GiB and 0.
+	MaxBytes int64
+	MaxAge   time.Duration
+	Logger   *zap.Logger
+}
+
+// ErrCorrupt reports a damaged record before the tail.
+var ErrCorrupt = errors.New("eventlog: corrupt record")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// indexEvery is the sparse index's stride, in records.
+const indexEvery = 64
+
+type segment struct {
+	first, last uint64 // GSNs; last == first-1 while empty
+	path        string
+	size        int64
+	modTime     time.Time
+	index       []indexEntry
+}
+
+type indexEntry struct {
+	gsn uint64
+	off int64
+}
+
+// Store is one host's event log. Its methods are safe for concurrent use.
+type Store struct {
+	cfg Config
+	log *zap.Logger
+
+	mu      sync.Mutex
+	segs    []*segment // oldest first; the last one is active
+	active  *os.File
+	w       *bufio.Writer
+	total   int64
+	changed chan struct{} // closed and replaced on every append
+	buf     []byte
+}
+
+// Open opens or creates the store in cfg.Dir.
+func Open(cfg Config) (*Store, error) {
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = 64 << 20
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 4 << 30
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, changed: make(chan struct{})}
+	names, err := filepath.Glob(filepath.Join(cfg.Dir, "*.seg"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		seg, err := scan(name, i == len(names)-1)
+		if err != nil {
+			return nil, err
+		}
+		s.segs = append(s.segs, seg)
+		s.total += seg.size
+	}
+	if len(s.segs) > 0 {
+		if err := s.openActive(s.segs[len(s.segs)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// scan reads a segment's records to build its index. At the tail of the
+// last segment a torn record is cut off; anywhere else it is corruption.
+func scan(path string, last bool) (*segment, error) {
+	first, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), ".seg"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: segment name %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	seg := &segment{first: first, last: first - 1, path: path, modTime: st.ModTime()}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	var n int
+	for {
+		gsn, size, err := readRecord(r, nil)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if !last {
+				return nil, fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, path, off, err)
+			}
+			if terr := os.Truncate(path, off); terr != nil {
+				return nil, fmt.Errorf("eventlog: cut torn tail of %s: %w", path, terr)
+			}
+			break
+		}
+		if n%indexEvery == 0 {
+			seg.index = append(seg.index, indexEntry{gsn: gsn, off: off})
+		}
+		seg.last = gsn
+		off += int64(size)
+		n++
+	}
+	seg.size = off
+	return seg, nil
+}
+
+// readRecord reads one record; with into non-nil it also decodes the
+// event into it. size is the record's length on disk.
+func readRecord(r *bufio.Reader, into *ordering.LogEvent) (gsn uint64, size int, err error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, 0, io.EOF
+		}
+		return 0, 0, err
+	}
+	if n == 0 || n > 64<<20 {
+		return 0, 0, fmt.Errorf("record length %d", n)
+	}
+	buf := make([]byte, 4+n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, 0, fmt.Errorf("truncated record: %w", err)
+	}
+	payload := buf[4:]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(buf) {
+		return 0, 0, errors.New("checksum mismatch")
+	}
+	d := wire.NewDecoder(payload, ErrCorrupt)
+	gsn = d.Uvarint()
+	if into != nil {
+		into.GSN = gsn
+		into.Event = ordering.DecodeEvent(&d)
+		if err := d.Finish(); err != nil {
+			return 0, 0, err
+		}
+	} else if d.Err != nil {
+		return 0, 0, d.Err
+	}
+	return gsn, uvarintLen(n) + 4 + int(n), nil
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+func (s *Store) openActive(seg *segment) error {
+	f, err := os.OpenFile(seg.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("eventlog: %w", err)
+	}
+	s.active, s.w = f, bufio.NewWriterSize(f, 1<<20)
+	return nil
+}
+
+// Last is the last GSN stored, 0 when none is.
+func (s *Store) Last() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastLocked()
+}
+
+func (s *Store) lastLocked() uint64 {
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		if s.segs[i].last >= s.segs[i].first {
+			return s.segs[i].last
+		}
+	}
+	return 0
+}
+
+// First is the first GSN kept, 0 when the store is empty.
+func (s *Store) First() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, seg := range s.segs {
+		if seg.last >= seg.first {
+			return seg.first
+		}
+	}
+	return 0
+}
+
+// Append stores committed events in GSN order, skipping any at or below
+// the last GSN stored. It does not sync; Sync does.
+func (s *Store) Append(evs []ordering.LogEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := s.lastLocked()
+	wrote := false
+	for i := range evs {
+		e := &evs[i]
+		if e.GSN <= last {
+			continue
+		}
+		if err := s.appendLocked(e); err != nil {
+			return err
+		}
+		last, wrote = e.GSN, true
+	}
+	if wrote {
+		close(s.changed)
+		s.changed = make(chan struct{})
+		return s.retainLocked()
+	}
+	return nil
+}
+
+func (s *Store) appendLocked(e *ordering.LogEvent) error {
+	seg := s.tailLocked()
+	if seg == nil || seg.size >= s.cfg.SegmentBytes {
+		if err := s.rollLocked(e.GSN); err != nil {
+			return err
+		}
+		seg = s.tailLocked()
+	}
+	payload := binary.AppendUvarint(s.buf[:0], e.GSN)
+	payload = ordering.AppendEvent(payload, &e.Event)
+	s.buf = payload
+	var head [binary.MaxVarintLen64 + 4]byte
+	n := binary.PutUvarint(head[:], uint64(len(payload)))
+	binary.LittleEndian.PutUint32(head[n:], crc32.Checksum(payload, castagnoli))
+	if _, err := s.w.Write(head[:n+4]); err != nil {
+		return fmt.Errorf("eventlog: write: %w", err)
+	}
+	if _, err := s.w.Write(payload); err != nil {
+		return fmt.Errorf("eventlog: write: %w", err)
+	}
+	if (e.GSN-seg.first)%indexEvery == 0 || len(seg.index) == 0 {
+		seg.index = append(seg.index, indexEntry{gsn: e.GSN, off: seg.size})
+	}
+	size := int64(n + 4 + len(payload))
+	seg.size += size
+	s.total += size
+	seg.last = e.GSN
+	seg.modTime = time.Now()
+	return nil
+}
+
+func (s *Store) tailLocked() *segment {
+	if len(s.segs) == 0 {
+		return nil
+	}
+	return s.segs[len(s.segs)-1]
+}
+
+// rollLocked closes the active segment and starts one at first.
+func (s *Store) rollLocked(first uint64) error {
+	if s.active != nil {
+		if err := s.syncLocked(); err != nil {
+			return err
+		}
+		s.active.Close()
+		s.active, s.w = nil, nil
+	}
+	seg := &segment{first: first, last: first - 1, path: filepath.Join(s.cfg.Dir, fmt.Sprintf("%020d.seg", first)),
+		modTime: time.Now()}
+	if err := s.openActive(seg); err != nil {
+		return err
+	}
+	s.segs = append(s.segs, seg)
+	return syncDir(s.cfg.Dir)
+}
+
+// retainLocked deletes the oldest closed segments beyond the bounds.
+func (s *Store) retainLocked() error {
+	for len(s.segs) > 1 {
+		old := s.segs[0]
+		tooBig := s.total > s.cfg.MaxBytes
+		tooOld := s.cfg.MaxAge > 0 && time.Since(old.modTime) > s.cfg.MaxAge
+		if !tooBig && !tooOld {
+			return nil
+		}
+		if err := os.Remove(old.path); err != nil {
+			return fmt.Errorf("eventlog: retention: %w", err)
+		}
+		s.total -= old.size
+		s.segs = s.segs[1:]
+		s.log.Info("event segment removed by retention", zap.Uint64("first-gsn", old.first),
+			zap.Uint64("last-gsn", old.last))
+	}
+	return nil
+}
+
+// Sync puts everything appended on stable storage.
+func (s *Store) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncLocked()
+}
+
+func (s *Store) syncLocked() error {
+	if s.w == nil {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("eventlog: flush: %w", err)
+	}
+	return s.active.Sync()
+}
+
+// Read returns up to max events from GSN from on, and the GSN to read
+// next. Events before the first GSN kept are gone: Read starts at the
+// first one kept (the returned events' GSNs show the jump).
+func (s *Store) Read(from uint64, max int) ([]ordering.LogEvent, uint64, error) {
+	s.mu.Lock()
+	if s.w != nil {
+		if err := s.w.Flush(); err != nil {
+			s.mu.Unlock()
+			return nil, from, err
+		}
+	}
+	var segs []segment
+	for _, seg := range s.segs {
+		if seg.last >= from && seg.last >= seg.first {
+			segs = append(segs, segment{first: seg.first, last: seg.last, path: seg.path, size: seg.size,
+				index: slices.Clone(seg.index)})
+		}
+	}
+	s.mu.Unlock()
+	out := make([]ordering.LogEvent, 0, min(max, 4096))
+	next := from
+	for _, seg := range segs {
+		evs, err := readSegment(&seg, from, max-len(out))
+		if err != nil {
+			return out, next, err
+		}
+		out = append(out, evs...)
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].GSN + 1
+		}
+		if len(out) >= max {
+			break
+		}
+	}
+	return out, next, nil
+}
+
+func readSegment(seg *segment, from uint64, max int) ([]ordering.LogEvent, error) {
+	f, err := os.Open(seg.path)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	defer f.Close()
+	off := int64(0)
+	if i := sort.Search(len(seg.index), func(i int) bool { return seg.index[i].gsn > from }); i > 0 {
+		off = seg.index[i-1].off
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	r := bufio.NewReaderSize(io.LimitReader(f, seg.size-off), 256<<10)
+	var out []ordering.LogEvent
+	for len(out) < max {
+		var e ordering.LogEvent
+		_, _, err := readRecord(r, &e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("%w: %s: %v", ErrCorrupt, seg.path, err)
+		}
+		if e.GSN >= from {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Wait returns once the store holds a GSN above after, or ctx ends.
+func (s *Store) Wait(ctx context.Context, after uint64) error {
+	for {
+		s.mu.Lock()
+		last, ch := s.lastLocked(), s.changed
+		s.mu.Unlock()
+		if last > after {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Close syncs and closes the store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.syncLocked()
+	if s.active != nil {
+		s.active.Close()
+		s.active, s.w = nil, nil
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,112 @@
+package eventlog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/ordering"
+)
+
+func events(from, to uint64) []ordering.LogEvent {
+	var out []ordering.LogEvent
+	for g := from; g <= to; g++ {
+		out = append(out, ordering.LogEvent{GSN: g, Event: ingest.Event{Host: "h", Source: "s", SourceSeq: g,
+			LocalNs: int64(g), Kind: ingest.KindLog, Name: fmt.Sprintf("event %d", g),
+			Attrs: []ingest.Attr{{Key: "k", Value: "v"}}}})
+	}
+	return out
+}
+
+func readAll(t *testing.T, s *Store, from uint64) []ordering.LogEvent {
+	t.Helper()
+	var out []ordering.LogEvent
+	for {
+		evs, next, err := s.Read(from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		out = append(out, evs...)
+		from = next
+	}
+}
+
+func TestAppendReadReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir, SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(events(1, 500)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(events(400, 600)); err != nil { // a replay overlaps
+		t.Fatal(err)
+	}
+	got := readAll(t, s, 250)
+	if len(got) != 351 || got[0].GSN != 250 || got[350].GSN != 600 || got[10].Event.Name != "event 260" {
+		t.Fatalf("read %d events from 250: first %d", len(got), got[0].GSN)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments of 4 KiB for 600 events", len(segs))
+	}
+	// A torn record at the tail is cut off on reopen.
+	last := segs[len(segs)-1]
+	f, _ := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{50, 1, 2, 3})
+	f.Close()
+	s, err = Open(Config{Dir: dir, SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Last() != 600 || len(readAll(t, s, 1)) != 600 {
+		t.Fatalf("after reopen: last %d", s.Last())
+	}
+	if err := s.Append(events(601, 601)); err != nil || s.Last() != 601 {
+		t.Fatalf("append after reopen: %v, last %d", err, s.Last())
+	}
+}
+
+func TestCorruptionBeforeTailRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(Config{Dir: dir, SegmentBytes: 2 << 10})
+	s.Append(events(1, 100))
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	b, _ := os.ReadFile(segs[0])
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(segs[0], b, 0o600)
+	if _, err := Open(Config{Dir: dir, SegmentBytes: 2 << 10}); err == nil {
+		t.Fatal("a corrupt segment opened")
+	}
+}
+
+func TestRetentionAndWait(t *testing.T) {
+	s, _ := Open(Config{Dir: t.TempDir(), SegmentBytes: 2 << 10, MaxBytes: 8 << 10})
+	defer s.Close()
+	s.Append(events(1, 1000))
+	if s.First() <= 1 {
+		t.Fatalf("retention kept everything: first %d", s.First())
+	}
+	got := readAll(t, s, 1)
+	if got[0].GSN != s.First() || got[len(got)-1].GSN != 1000 {
+		t.Fatalf("read from a removed GSN started at %d, first kept %d", got[0].GSN, s.First())
+	}
+	done := make(chan error)
+	go func() { done <- s.Wait(context.Background(), 1000) }()
+	s.Append(events(1001, 1001))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
