@@ -58,6 +58,18 @@ type Config struct {
 	VMMaxSlewPPM int64         `yaml:"vm_max_slew_ppm"`
 	VMMaxLag     time.Duration `yaml:"vm_max_lag"`
 
+	// The ordered event log: how much of it this host keeps, and how much
+	// may wait on disk while the cluster is out of reach.
+	EventRetentionBytes int64         `yaml:"event_retention_bytes"`
+	EventRetentionAge   time.Duration `yaml:"event_retention_age"` // 0: no age limit
+	SpoolMaxBytes       int64         `yaml:"spool_max_bytes"`
+	// IngestFiles are trace files this host tails into the log, each
+	// "PATH" (format detected) or "PATH:FORMAT" (jsonl, journal, syslog,
+	// ftrace, otlp, chrome). IngestSocket is a Unix socket where local
+	// processes write JSON lines; empty disables it.
+	IngestFiles  []string `yaml:"ingest_files"`
+	IngestSocket string   `yaml:"ingest_socket"`
+
 	// Not configuration: set by the program.
 	Clock  vclock.Clock `yaml:"-"` // default vclock.SystemClock
 	Logger *zap.Logger  `yaml:"-"`
@@ -86,6 +98,10 @@ func Defaults() Config {
 		TSOWindow:     3 * time.Second,
 		VMMaxSlewPPM:  500,
 		VMMaxLag:      time.Second,
+
+		EventRetentionBytes: 4 << 30,
+		SpoolMaxBytes:       1 << 30,
+		IngestSocket:        "/run/clockd/ingest.sock",
 	}
 }
 
@@ -210,6 +226,15 @@ func (c *Config) Validate() error {
 	}
 	if c.VMMaxLag < 0 {
 		bad("vm_max_lag", "%v is negative (0 disables the step)", c.VMMaxLag)
+	}
+	if c.EventRetentionBytes <= 0 {
+		bad("event_retention_bytes", "%d must be positive", c.EventRetentionBytes)
+	}
+	if c.EventRetentionAge < 0 {
+		bad("event_retention_age", "%v is negative (0 keeps events regardless of age)", c.EventRetentionAge)
+	}
+	if c.SpoolMaxBytes <= 0 {
+		bad("spool_max_bytes", "%d must be positive", c.SpoolMaxBytes)
 	}
 	for _, s := range c.NTPServers {
 		if s == "" {

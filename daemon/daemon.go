@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,10 +46,13 @@ type Daemon struct {
 	upstream *vclock.Upstream
 	oracle   *oracle
 	vms      *vms
+	events   *eventPipeline
+	offsets  *offsetLog
 	metrics  *metrics
 	services []service
 
-	closers []func() error
+	closers  []func() error
+	storeErr atomic.Value // error: the event store failed
 }
 
 // service is an edge of the daemon that serves until its context ends.
@@ -100,10 +104,23 @@ func (d *Daemon) open() error {
 	if d.snaps, err = snapshot.Open(filepath.Join(cfg.DataDir, "snapshots"), d.log); err != nil {
 		return err
 	}
-	d.machine = &ordering.Machine{OnTick: func(t ordering.Tick) {
-		d.host.ApplyTick(t)
-		d.metrics.tickApplied(d.id, t)
-	}}
+	if err = d.openEvents(); err != nil {
+		return err
+	}
+	d.machine = &ordering.Machine{
+		OnTick: func(t ordering.Tick) {
+			d.host.ApplyTick(t)
+			d.metrics.tickApplied(d.id, t)
+			d.offsets.record(t)
+		},
+		OnEvents: func(evs []ordering.LogEvent) {
+			if err := d.events.store.Append(evs); err != nil {
+				d.log.Error("event store write failed", zap.Error(err))
+				d.storeErr.Store(err)
+			}
+		},
+		BeforeSnapshot: func() error { return d.events.store.Sync() },
+	}
 	if err = d.openTransport(); err != nil {
 		return err
 	}
@@ -197,6 +214,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goRun("reference output", func(ctx context.Context) error { d.host.Run(ctx); return nil })
 	goRun("ticker", func(ctx context.Context) error { d.runTicker(ctx); return nil })
 	goRun("start-up", d.startUp)
+	goRun("event pipeline", d.events.run)
 	if d.upstream != nil {
 		goRun("upstream NTP", func(ctx context.Context) error { d.upstream.Run(ctx); return nil })
 	}
@@ -256,6 +274,9 @@ func (d *Daemon) Healthy() error {
 	case <-d.replica.Done():
 		return errors.New("consensus stopped")
 	default:
+	}
+	if err, _ := d.storeErr.Load().(error); err != nil {
+		return err
 	}
 	return d.host.Err()
 }

@@ -24,6 +24,9 @@ type metrics struct {
 	ticks         *prometheus.CounterVec
 	offsets       *prometheus.GaugeVec
 	falsetickers  *prometheus.GaugeVec
+
+	eventsCommitted prometheus.Counter
+	eventsDropped   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -40,6 +43,11 @@ func newMetrics() *metrics {
 		[]string{"host"})
 	m.falsetickers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "clockd_falseticker", Help: "1 if the last tick named the host a falseticker."}, []string{"host"})
+	m.eventsCommitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_events_committed_total", Help: "Trace events this host's sources got committed."})
+	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_events_dropped_total", Help: "Trace events dropped because the spool was full."})
+	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -80,6 +88,10 @@ func (m *metrics) gauges(d *Daemon) {
 	})
 	g("clockd_wall_offset_seconds", "This host's wall clock minus the reference output.",
 		func() float64 { return float64(d.host.Info().WallOffsetNs) / 1e9 })
+	g("clockd_events_spooled", "Trace events waiting in the spool for the cluster.",
+		func() float64 { return float64(d.events.spool.Len()) })
+	g("clockd_event_log_last_gsn", "The last GSN in this host's event store.",
+		func() float64 { return float64(d.events.store.Last()) })
 	g("clockd_is_leader", "1 while this node leads.", func() float64 {
 		if d.replica.Status().Role == consensus.Leader {
 			return 1

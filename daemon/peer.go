@@ -42,6 +42,9 @@ func (l link) EnsurePeer(id consensus.NodeID, addr string) {
 
 func (d *Daemon) handlers() map[string]transport.Handler {
 	return map[string]transport.Handler{
+		callEventsPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
+			return d.events.serveProposal(ctx, from, req)
+		},
 		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.vms.serveProposal(ctx, from, req)
 		},

@@ -47,6 +47,11 @@ func DefaultPolicy() Policy {
 		clockdv1.MigrationService_List_FullMethodName:    hostOrAdmin,
 		clockdv1.MigrationService_VMClock_FullMethodName: vmClock,
 
+		clockdv1.OrderingService_Append_FullMethodName:    {KindHost, KindAdmin},
+		clockdv1.OrderingService_Read_FullMethodName:      readersRole,
+		clockdv1.OrderingService_Subscribe_FullMethodName: readersRole,
+		clockdv1.OrderingService_Offsets_FullMethodName:   readersRole,
+
 		healthpb.Health_Check_FullMethodName: anyRole,
 		healthpb.Health_List_FullMethodName:  anyRole,
 		healthpb.Health_Watch_FullMethodName: anyRole,

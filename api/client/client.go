@@ -152,6 +152,10 @@ func (c *Client) Time() clockdv1.TimeServiceClient { return c.time }
 // Admin is the raw AdminService stub.
 func (c *Client) Admin() clockdv1.AdminServiceClient { return c.admin }
 
+// Conn is the underlying connection, for services the client does not
+// wrap.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
 // Migration is the raw MigrationService stub: VM freeze, resume and clocks.
 func (c *Client) Migration() clockdv1.MigrationServiceClient { return c.mig }
 

@@ -56,6 +56,11 @@ func options(c *daemon.Config) []option {
 		{"tso_window", "how far ahead the timestamp oracle's ceiling is committed", &c.TSOWindow},
 		{"vm_max_slew_ppm", "default rate bound of a migrated VM's clock against the reference, ppm", &c.VMMaxSlewPPM},
 		{"vm_max_lag", "default bound on a migrated VM's lag, one forward step at resume; 0 never steps", &c.VMMaxLag},
+		{"event_retention_bytes", "bytes of the ordered event log this host keeps", &c.EventRetentionBytes},
+		{"event_retention_age", "age beyond which event segments are removed; 0 keeps them", &c.EventRetentionAge},
+		{"spool_max_bytes", "bytes of events kept on disk while the cluster is out of reach; beyond, events are dropped and counted", &c.SpoolMaxBytes},
+		{"ingest_files", "trace files to tail into the log, PATH or PATH:FORMAT", &c.IngestFiles},
+		{"ingest_socket", "Unix socket where local processes write JSON-lines events; empty disables it", &c.IngestSocket},
 	}
 }
 

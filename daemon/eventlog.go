@@ -1,0 +1,273 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/clockd/clockd/api/clockdv1"
+	"github.com/clockd/clockd/eventlog"
+	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/ordering"
+)
+
+// openEvents opens the event store, the spool and the offset history.
+func (d *Daemon) openEvents() error {
+	store, err := eventlog.Open(eventlog.Config{Dir: filepath.Join(d.cfg.DataDir, "events"),
+		MaxBytes: d.cfg.EventRetentionBytes, MaxAge: d.cfg.EventRetentionAge, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, store.Close)
+	sp, err := openSpool(filepath.Join(d.cfg.DataDir, "spool"), d.cfg.SpoolMaxBytes)
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, sp.Close)
+	d.events = newEventPipeline(d, store, sp)
+	d.offsets, err = openOffsetLog(filepath.Join(d.cfg.DataDir, "offsets.jsonl"))
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.offsets.Close)
+	return nil
+}
+
+// offsetLog is this host's record of every tick's wall-clock offsets, one
+// JSON line per host per tick, in the format `clockd offsets export`
+// writes and `tracecat merge --offsets` reads:
+//
+//	{"host":"hv1","ref_unix_nano":…,"offset_nanos":…,"err_nanos":…}
+//
+// It is derived from the log, like the event store: every host records
+// the same samples.
+type offsetLog struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	w    *bufio.Writer
+}
+
+// OffsetSample is one line of the offset history.
+type OffsetSample struct {
+	Host        string `json:"host"`
+	RefUnixNano int64  `json:"ref_unix_nano"`
+	OffsetNanos int64  `json:"offset_nanos"`
+	ErrNanos    int64  `json:"err_nanos"`
+}
+
+func openOffsetLog(path string) (*offsetLog, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("offset history: %w", err)
+	}
+	return &offsetLog{path: path, f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (o *offsetLog) record(t ordering.Tick) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, a := range t.Anchors {
+		host := a.Name
+		if host == "" {
+			host = PeerName(a.Host)
+		}
+		b, _ := json.Marshal(OffsetSample{Host: host, RefUnixNano: a.RefNs, OffsetNanos: a.WallOffsetNs, ErrNanos: a.ErrNs})
+		o.w.Write(append(b, '\n'))
+	}
+	o.w.Flush() // a line per tick and host: cheap, and readable at once
+}
+
+// each calls fn with every sample recorded, oldest first.
+func (o *offsetLog) each(fn func(OffsetSample) error) error {
+	o.mu.Lock()
+	o.w.Flush()
+	o.mu.Unlock()
+	f, err := os.Open(o.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	for sc.Scan() {
+		var s OffsetSample
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			continue // a torn last line after a crash
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func (o *offsetLog) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w.Flush()
+	return o.f.Close()
+}
+
+// The limits of one Append message.
+const (
+	maxAppendEvents = 10_000
+	maxEventBytes   = 64 << 10
+)
+
+// orderingServer serves OrderingService.
+type orderingServer struct {
+	clockdv1.UnimplementedOrderingServiceServer
+	d *Daemon
+}
+
+func (s *orderingServer) Append(stream clockdv1.OrderingService_AppendServer) error {
+	var resp clockdv1.AppendResponse
+	lastSeq := map[string]uint64{}
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return stream.SendAndClose(&resp)
+			}
+			return err
+		}
+		evs, err := fromProtoEvents(req.Events, lastSeq)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		r, err := s.d.events.Append(stream.Context(), evs)
+		resp.Spooled += uint64(r.spooled)
+		if err != nil && r.spooled == 0 {
+			return grpcError(err)
+		}
+		resp.Accepted += uint64(r.res.Accepted)
+		resp.Duplicates += uint64(r.res.Duplicates)
+		if resp.FirstGsn == 0 {
+			resp.FirstGsn = r.res.FirstGSN
+		}
+		if r.last != 0 {
+			resp.LastGsn = r.last
+		}
+	}
+}
+
+// fromProtoEvents checks and converts one Append message.
+func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.Event, error) {
+	if len(in) > maxAppendEvents {
+		return nil, status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(in), maxAppendEvents)
+	}
+	out := make([]ingest.Event, 0, len(in))
+	for i, pe := range in {
+		if size := eventSize(pe); size > maxEventBytes {
+			return nil, status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
+		}
+		if pe.Source == "" {
+			return nil, status.Errorf(codes.InvalidArgument, "event %d has no source", i)
+		}
+		k := pe.Host + "\x00" + pe.Source
+		if pe.SourceSeq != 0 {
+			if pe.SourceSeq <= lastSeq[k] {
+				return nil, status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
+					i, pe.Source, pe.SourceSeq, lastSeq[k])
+			}
+			lastSeq[k] = pe.SourceSeq
+		}
+		e := ingest.Event{Host: pe.Host, Source: pe.Source, SourceSeq: pe.SourceSeq, LocalNs: pe.LocalUnixNano,
+			Kind: pe.Kind, Name: pe.Name, DurNs: pe.DurNanos}
+		if e.Kind == "" {
+			e.Kind = ingest.KindLog
+		}
+		for _, a := range pe.Attrs {
+			e.Attrs = append(e.Attrs, ingest.Attr{Key: a.Key, Value: a.Value})
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func eventSize(e *clockdv1.Event) int {
+	n := len(e.Host) + len(e.Source) + len(e.Kind) + len(e.Name) + 40
+	for _, a := range e.Attrs {
+		n += len(a.Key) + len(a.Value) + 4
+	}
+	return n
+}
+
+func toProtoEvent(le ordering.LogEvent) *clockdv1.LogEvent {
+	e := &le.Event
+	pe := &clockdv1.Event{Host: e.Host, Source: e.Source, SourceSeq: e.SourceSeq, LocalUnixNano: e.LocalNs,
+		RefEarliestUnixNano: e.RefEarliest, RefLatestUnixNano: e.RefLatest, Kind: e.Kind, Name: e.Name, DurNanos: e.DurNs}
+	for _, a := range e.Attrs {
+		pe.Attrs = append(pe.Attrs, &clockdv1.Attr{Key: a.Key, Value: a.Value})
+	}
+	return &clockdv1.LogEvent{Gsn: le.GSN, Event: pe}
+}
+
+const maxRead = 10_000
+
+func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*clockdv1.ReadResponse, error) {
+	max := int(req.Max)
+	if max <= 0 || max > maxRead {
+		max = maxRead
+	}
+	from := max64(req.FromGsn, 1)
+	evs, next, err := s.d.events.store.Read(from, max)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	resp := &clockdv1.ReadResponse{NextGsn: next}
+	for _, e := range evs {
+		resp.Events = append(resp.Events, toProtoEvent(e))
+	}
+	return resp, nil
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockdv1.OrderingService_SubscribeServer) error {
+	ctx := stream.Context()
+	next := max64(req.FromGsn, 1)
+	for {
+		evs, n, err := s.d.events.store.Read(next, 1000)
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		for _, e := range evs {
+			if err := stream.Send(toProtoEvent(e)); err != nil {
+				return err
+			}
+		}
+		if len(evs) > 0 {
+			next = n
+			continue
+		}
+		if err := s.d.events.store.Wait(ctx, next-1); err != nil {
+			return status.FromContextError(err).Err()
+		}
+	}
+}
+
+func (s *orderingServer) Offsets(_ *clockdv1.OffsetsRequest, stream clockdv1.OrderingService_OffsetsServer) error {
+	return s.d.offsets.each(func(o OffsetSample) error {
+		return stream.Send(&clockdv1.OffsetSample{Host: o.Host, RefUnixNano: o.RefUnixNano,
+			OffsetNanos: o.OffsetNanos, ErrNanos: o.ErrNanos})
+	})
+}
