@@ -196,7 +196,7 @@ func (b adminBackend) Status(ctx context.Context) (*clockdv1.StatusResponse, err
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	resp.Members = members(cur)
+	resp.Members = d.members(cur)
 	return resp, nil
 }
 
@@ -210,10 +210,21 @@ func roleOf(r consensus.Role) clockdv1.Role {
 	return clockdv1.Role_ROLE_FOLLOWER
 }
 
-func members(m consensus.Membership) []*clockdv1.Member {
+// members lists a configuration with each member's peer address: the
+// log's, or the transport's for bootstrap members (the log names those by
+// id only).
+func (d *Daemon) members(m consensus.Membership) []*clockdv1.Member {
+	addrs := map[consensus.NodeID]string{d.id: d.advertised()}
+	for _, p := range d.tr.Peers() {
+		addrs[p.ID] = p.Addr
+	}
 	out := make([]*clockdv1.Member, 0, len(m.Members))
 	for _, x := range m.Members {
-		out = append(out, &clockdv1.Member{Id: uint64(x.ID), Addr: x.Addr, Learner: x.Learner})
+		addr := x.Addr
+		if addr == "" {
+			addr = addrs[x.ID]
+		}
+		out = append(out, &clockdv1.Member{Id: uint64(x.ID), Addr: addr, Learner: x.Learner})
 	}
 	return out
 }
@@ -223,9 +234,9 @@ func (b adminBackend) Members(ctx context.Context) (*clockdv1.MembersResponse, e
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	resp := &clockdv1.MembersResponse{Members: members(cur)}
+	resp := &clockdv1.MembersResponse{Members: b.d.members(cur)}
 	if next != nil {
-		resp.Pending = members(*next)
+		resp.Pending = b.d.members(*next)
 	}
 	return resp, nil
 }

@@ -283,8 +283,9 @@ func TestClusterMutualTLS(t *testing.T) {
 	if err := admin.TransferLeader(ctx, target); err != nil {
 		t.Fatalf("transfer to %d: %v", target, err)
 	}
-	if st := status(t, ctx, cl, target); st.LeaderId != target {
-		t.Fatalf("after the transfer node %d names leader %d", target, st.LeaderId)
+	// The old leader has stepped down; the target campaigns at once.
+	if got, err := waitLeader(ctx, cl, target, st.LeaderId); err != nil || got != target {
+		t.Fatalf("after the transfer to %d the leader is %d (%v)", target, got, err)
 	}
 	if _, err := admin.Timestamps(ctx, 10); err != nil {
 		t.Fatalf("timestamps after the transfer: %v", err)
