@@ -113,7 +113,7 @@ func Start(cfg Config) (*Cluster, error) {
 		}
 		n.args = append(append([]string{"run", "--log-format", "console"}, security...),
 			"--id", fmt.Sprint(n.ID), "--host-name", fmt.Sprintf("hv%d", n.ID),
-			"--ingest-socket", filepath.Join(dir, "ingest.sock"), "--data-dir", n.DataDir, "--members", strings.Join(members, ","),
+			"--ingest-socket", filepath.Join(n.DataDir, "ingest.sock"), "--data-dir", n.DataDir, "--members", strings.Join(members, ","),
 			"--peer-listen", n.PeerAddr, "--api-listen", n.APIAddr, "--ntp-listen", n.NTPAddr,
 			"--metrics-listen", n.MetricsAddr, "--shm-path", n.ShmPath)
 		n.args = append(n.args, cfg.Args...)
