@@ -152,7 +152,11 @@ func (d *Daemon) openHost() error {
 }
 
 func (d *Daemon) driverConfig() driver.Config {
-	core := consensus.Config{ID: d.id, Lease: leaseTime, MaxDriftPPM: int(d.cfg.MaxDriftPPM)}
+	// Slots carry up to 2 MiB of commands, so a batch of trace events of
+	// up to maxCommandBytes fits in one, well inside the transport's 4 MiB
+	// frames.
+	core := consensus.Config{ID: d.id, Lease: leaseTime, MaxDriftPPM: int(d.cfg.MaxDriftPPM),
+		MaxBatchBytes: 2 << 20, MaxMsgBytes: 2 << 20}
 	if d.cfg.Join != "" {
 		core.Join = true
 	}

@@ -244,7 +244,10 @@ func max64(a, b uint64) uint64 {
 
 func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockdv1.OrderingService_SubscribeServer) error {
 	ctx := stream.Context()
-	next := max64(req.FromGsn, 1)
+	next := req.FromGsn
+	if next == 0 { // from the next event committed
+		next = s.d.events.store.Last() + 1
+	}
 	for {
 		evs, n, err := s.d.events.store.Read(next, 1000)
 		if err != nil {

@@ -22,8 +22,8 @@ import (
 const callEventsPropose = "events.propose"
 
 // maxCommandBytes keeps one event batch under the consensus core's batch
-// limit (MaxBatchBytes, 256 KiB by default).
-const maxCommandBytes = 200 << 10
+// limit (MaxBatchBytes, 2 MiB as the daemon configures it).
+const maxCommandBytes = 1536 << 10
 
 // eventPipeline takes stamped events from every source on this host and
 // commits them in batches, one batch in flight at a time: each source's

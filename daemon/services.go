@@ -76,6 +76,20 @@ func (d *Daemon) openServices() error {
 		d.closers = append(d.closers, ntp.Close)
 		d.services = append(d.services, &ntpService{s: ntp})
 	}
+	if d.cfg.IngestSocket != "" {
+		src, err := d.openSocketSource()
+		if err != nil {
+			return err
+		}
+		d.services = append(d.services, src)
+	}
+	files, err := d.fileSources()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		d.services = append(d.services, f)
+	}
 	if d.cfg.MetricsListen != "" {
 		lis, err := net.Listen("tcp", d.cfg.MetricsListen)
 		if err != nil {

@@ -68,6 +68,21 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	return New(conn), nil
 }
 
+// DialLazy makes a client for addr without waiting for the connection:
+// the first call connects, and fails at once if the server is down.
+func DialLazy(addr string, opts Options) (*Client, error) {
+	creds, err := opts.credentials()
+	if err != nil {
+		return nil, err
+	}
+	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts.DialOptions...)
+	conn, err := grpc.NewClient(addr, dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	return New(conn), nil
+}
+
 // New wraps a connection made elsewhere. Close closes it.
 func New(conn *grpc.ClientConn) *Client {
 	base, cancel := context.WithCancel(context.Background())

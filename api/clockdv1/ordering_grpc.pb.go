@@ -51,7 +51,8 @@ type OrderingServiceClient interface {
 	// retention are skipped: the first event's gsn shows where the store
 	// begins.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
-	// Subscribe streams committed events from from_gsn on, then live.
+	// Subscribe streams committed events from from_gsn on, then live;
+	// from_gsn 0 means from the next event committed.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogEvent], error)
 	// Offsets streams this host's record of every host's wall-clock offset
 	// to the reference, one sample per host per tick.
@@ -149,7 +150,8 @@ type OrderingServiceServer interface {
 	// retention are skipped: the first event's gsn shows where the store
 	// begins.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
-	// Subscribe streams committed events from from_gsn on, then live.
+	// Subscribe streams committed events from from_gsn on, then live;
+	// from_gsn 0 means from the next event committed.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[LogEvent]) error
 	// Offsets streams this host's record of every host's wall-clock offset
 	// to the reference, one sample per host per tick.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses.
+const (
+	exitError       = 1   // a tool failed or its output was wrong
+	exitUsage       = 2   // bad flags
+	exitInterrupted = 130 // Ctrl-C or SIGTERM
+)
+
+func main() { os.Exit(run(os.Args)) }
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp().RunContext(ctx, args)
+	switch {
+	case err == nil:
+		return 0
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "bench-tracecat: interrupted")
+		return exitInterrupted
+	}
+	fmt.Fprintln(os.Stderr, "bench-tracecat:", err)
+	if errors.As(err, new(usageError)) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// usageError is a bad flag or flag value.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func newApp() *cli.App {
+	env := func(s string) []string { return []string{"CLOCKD_BENCH_" + s} }
+	return &cli.App{
+		Name:  "bench-tracecat",
+		Usage: "measure tracecat merge against LC_ALL=C sort -m on this machine, in one run",
+		Description: "Generates per-host JSON-lines files sorted by time, then times tracecat merge\n" +
+			"(with an offsets file that corrects every host) and GNU sort -m over the same\n" +
+			"files, interleaved, and prints bytes, events, seconds, MB/s and events/s of each\n" +
+			"tool's best run and the throughput ratio tracecat/sort. Both outputs are checked:\n" +
+			"every event present, in time order. Progress goes to stderr, the table to stdout.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "files", Value: 8, EnvVars: env("FILES"), Usage: "input files, one per host"},
+			&cli.IntFlag{Name: "events", Value: 500_000, EnvVars: env("EVENTS"), Usage: "events per file"},
+			&cli.IntFlag{Name: "repeat", Value: 3, EnvVars: env("REPEAT"), Usage: "timed runs of each tool; the best counts"},
+			&cli.Int64Flag{Name: "seed", Value: 1, EnvVars: env("SEED"), Usage: "seed of the generated data"},
+			&cli.StringFlag{Name: "dir", EnvVars: env("DIR"), Usage: "parent of the temporary data directory, removed at exit (default: $TMPDIR or /tmp)"},
+			&cli.StringFlag{Name: "tracecat", EnvVars: env("TRACECAT"), Usage: "the tracecat binary to measure (default: go build ./cmd/tracecat)"},
+			&cli.StringFlag{Name: "part", Value: "merge", EnvVars: env("PART"), Usage: "what to measure: merge (files), log (the cluster's event log: not written yet) or all"},
+			&cli.BoolFlag{Name: "keep", EnvVars: env("KEEP"), Usage: "keep the generated data and print where"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		Action:       action,
+	}
+}
+
+func action(c *cli.Context) error {
+	cfg := Config{Files: c.Int("files"), PerFile: c.Int("events"), Repeat: c.Int("repeat"), Seed: c.Int64("seed"),
+		Dir: c.String("dir"), Tracecat: c.String("tracecat"), Part: c.String("part"), KeepData: c.Bool("keep"), Progress: os.Stderr}
+	switch {
+	case cfg.Files < 1 || cfg.PerFile < 1 || cfg.Repeat < 1:
+		return usageError{errors.New("--files, --events and --repeat must be positive")}
+	case cfg.Part != "merge" && cfg.Part != "log" && cfg.Part != "all":
+		return usageError{fmt.Errorf("--part %q: want merge, log or all", cfg.Part)}
+	}
+	rep, err := Run(c.Context, cfg)
+	if rep != nil {
+		if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}

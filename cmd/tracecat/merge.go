@@ -1,0 +1,351 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/timeline"
+)
+
+func mergeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "merge",
+		Usage:     "merge trace files into one timeline, correcting each host's clock",
+		UsageText: "tracecat merge [flags] FILE[:FORMAT]...",
+		Description: "Reads every FILE (- is stdin), each in its own format: detected from its first\n" +
+			"8 KiB, or given by --format for all or by a :FORMAT suffix for one (jsonl,\n" +
+			"journal, syslog, ftrace, otlp, chrome). An event's host is the one its record\n" +
+			"names; for records that name none, the --host FILE=HOST given for its file, else\n" +
+			"the file's name without its directory and trace extensions (hv1.jsonl and\n" +
+			"hv1.trace.json are hv1). Names must match the offsets' hosts.\n\n" +
+			"--offsets reads the offset history `clockd offsets export` writes; each\n" +
+			"host's timestamps are corrected by its offset interpolated between samples.\n" +
+			"--offset HOST=±DURATION sets a constant offset (the host's clock minus the\n" +
+			"reference: hv2=+1.5ms moves hv2's events 1.5 ms earlier), replacing that\n" +
+			"host's history. Events keep their file's order; equal times are ordered by\n" +
+			"host, source, sequence and file.\n\n" +
+			"At the end a summary goes to stderr: events per file, late events (earlier\n" +
+			"than one before them in their file: written where their file has them), and\n" +
+			"inconsistent events (no timestamp, no offsets for their host, an end without\n" +
+			"a begin, ...: written and marked) and malformed records (skipped, with file\n" +
+			"and line). --strict makes the first malformed record or inconsistent event\n" +
+			"fatal. A progress bar goes to stderr when it is a terminal and the inputs are\n" +
+			"large.\n\n" + exitHelp,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "auto", EnvVars: env("FORMAT"),
+				Usage: "`FORMAT` of every FILE without a :FORMAT suffix: auto, jsonl, journal, syslog, ftrace, otlp or chrome"},
+			&cli.StringSliceFlag{Name: "host", EnvVars: env("HOST"),
+				Usage: "`FILE=HOST`: the host of FILE's records that name none (repeatable)"},
+			&cli.StringFlag{Name: "offsets", EnvVars: env("OFFSETS", "CLOCKD_OFFSETS"), TakesFile: true,
+				Usage: "per-host clock-offset history `FILE` from clockd offsets export (JSON lines)"},
+			&cli.StringSliceFlag{Name: "offset", EnvVars: env("OFFSET"),
+				Usage: "`HOST=±DURATION`: a constant offset for HOST, e.g. hv2=+1.5ms (repeatable)"},
+			&cli.BoolFlag{Name: "strict", EnvVars: env("STRICT"),
+				Usage: "fail at the first malformed record or inconsistent event instead of reporting it"},
+			&cli.BoolFlag{Name: "no-progress", EnvVars: env("NO_PROGRESS"),
+				Usage: "never draw the progress bar"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, TakesFile: true,
+				Usage: "write a CPU profile of the merge to `FILE` (go tool pprof)"},
+		}, outputFlags()...),
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			return commandErr(c, runMerge(c))
+		},
+	}
+}
+
+// mergeFile is one FILE argument.
+type mergeFile struct {
+	path   string // "-" for stdin
+	format ingest.Format
+	host   string // for records that name none
+}
+
+// mergeConfig is the merge command line, checked.
+type mergeConfig struct {
+	files   []mergeFile
+	offsets *timeline.Offsets
+	strict  bool
+}
+
+func runMerge(c *cli.Context) error {
+	cfg, err := mergeConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	var read atomic.Int64
+	inputs, total, closeInputs, err := openInputs(cfg, c.Int("max-reported"), &read)
+	if err != nil {
+		return err
+	}
+	defer closeInputs()
+	out, err := openOutput(c, stdout, false)
+	if err != nil {
+		return err
+	}
+	stopProgress := func() {}
+	if showProgress(c.Bool("no-progress"), isTerminal(stderr), out.tty, total) {
+		stopProgress = startProgress(stderr, &read, total).stop
+	}
+	if path := c.String("cpuprofile"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	tuneGC()
+	done := c.Context.Done()
+	n := 0
+	emit := func(ev timeline.Event) error {
+		if n++; n&4095 == 0 {
+			select {
+			case <-done:
+				return c.Context.Err()
+			default:
+			}
+		}
+		return out.Write(ev)
+	}
+	sum, err := timeline.Merge(inputs, timeline.MergeOptions{Offsets: cfg.offsets, Strict: cfg.strict,
+		MaxRecorded: c.Int("max-reported")}, emit)
+	stopProgress()
+	err = out.finish(err)
+	printSummary(stderr, &sum)
+	return err
+}
+
+// tuneGC lets the heap grow to 5 times the live data between collections
+// instead of twice, unless GOGC says otherwise: a merge allocates fast
+// (the parsers' strings) and keeps little (the events read ahead), so the
+// collector would otherwise run every few MB.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+}
+
+// startCPUProfile profiles the process into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// mergeConfigFrom reads and checks the flags and arguments.
+func mergeConfigFrom(c *cli.Context) (*mergeConfig, error) {
+	if !c.Args().Present() {
+		return nil, usagef("no FILE to merge (see --help)")
+	}
+	if err := checkMaxReported(c); err != nil {
+		return nil, err
+	}
+	format, err := ingest.ParseFormat(c.String("format"))
+	if err != nil {
+		return nil, usagef("--format: %v", err)
+	}
+	cfg := &mergeConfig{strict: c.Bool("strict")}
+	for _, arg := range c.Args().Slice() {
+		cfg.files = append(cfg.files, parseFileArg(arg, format))
+	}
+	if err := assignHosts(cfg.files, c.StringSlice("host")); err != nil {
+		return nil, err
+	}
+	if cfg.offsets, err = loadOffsets(c.String("offsets"), c.StringSlice("offset")); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseFileArg splits FILE[:FORMAT]. A suffix that is not a format name
+// is part of the file name, and so is any suffix of an existing file's
+// name.
+func parseFileArg(arg string, def ingest.Format) mergeFile {
+	f := mergeFile{path: arg, format: def}
+	i := strings.LastIndexByte(arg, ':')
+	if i <= 0 || i == len(arg)-1 {
+		return f
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return f
+	}
+	if format, err := ingest.ParseFormat(arg[i+1:]); err == nil {
+		f.path, f.format = arg[:i], format
+	}
+	return f
+}
+
+// assignHosts sets each file's default host from --host FILE=HOST (FILE
+// as given, or its base name), else from the file's name.
+func assignHosts(files []mergeFile, hostFlags []string) error {
+	hosts := make(map[string]string)
+	for _, h := range hostFlags {
+		file, host, ok := strings.Cut(h, "=")
+		if !ok || file == "" || host == "" {
+			return usagef("--host %q: want FILE=HOST", h)
+		}
+		hosts[file] = host
+	}
+	used := make(map[string]bool)
+	for i := range files {
+		f := &files[i]
+		for _, key := range []string{f.path, filepath.Base(f.path)} {
+			if h, ok := hosts[key]; ok && f.host == "" {
+				f.host, used[key] = h, true
+			}
+		}
+		if f.host == "" {
+			f.host = hostFromFileName(f.path)
+		}
+	}
+	for file := range hosts {
+		if !used[file] {
+			return usagef("--host %s=%s: %s is not one of the files", file, hosts[file], file)
+		}
+	}
+	return nil
+}
+
+// traceExtensions are the file extensions hostFromFileName drops.
+var traceExtensions = map[string]bool{
+	".jsonl": true, ".ndjson": true, ".json": true, ".log": true, ".txt": true, ".trace": true,
+	".journal": true, ".export": true, ".syslog": true, ".ftrace": true, ".otlp": true, ".chrome": true, ".dat": true,
+}
+
+// hostFromFileName is a file's name without its directory and trace
+// extensions: /var/log/hv1.trace.json is hv1; stdin is "stdin".
+func hostFromFileName(path string) string {
+	if path == "-" {
+		return "stdin"
+	}
+	name := filepath.Base(path)
+	for {
+		ext := filepath.Ext(name)
+		if !traceExtensions[strings.ToLower(ext)] || ext == name {
+			return name
+		}
+		name = strings.TrimSuffix(name, ext)
+	}
+}
+
+// loadOffsets reads --offsets and applies the --offset constants; nil
+// when neither is given.
+func loadOffsets(path string, manual []string) (*timeline.Offsets, error) {
+	var offs *timeline.Offsets
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--offsets: %w", err)
+		}
+		defer f.Close()
+		if offs, err = timeline.LoadOffsets(f); err != nil {
+			return nil, fmt.Errorf("--offsets %s: %w", path, err)
+		}
+	}
+	for _, m := range manual {
+		mo, err := timeline.ParseManualOffset(m)
+		if err != nil {
+			return nil, usagef("--offset: %v", err)
+		}
+		if offs == nil {
+			offs, _ = timeline.NewOffsets(nil)
+		}
+		offs.SetConstant(mo.Host, mo.OffsetNs)
+	}
+	return offs, nil
+}
+
+// openInputs opens every file and its parser, counting the bytes read
+// into read. It fails, after closing them, if any file cannot be opened
+// or its format is unknown, naming every such file. total is the size of
+// the regular files.
+func openInputs(cfg *mergeConfig, maxReported int, read *atomic.Int64) (inputs []timeline.Input, total int64, closeAll func(), err error) {
+	var closers []io.Closer
+	closeAll = func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	var errs []error
+	for _, mf := range cfg.files {
+		r, size, closer, err := openFile(mf.path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		closers = append(closers, closer)
+		total += size
+		name := mf.path
+		if name == "-" {
+			name = "stdin"
+		}
+		bad := timeline.NewBadRecords(maxReported)
+		opts := ingest.Options{File: name, Host: mf.host, Strict: cfg.strict, OnError: bad.Add}
+		p, err := ingest.Open(countingReader{r: r, n: read}, opts, mf.format)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		inputs = append(inputs, timeline.Input{Name: name, Host: mf.host, Parser: p, Bad: bad})
+	}
+	switch {
+	case len(errs) == 1:
+		closeAll()
+		return nil, 0, nil, errs[0]
+	case len(errs) > 1:
+		closeAll()
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d of %d inputs cannot be read:", len(errs), len(cfg.files))
+		for _, err := range errs {
+			b.WriteString("\n  " + err.Error())
+		}
+		return nil, 0, nil, errors.New(b.String())
+	}
+	return inputs, total, closeAll, nil
+}
+
+// openFile opens path ("-": stdin); size is 0 unless it is a regular
+// file.
+func openFile(path string) (io.Reader, int64, io.Closer, error) {
+	if path == "-" {
+		return os.Stdin, 0, io.NopCloser(os.Stdin), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("%s: is a directory", path)
+	}
+	size := int64(0)
+	if fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return f, size, f, nil
+}

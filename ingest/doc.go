@@ -1,0 +1,32 @@
+// Package ingest turns trace files and streams into Events: JSON lines
+// (NewJSONLines), the journald export format (NewJournalExport), RFC 5424
+// syslog (NewSyslog), ftrace text from trace-cmd report or trace_pipe
+// (NewFtrace), OTLP JSON spans (NewOTLP) and Chrome trace JSON
+// (NewChrome). Detect sniffs a format from the first bytes; Open builds
+// the parser for a format (FormatAuto detects).
+//
+// # Model
+//
+// Every parser streams: it holds one record (at most
+// Options.MaxLineBytes) at a time, whatever the input's size. Next
+// returns events in input order, numbering each source's events from 1
+// (SourceSeq), and io.EOF at the end.
+//
+// # Guarantees
+//
+//   - A malformed record is reported with its file and line (LineError)
+//     and counted (Errors). It is skipped, unless Options.Strict, when it
+//     ends the parse. Nothing is dropped without being counted.
+//   - Unknown formats, compressed and binary inputs get ErrUnknownFormat
+//     with a message saying what the input looks like.
+//
+// # Hazards
+//
+//   - ftrace times are seconds since boot: without the host's boot time
+//     (NewFtrace's bootNs) events carry time since boot.
+//   - Source names repeat across files and restarts (cpu0, a service
+//     name); consumers that deduplicate by (source, SourceSeq), like the
+//     daemon's file tailer, namespace them first.
+//   - A JSON document (OTLP, Chrome) that is not valid JSON cannot be
+//     resumed after the error, even when not strict.
+package ingest

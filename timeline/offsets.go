@@ -1,0 +1,317 @@
+package timeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sample is one measurement of a host's wall clock against the cluster
+// reference: at reference time RefNs the host's clock read
+// RefNs+OffsetNs, to within ±ErrNs.
+type Sample struct {
+	Host     string
+	RefNs    int64 // reference time of the sample, ns since the Unix epoch
+	OffsetNs int64 // host wall clock minus reference, ns
+	ErrNs    int64 // uncertainty of OffsetNs, ns, >= 0
+}
+
+// localNs is the host's own clock reading at the sample.
+func (s Sample) localNs() int64 { return s.RefNs + s.OffsetNs }
+
+// Offsets is the clock-offset history of a set of hosts, for turning a
+// host's local timestamps into reference time. It is read-only after
+// loading and safe for concurrent use.
+type Offsets struct {
+	hosts map[string]*hostOffsets
+}
+
+// hostOffsets is one host's history.
+//
+// Invariant: samples are sorted by RefNs, no two share a RefNs, and
+// len(samples) >= 1. monotone tells whether their local times
+// (RefNs+OffsetNs) are non-decreasing too, which is what a binary search
+// by local time needs.
+type hostOffsets struct {
+	samples  []Sample
+	monotone bool
+}
+
+// NewOffsets builds the history from samples in any order. Two samples
+// of one host at the same reference time are an error.
+func NewOffsets(samples []Sample) (*Offsets, error) {
+	o := &Offsets{hosts: make(map[string]*hostOffsets)}
+	byHost := make(map[string][]Sample)
+	for _, s := range samples {
+		if err := s.check(); err != nil {
+			return nil, err
+		}
+		byHost[s.Host] = append(byHost[s.Host], s)
+	}
+	for host, ss := range byHost {
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].RefNs < ss[j].RefNs })
+		for i := 1; i < len(ss); i++ {
+			if ss[i].RefNs == ss[i-1].RefNs {
+				return nil, fmt.Errorf("host %q has two samples at ref_unix_nano %d", host, ss[i].RefNs)
+			}
+		}
+		o.hosts[host] = newHostOffsets(ss)
+	}
+	return o, nil
+}
+
+func newHostOffsets(ss []Sample) *hostOffsets {
+	h := &hostOffsets{samples: ss, monotone: true}
+	for i := 1; i < len(ss); i++ {
+		if ss[i].localNs() < ss[i-1].localNs() {
+			h.monotone = false
+		}
+	}
+	return h
+}
+
+func (s Sample) check() error {
+	switch {
+	case s.Host == "":
+		return errors.New("empty host")
+	case s.ErrNs < 0:
+		return fmt.Errorf("host %q: negative err_nanos %d", s.Host, s.ErrNs)
+	}
+	return nil
+}
+
+// SetConstant replaces host's history by one constant offset (host
+// clock minus reference, ns), as a manual --offset does.
+func (o *Offsets) SetConstant(host string, offsetNs int64) {
+	if o.hosts == nil {
+		o.hosts = make(map[string]*hostOffsets)
+	}
+	o.hosts[host] = newHostOffsets([]Sample{{Host: host, OffsetNs: offsetNs}})
+}
+
+// Hosts lists the hosts with a history, sorted.
+func (o *Offsets) Hosts() []string {
+	var hs []string
+	for h := range o.hosts {
+		hs = append(hs, h)
+	}
+	sort.Strings(hs)
+	return hs
+}
+
+// Samples returns host's samples sorted by reference time. The slice
+// belongs to o: callers must not modify it.
+func (o *Offsets) Samples(host string) []Sample {
+	if h := o.hosts[host]; h != nil {
+		return h.samples
+	}
+	return nil
+}
+
+// Correct maps a local timestamp of host (ns since the epoch on the
+// host's clock) to reference time. The offset is interpolated linearly
+// between the two samples whose local times surround localNs, and is
+// the first or the last sample's outside them. ok is false when host
+// has no samples.
+func (o *Offsets) Correct(host string, localNs int64) (refNs int64, ok bool) {
+	h := o.hosts[host]
+	if h == nil {
+		return 0, false
+	}
+	var c corrector
+	c.h = h
+	return localNs - c.offset(localNs), true
+}
+
+// corrector evaluates one host's offset for a stream of local times that
+// mostly increase: it remembers the segment of the last lookup so that
+// the next one usually costs two comparisons.
+type corrector struct {
+	h *hostOffsets
+	// seg is the index i of the last segment [samples[i], samples[i+1]]
+	// used; -1 before the first sample, len-1 after the last.
+	seg int
+}
+
+// offset is the host's offset (clock minus reference, ns) at local time
+// localNs.
+func (c *corrector) offset(localNs int64) int64 {
+	ss := c.h.samples
+	n := len(ss)
+	if n == 1 {
+		return ss[0].OffsetNs
+	}
+	i := c.seg
+	if !c.h.monotone || !c.holds(i, localNs) {
+		i = c.h.segment(localNs)
+		c.seg = i
+	}
+	switch {
+	case i < 0:
+		return ss[0].OffsetNs
+	case i >= n-1:
+		return ss[n-1].OffsetNs
+	}
+	return interpolate(ss[i], ss[i+1], localNs)
+}
+
+// holds tells whether segment i is the one a binary search would find
+// for localNs, on a monotone history.
+func (c *corrector) holds(i int, localNs int64) bool {
+	ss := c.h.samples
+	n := len(ss)
+	switch {
+	case i < 0:
+		return localNs < ss[0].localNs()
+	case i >= n-1:
+		return localNs >= ss[n-1].localNs()
+	}
+	return ss[i].localNs() <= localNs && localNs < ss[i+1].localNs()
+}
+
+// segment finds i with samples[i].local <= localNs <= samples[i+1].local:
+// by binary search when local times are monotone, else the earliest such
+// segment (see HAZARD in doc.go). It returns -1 or len-1 when localNs is
+// before or after every sample.
+func (h *hostOffsets) segment(localNs int64) int {
+	ss := h.samples
+	n := len(ss)
+	if h.monotone {
+		// The first sample whose local time exceeds localNs.
+		j := sort.Search(n, func(k int) bool { return ss[k].localNs() > localNs })
+		return j - 1
+	}
+	for i := 0; i+1 < n; i++ {
+		a, b := ss[i].localNs(), ss[i+1].localNs()
+		if min(a, b) <= localNs && localNs <= max(a, b) {
+			return i
+		}
+	}
+	if localNs < ss[0].localNs() {
+		return -1
+	}
+	return n - 1
+}
+
+// interpolate is the offset at local time l on the line through a and b.
+// The fraction goes through float64: the product of an offset change and
+// a time span can overflow int64, and the rounding error is far below
+// 1 ns for offsets under a day.
+func interpolate(a, b Sample, l int64) int64 {
+	la, lb := a.localNs(), b.localNs()
+	if la == lb {
+		return b.OffsetNs
+	}
+	f := float64(l-la) / float64(lb-la)
+	return a.OffsetNs + int64(math.Round(f*float64(b.OffsetNs-a.OffsetNs)))
+}
+
+// LoadOffsets reads the JSON-lines offsets file that `clockd offsets
+// export` writes (format in doc.go). Blank lines are skipped; unknown
+// fields are ignored; host and ref_unix_nano and offset_nanos are
+// required. Errors name the line.
+func LoadOffsets(r io.Reader) (*Offsets, error) {
+	var samples []Sample
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		s, err := parseSampleLine([]byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		samples = append(samples, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return NewOffsets(samples)
+}
+
+// sampleJSON is one line of the offsets file. Pointers tell a missing
+// field from a zero.
+type sampleJSON struct {
+	Host     *string `json:"host"`
+	RefNs    *int64  `json:"ref_unix_nano"`
+	OffsetNs *int64  `json:"offset_nanos"`
+	ErrNs    *int64  `json:"err_nanos"`
+}
+
+func parseSampleLine(b []byte) (Sample, error) {
+	var j sampleJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Sample{}, err
+	}
+	switch {
+	case j.Host == nil:
+		return Sample{}, errors.New(`missing "host"`)
+	case j.RefNs == nil:
+		return Sample{}, errors.New(`missing "ref_unix_nano"`)
+	case j.OffsetNs == nil:
+		return Sample{}, errors.New(`missing "offset_nanos"`)
+	}
+	s := Sample{Host: *j.Host, RefNs: *j.RefNs, OffsetNs: *j.OffsetNs}
+	if j.ErrNs != nil {
+		s.ErrNs = *j.ErrNs
+	}
+	return s, s.check()
+}
+
+// WriteOffsets writes samples in the offsets file format, one line each,
+// in the order given.
+func WriteOffsets(w io.Writer, samples []Sample) error {
+	bw := bufio.NewWriter(w)
+	var b []byte
+	for _, s := range samples {
+		if err := s.check(); err != nil {
+			return err
+		}
+		b = append(b[:0], `{"host":`...)
+		b = appendJSONString(b, s.Host)
+		b = append(b, `,"ref_unix_nano":`...)
+		b = strconv.AppendInt(b, s.RefNs, 10)
+		b = append(b, `,"offset_nanos":`...)
+		b = strconv.AppendInt(b, s.OffsetNs, 10)
+		b = append(b, `,"err_nanos":`...)
+		b = strconv.AppendInt(b, s.ErrNs, 10)
+		b = append(b, "}\n"...)
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// ManualOffset is a constant offset given by hand: host's clock minus
+// the reference is OffsetNs.
+type ManualOffset struct {
+	Host     string
+	OffsetNs int64
+}
+
+// ParseManualOffset parses HOST=±DURATION, e.g. "hv2=+1.5ms" (hv2's
+// clock is 1.5 ms ahead: its timestamps are moved 1.5 ms earlier) or
+// "hv3=-250us". The duration takes Go's units (ns, us, µs, ms, s, m, h);
+// the sign is optional.
+func ParseManualOffset(s string) (ManualOffset, error) {
+	host, dur, ok := strings.Cut(s, "=")
+	host = strings.TrimSpace(host)
+	if !ok || host == "" {
+		return ManualOffset{}, fmt.Errorf("offset %q: want HOST=±DURATION, e.g. hv2=+1.5ms", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(dur))
+	if err != nil {
+		return ManualOffset{}, fmt.Errorf("offset %q: %v", s, err)
+	}
+	return ManualOffset{Host: host, OffsetNs: int64(d)}, nil
+}
