@@ -3,7 +3,7 @@ GO      ?= go
 SEEDS   ?= 10000
 PKGS    := ./...
 
-.PHONY: build test sim lint demo clean bench-consensus plots proto
+.PHONY: build test sim lint demo clean bench-consensus bench-tracecat plots proto
 
 # The whole demo: builds clockd, starts three `clockd run` processes on
 # loopback (one with a wall clock an hour fast), prints the status and each
@@ -40,6 +40,13 @@ bench-consensus:
 	$(GO) build -ldflags "-X main.revision=$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
 		-o bin/bench-consensus ./bench/consensus
 	./bin/bench-consensus $(BENCH_FLAGS)
+
+# tracecat merge against LC_ALL=C sort -m over 8 files of 500,000 events,
+# then the ordered event log's append throughput on a 3-node loopback
+# cluster; the tables in BENCHMARKS.md come from this target.
+bench-tracecat:
+	$(GO) build -o bin/tracecat ./cmd/tracecat
+	$(GO) run ./bench/tracecat --tracecat bin/tracecat --part all $(BENCH_FLAGS)
 
 # The VM-migration figures in docs/img, computed from vmclock.At (ρ_vm = 5000 ppm
 # for readability): vm-migration-behind.png and vm-migration-ahead.png.

@@ -60,7 +60,7 @@ func newApp() *cli.App {
 			&cli.Int64Flag{Name: "seed", Value: 1, EnvVars: env("SEED"), Usage: "seed of the generated data"},
 			&cli.StringFlag{Name: "dir", EnvVars: env("DIR"), Usage: "parent of the temporary data directory, removed at exit (default: $TMPDIR or /tmp)"},
 			&cli.StringFlag{Name: "tracecat", EnvVars: env("TRACECAT"), Usage: "the tracecat binary to measure (default: go build ./cmd/tracecat)"},
-			&cli.StringFlag{Name: "part", Value: "merge", EnvVars: env("PART"), Usage: "what to measure: merge (files), log (the cluster's event log: not written yet) or all"},
+			&cli.StringFlag{Name: "part", Value: "merge", EnvVars: env("PART"), Usage: "what to measure: merge (files against sort -m), log (append throughput of the cluster event log) or all"},
 			&cli.BoolFlag{Name: "keep", EnvVars: env("KEEP"), Usage: "keep the generated data and print where"},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },

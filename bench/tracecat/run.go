@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,11 +66,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return nil, fmt.Errorf("unknown part %q", cfg.Part)
 }
 
-// runLogPart will measure tracecat tail and export against the cluster's
-// ordered event log; it waits for the log's read service.
-func runLogPart(context.Context, Config) error {
-	return errors.New("--part log: not written yet: the cluster event log service does not exist")
-}
+// runLogPart measures append throughput of the cluster's ordered event
+// log (logpart.go).
+func runLogPart(ctx context.Context, cfg Config) error { return runLogPartReal(ctx, cfg) }
 
 // runMergePart generates the files, then times tracecat merge and
 // LC_ALL=C sort -m over them, interleaved, cfg.Repeat times each, and
