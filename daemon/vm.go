@@ -70,6 +70,18 @@ func (v *vms) Freeze(ctx context.Context, vm string, vmTime *int64, owner consen
 		}
 	}
 	if floor == 0 {
+		// No time to commit: answer from the record where it decides.
+		rec, ok := v.d.machine.VM(vm)
+		switch {
+		case !ok:
+			return ordering.VM{}, status.Errorf(codes.NotFound, "unknown VM %q", vm)
+		case rec.State == ordering.VMFrozen && rec.Owner == owner && rec.Generation == gen:
+			return rec, nil // a retry of a freeze already committed
+		case rec.Owner != owner || rec.Generation != gen:
+			return ordering.VM{}, status.Errorf(codes.FailedPrecondition,
+				"VM %q is owned by host %d at generation %d; host %d at generation %d may not freeze it",
+				vm, rec.Owner, rec.Generation, owner, gen)
+		}
 		return ordering.VM{}, status.Errorf(codes.InvalidArgument,
 			"VM %q: vm_time_unix_nano is required when host %d, not the owner %d, serves the freeze", vm, v.d.id, owner)
 	}

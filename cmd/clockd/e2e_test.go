@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/ntp"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/internal/proccluster"
@@ -273,6 +274,29 @@ func TestClusterMutualTLS(t *testing.T) {
 	defer anon.Close()
 	if _, err := anon.Now(ctx); grpcstatus.Code(err) != codes.Unauthenticated {
 		t.Fatalf("a client without a certificate read the time: %v", err)
+	}
+	// VM changes: a host acts only for itself.
+	mig := host.Migration()
+	if _, err := mig.Resume(ctx, &clockdv1.ResumeRequest{Vm: "vm-tls", Generation: 1, RequestId: "r1"}); grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Fatalf("host hv1's certificate resumed a VM on node 1: %v", err)
+	}
+	node1, err := cl.DialAs(ctx, 1, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node1.Close()
+	if _, err := node1.Migration().Resume(ctx, &clockdv1.ResumeRequest{Vm: "vm-tls", Generation: 1, RequestId: "r1"}); err != nil {
+		t.Fatalf("node 1 registering a VM on itself: %v", err)
+	}
+	node2, err := cl.DialAs(ctx, 2, "node-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node2.Close()
+	_, err = node2.Migration().Freeze(ctx, &clockdv1.FreezeRequest{Vm: "vm-tls", Owner: 1, Generation: 1, RequestId: "f1",
+		VmTimeUnixNano: proto.Int64(time.Now().UnixNano())})
+	if grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Fatalf("node 2's certificate froze node 1's VM: %v", err)
 	}
 	admin, err := cl.Dial(ctx, 1)
 	if err != nil {
