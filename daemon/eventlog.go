@@ -118,7 +118,8 @@ func (o *offsetLog) Close() error {
 	return o.f.Close()
 }
 
-// The limits of one Append message.
+// The limits of one Append message (whose size the API server bounds at
+// 4 MiB).
 const (
 	maxAppendEvents = 10_000
 	maxEventBytes   = 64 << 10

@@ -124,7 +124,10 @@ type apiService struct {
 }
 
 func (d *Daemon) openAPI() (*apiService, error) {
-	opts := append(server.DefaultLimits().ServerOptions(),
+	// Append messages carry batches of trace events: up to 4 MiB each.
+	limits := server.DefaultLimits()
+	limits.MaxRecvMsgBytes = 4 << 20
+	opts := append(limits.ServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
 	if !d.cfg.Insecure {
 		tc, err := auth.ServerTLS(d.cfg.TLSCA, d.cfg.TLSCert, d.cfg.TLSKey)
