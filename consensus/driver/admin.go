@@ -172,6 +172,12 @@ func (r *Replica) changeMembers(ctx context.Context, edit func(consensus.Members
 	err := r.call(ctx, func() error {
 		cur, next := r.node.Members()
 		if next != nil {
+			// A change that is wrong whatever happens (an existing member,
+			// an unknown one) is refused as such, even while another is in
+			// flight; the latest configuration decides.
+			if _, err := edit(*next); err != nil {
+				return err
+			}
 			return consensus.ErrChangeInFlight
 		}
 		want, err := edit(cur)
