@@ -220,12 +220,11 @@ func toProtoEvent(le ordering.LogEvent) *clockdv1.LogEvent {
 const maxRead = 10_000
 
 func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*clockdv1.ReadResponse, error) {
-	max := int(req.Max)
-	if max <= 0 || max > maxRead {
-		max = maxRead
+	limit := int(req.Max)
+	if limit <= 0 || limit > maxRead {
+		limit = maxRead
 	}
-	from := max64(req.FromGsn, 1)
-	evs, next, err := s.d.events.store.Read(from, max)
+	evs, next, err := s.d.events.store.Read(max(req.FromGsn, 1), limit)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -234,13 +233,6 @@ func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*
 		resp.Events = append(resp.Events, toProtoEvent(e))
 	}
 	return resp, nil
-}
-
-func max64(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockdv1.OrderingService_SubscribeServer) error {

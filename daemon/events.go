@@ -85,8 +85,11 @@ func (p *eventPipeline) stamp(evs []ingest.Event) {
 		}
 		k := e.Host + "\x00" + e.Source
 		if e.SourceSeq == 0 {
-			next := max(p.seqs[k], p.d.machine.SourceSeq(e.Host, e.Source)) + 1
-			e.SourceSeq = next
+			last, seen := p.seqs[k]
+			if !seen { // first sight of the source since start: resume after what is committed
+				last = p.d.machine.SourceSeq(e.Host, e.Source)
+			}
+			e.SourceSeq = last + 1
 		}
 		p.seqs[k] = max(p.seqs[k], e.SourceSeq)
 	}

@@ -2,14 +2,13 @@ package daemon
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"sync"
 
+	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
 	"github.com/clockd/clockd/internal/wire"
 	"github.com/clockd/clockd/ordering"
@@ -18,11 +17,10 @@ import (
 // ErrSpoolFull: the spool holds its bound of bytes.
 var ErrSpoolFull = errors.New("daemon: event spool full")
 
-var spoolCRC = crc32.MakeTable(crc32.Castagnoli)
-
 // spool keeps events that wait for the cluster, on disk, first in first
-// out, within maxBytes. A record is: uvarint length, CRC-32C, then the
-// event as ordering.AppendEvent encodes it. Events leave it (Pop) only
+// out, within maxBytes: frames as the event store writes them
+// (eventlog.AppendFrame), each holding one event as ordering.AppendEvent
+// encodes it. Events leave it (Pop) only
 // once committed; after a crash the whole file is proposed again and the
 // state machine drops what was already committed (per-source dedupe).
 type spool struct {
@@ -62,31 +60,16 @@ func openSpool(path string, maxBytes int64) (*spool, error) {
 }
 
 func readSpoolRecord(r *bufio.Reader) (ingest.Event, int, error) {
-	n, err := binary.ReadUvarint(r)
+	payload, n, err := eventlog.ReadFrame(r)
 	if err != nil {
 		return ingest.Event{}, 0, err
 	}
-	if n == 0 || n > 16<<20 {
-		return ingest.Event{}, 0, fmt.Errorf("spool: record length %d", n)
-	}
-	buf := make([]byte, 4+n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return ingest.Event{}, 0, err
-	}
-	if crc32.Checksum(buf[4:], spoolCRC) != binary.LittleEndian.Uint32(buf) {
-		return ingest.Event{}, 0, errors.New("spool: checksum mismatch")
-	}
-	d := wire.NewDecoder(buf[4:], errors.New("spool: malformed record"))
+	d := wire.NewDecoder(payload, errors.New("spool: malformed record"))
 	e := ordering.DecodeEvent(&d)
 	if err := d.Finish(); err != nil {
 		return ingest.Event{}, 0, err
 	}
-	return e, uvarintLen(n) + 4 + int(n), nil
-}
-
-func uvarintLen(v uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], v)
+	return e, n, nil
 }
 
 // Len is how many events wait.
@@ -103,10 +86,7 @@ func (s *spool) Push(evs []ingest.Event) (int, error) {
 	var buf []byte
 	n := 0
 	for i := range evs {
-		payload := ordering.AppendEvent(nil, &evs[i])
-		rec := binary.AppendUvarint(nil, uint64(len(payload)))
-		rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(payload, spoolCRC))
-		rec = append(rec, payload...)
+		rec := eventlog.AppendFrame(nil, ordering.AppendEvent(nil, &evs[i]))
 		if s.size+int64(len(buf)+len(rec)) > s.maxBytes {
 			break
 		}

@@ -13,11 +13,9 @@
 // on a majority of hosts' disks, in the log or in the store, until
 // retention removes it.
 //
-// Files: Dir/<first GSN, 20 digits>.seg. A record is
-//
-//	uvarint length | CRC-32C of the payload (4 bytes, little-endian) | payload
-//
-// with payload = uvarint GSN followed by ordering.AppendEvent's encoding.
+// Files: Dir/<first GSN, 20 digits>.seg, a sequence of frames (AppendFrame)
+// whose payload is the uvarint GSN followed by ordering.AppendEvent's
+// encoding.
 //
 // # Guarantees
 //
@@ -42,7 +40,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,8 +72,6 @@ type Config struct {
 // ErrCorrupt reports a damaged record before the tail.
 var ErrCorrupt = errors.New("eventlog: corrupt record")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // indexEvery is the sparse index's stride, in records.
 const indexEvery = 64
 
@@ -104,7 +99,8 @@ type Store struct {
 	w       *bufio.Writer
 	total   int64
 	changed chan struct{} // closed and replaced on every append
-	buf     []byte
+	buf     []byte        // payload scratch
+	frame   []byte        // record scratch
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -191,23 +187,9 @@ func scan(path string, last bool) (*segment, error) {
 // readRecord reads one record; with into non-nil it also decodes the
 // event into it. size is the record's length on disk.
 func readRecord(r *bufio.Reader, into *ordering.LogEvent) (gsn uint64, size int, err error) {
-	n, err := binary.ReadUvarint(r)
+	payload, size, err := ReadFrame(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, 0, io.EOF
-		}
 		return 0, 0, err
-	}
-	if n == 0 || n > 64<<20 {
-		return 0, 0, fmt.Errorf("record length %d", n)
-	}
-	buf := make([]byte, 4+n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, 0, fmt.Errorf("truncated record: %w", err)
-	}
-	payload := buf[4:]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(buf) {
-		return 0, 0, errors.New("checksum mismatch")
 	}
 	d := wire.NewDecoder(payload, ErrCorrupt)
 	gsn = d.Uvarint()
@@ -220,12 +202,7 @@ func readRecord(r *bufio.Reader, into *ordering.LogEvent) (gsn uint64, size int,
 	} else if d.Err != nil {
 		return 0, 0, d.Err
 	}
-	return gsn, uvarintLen(n) + 4 + int(n), nil
-}
-
-func uvarintLen(v uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], v)
+	return gsn, size, nil
 }
 
 func (s *Store) openActive(seg *segment) error {
@@ -300,20 +277,15 @@ func (s *Store) appendLocked(e *ordering.LogEvent) error {
 	}
 	payload := binary.AppendUvarint(s.buf[:0], e.GSN)
 	payload = ordering.AppendEvent(payload, &e.Event)
-	s.buf = payload
-	var head [binary.MaxVarintLen64 + 4]byte
-	n := binary.PutUvarint(head[:], uint64(len(payload)))
-	binary.LittleEndian.PutUint32(head[n:], crc32.Checksum(payload, castagnoli))
-	if _, err := s.w.Write(head[:n+4]); err != nil {
-		return fmt.Errorf("eventlog: write: %w", err)
-	}
-	if _, err := s.w.Write(payload); err != nil {
+	rec := AppendFrame(s.frame[:0], payload)
+	s.buf, s.frame = payload, rec
+	if _, err := s.w.Write(rec); err != nil {
 		return fmt.Errorf("eventlog: write: %w", err)
 	}
 	if (e.GSN-seg.first)%indexEvery == 0 || len(seg.index) == 0 {
 		seg.index = append(seg.index, indexEntry{gsn: e.GSN, off: seg.size})
 	}
-	size := int64(n + 4 + len(payload))
+	size := int64(len(rec))
 	seg.size += size
 	s.total += size
 	seg.last = e.GSN

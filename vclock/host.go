@@ -56,8 +56,8 @@ type HostConfig struct {
 	// Incarnation names this process in samples; 0 draws a random one.
 	Incarnation uint64
 	// Name is the host's name in samples (and so in the offset history).
-	Name string
-	Logger      *zap.Logger
+	Name   string
+	Logger *zap.Logger
 }
 
 func (c *HostConfig) fill() error {
@@ -184,7 +184,7 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 	m := h.cfg.Clock.Mono()
 	cur := h.seg.At(m)
 	since := max(m-a.MonoNs, 0)
-	target := satAdd(a.RefNs, m-a.MonoNs)
+	target := SatAdd(a.RefNs, m-a.MonoNs)
 	out := cur.Time
 	h.prev, h.anchor = h.anchor, a
 	h.anchors++
@@ -203,9 +203,9 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 	}
 	h.setLocked(Segment{
 		Status: StatusSynchronized, MonoNs: m, TimeNs: out, TargetNs: target,
-		ErrNs: satAdd(a.ErrNs, ppm(since, h.cfg.DriftPPM)), SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM,
-		HoldoverAtNs: satAdd(a.MonoNs, int64(h.cfg.HoldoverAfter)),
-		UnsyncAtNs:   satAdd(a.MonoNs, int64(h.cfg.UnsyncAfter)),
+		ErrNs: SatAdd(a.ErrNs, ppm(since, h.cfg.DriftPPM)), SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM,
+		HoldoverAtNs: SatAdd(a.MonoNs, int64(h.cfg.HoldoverAfter)),
+		UnsyncAtNs:   SatAdd(a.MonoNs, int64(h.cfg.UnsyncAfter)),
 	})
 	if cur.Status != StatusSynchronized {
 		h.log.Info("reference output synchronized", zap.Stringer("was", cur.Status),
@@ -224,7 +224,7 @@ func (h *Host) setLocked(s Segment) {
 
 // raiseLocked stores a mark a window above ns.
 func (h *Host) raiseLocked(ns int64) {
-	next := satAdd(ns, int64(h.cfg.HWMWindow))
+	next := SatAdd(ns, int64(h.cfg.HWMWindow))
 	if err := h.cfg.HWM.Store(next); err != nil {
 		if h.hwmErr == nil {
 			h.log.Error("high-water mark write failed", zap.Error(err))
@@ -319,9 +319,9 @@ func (h *Host) Prior(atNs int64) (Interval, bool) {
 		return Interval{}, false
 	}
 	a := h.anchor
-	ref := satAdd(a.RefNs, atNs-a.MonoNs)
-	w := satAdd(a.ErrNs, ppm(atNs-a.MonoNs, h.cfg.DriftPPM))
-	return Interval{Host: h.cfg.ID, Lo: satAdd(ref, -w), Hi: satAdd(ref, w)}, true
+	ref := SatAdd(a.RefNs, atNs-a.MonoNs)
+	w := SatAdd(a.ErrNs, ppm(atNs-a.MonoNs, h.cfg.DriftPPM))
+	return Interval{Host: h.cfg.ID, Lo: SatAdd(ref, -w), Hi: SatAdd(ref, w)}, true
 }
 
 // Info is what a host knows of its reference output, for status reports.

@@ -108,7 +108,7 @@ const NoTarget = math.MinInt64 / 2
 // reads as at the anchor, so a reader never goes backwards.
 func (s Segment) At(mono int64) Reading {
 	d := max(mono-s.MonoNs, 0)
-	target := satAdd(s.TargetNs, d)
+	target := SatAdd(s.TargetNs, d)
 	out := target
 	if s.Status == StatusInitializing {
 		out = max(s.TimeNs, target)
@@ -127,8 +127,8 @@ func (s Segment) At(mono int64) Reading {
 	if gap < 0 {
 		gap = -gap
 	}
-	bound := satAdd(satAdd(s.ErrNs, ppm(d, s.DriftPPM)), gap)
-	r.Earliest, r.Latest = satAdd(out, -bound), satAdd(out, bound)
+	bound := SatAdd(SatAdd(s.ErrNs, ppm(d, s.DriftPPM)), gap)
+	r.Earliest, r.Latest = SatAdd(out, -bound), SatAdd(out, bound)
 	return r
 }
 
@@ -139,7 +139,7 @@ func (s Segment) ConvergedAt() int64 {
 		if s.TargetNs == NoTarget {
 			return math.MaxInt64
 		}
-		return satAdd(s.MonoNs, max(s.TimeNs-s.TargetNs, 0))
+		return SatAdd(s.MonoNs, max(s.TimeNs-s.TargetNs, 0))
 	}
 	if s.TimeNs == s.TargetNs || s.SlewPPM <= 0 || s.SlewPPM >= 1_000_000 {
 		return s.MonoNs
@@ -148,7 +148,7 @@ func (s Segment) ConvergedAt() int64 {
 	if err != nil {
 		return s.MonoNs
 	}
-	return satAdd(s.MonoNs, c.ConvergedAt()-s.TargetNs)
+	return SatAdd(s.MonoNs, c.ConvergedAt()-s.TargetNs)
 }
 
 func (s Segment) statusAt(mono int64) Status {
@@ -180,8 +180,8 @@ func ppm(d, p int64) int64 {
 	return int64(q)
 }
 
-// satAdd adds without wrapping.
-func satAdd(a, b int64) int64 {
+// SatAdd adds without wrapping: the result saturates at the int64 limits.
+func SatAdd(a, b int64) int64 {
 	s := a + b
 	switch {
 	case b > 0 && s < a:

@@ -52,20 +52,15 @@ type Client struct {
 // Dial connects to addr (host:port) and waits until the connection is up
 // or ctx ends.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
-	creds, err := opts.credentials()
+	c, err := DialLazy(addr, opts)
 	if err != nil {
 		return nil, err
 	}
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts.DialOptions...)
-	conn, err := grpc.NewClient(addr, dialOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
-	}
-	if err := waitReady(ctx, conn); err != nil {
-		conn.Close()
+	if err := waitReady(ctx, c.conn); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("client: connect to %s: %w", addr, err)
 	}
-	return New(conn), nil
+	return c, nil
 }
 
 // DialLazy makes a client for addr without waiting for the connection:

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -51,7 +50,7 @@ func (s *timeServer) Timestamp(ctx context.Context, req *clockdv1.TimestampReque
 func (s *timeServer) WaitUntil(ctx context.Context, req *clockdv1.WaitUntilRequest) (*clockdv1.Reading, error) {
 	t := req.GetTimeUnixNano()
 	r := s.b.Now()
-	if r.Status != vclock.StatusInitializing && r.Bounded() && t > satAdd(r.Time, int64(MaxWaitAhead)) {
+	if r.Status != vclock.StatusInitializing && r.Bounded() && t > vclock.SatAdd(r.Time, int64(MaxWaitAhead)) {
 		return nil, status.Errorf(codes.InvalidArgument, "time_unix_nano %d is more than %v ahead of the reference clock (%d)",
 			t, MaxWaitAhead, r.Time)
 	}
@@ -112,16 +111,4 @@ func (s *timeServer) Watch(_ *clockdv1.WatchRequest, stream grpc.ServerStreaming
 			}
 		}
 	}
-}
-
-// satAdd adds without wrapping.
-func satAdd(a, b int64) int64 {
-	s := a + b
-	switch {
-	case b > 0 && s < a:
-		return math.MaxInt64
-	case b < 0 && s > a:
-		return math.MinInt64
-	}
-	return s
 }
