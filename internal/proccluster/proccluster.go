@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,16 +89,12 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	var members []string
 	for i := 1; i <= cfg.Nodes; i++ {
-		ports, err := freePorts(3)
-		if err != nil {
-			return nil, err
-		}
-		udp, err := freeUDPPort()
+		ports, err := freeAddrs(4)
 		if err != nil {
 			return nil, err
 		}
 		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
-		n := &Node{ID: uint64(i), PeerAddr: ports[0], APIAddr: ports[1], MetricsAddr: ports[2], NTPAddr: udp,
+		n := &Node{ID: uint64(i), PeerAddr: ports[0], APIAddr: ports[1], MetricsAddr: ports[2], NTPAddr: ports[3],
 			DataDir: dir, ShmPath: filepath.Join(dir, "clock"), LogPath: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d.log", i))}
 		c.Nodes = append(c.Nodes, n)
 		members = append(members, fmt.Sprintf("%d=%s", i, n.PeerAddr))
@@ -246,9 +241,20 @@ func (c *Cluster) WaitSynchronized(ctx context.Context) error {
 }
 
 func (c *Cluster) waitNode(ctx context.Context, id uint64) error {
+	n := c.Node(id)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := n.exited()
+	go func() {
+		select {
+		case <-exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	cl, err := c.Dial(ctx, id)
 	if err != nil {
-		return err
+		return c.explain(id, err)
 	}
 	defer cl.Close()
 	var last error
@@ -266,34 +272,43 @@ func (c *Cluster) waitNode(ctx context.Context, id uint64) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("proccluster: node %d not synchronized: %v (log %s)", id, errors.Join(last, ctx.Err()),
-		c.Node(id).LogPath)
+	return c.explain(id, fmt.Errorf("not synchronized: %w", errors.Join(last, ctx.Err())))
 }
 
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
+// exited is closed when node's current process ends (at once if none runs).
+func (n *Node) exited() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.done == nil || n.cmd == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
 	}
-	return out, nil
+	return n.done
 }
 
-func freeUDPPort() (string, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+// explain wraps err from waiting on node id with whether its process is
+// still up and the end of its log, so a failed wait says why.
+func (c *Cluster) explain(id uint64, err error) error {
+	n := c.Node(id)
+	state := "running"
+	select {
+	case <-n.exited():
+		state = "exited"
+	default:
+	}
+	return fmt.Errorf("proccluster: node %d (%s): %w\n--- last lines of %s ---\n%s", id, state, err, n.LogPath, tail(n.LogPath, 20))
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return err.Error()
 	}
-	defer c.Close()
-	return c.LocalAddr().String(), nil
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
