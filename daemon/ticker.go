@@ -53,7 +53,8 @@ func (d *Daemon) tickOnce(ctx context.Context) error {
 	at := d.clock.Mono()
 	prior, hasPrior := d.host.Prior(at)
 	tick, agr, err := vclock.BuildTick(vclock.TickInput{Leader: d.id, AtNs: at, Exchanges: ex, Voters: voters,
-		DriftPPM: d.cfg.MaxDriftPPM, Prior: prior, HasPrior: hasPrior})
+		DriftPPM: d.cfg.MaxDriftPPM, Prior: prior, HasPrior: hasPrior,
+		MaxStepNs: int64(d.cfg.TickInterval) * vclock.RefSlewPPM / 1_000_000})
 	if err != nil {
 		return err
 	}

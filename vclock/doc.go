@@ -21,15 +21,22 @@
 //     never followed. The agreement is narrowed by what the previous tick
 //     already proved, carried forward with drift (TickInput.Prior), so the
 //     reference tightens instead of wandering with whoever answered. The
-//     tick carries one ordering.Anchor per host: "when your M read m, the
-//     reference read ref ± err".
+//     reference itself moves from the prior's centre toward the
+//     agreement's by at most RefSlewPPM of the tick interval a tick
+//     (TickInput.MaxStepNs), always inside the agreement, so hosts that
+//     miss a tick are not left behind by a jump. The tick carries one
+//     ordering.Anchor per host: "when your M read m, the reference read
+//     ref ± err", err reaching the agreement's farther edge.
 //
-//  3. Output. On applying a tick with its own anchor, a Host sets its
-//     target T(m) = ref + (m − m_anchor) and moves its output O toward T
+//  3. Output. Each Host estimates its M's rate against the reference, f,
+//     from its anchors 16 to 128 s apart (clamped to ±max_drift_ppm,
+//     restarted when the reference moves more than drift allows). On
+//     applying a tick with its own anchor it sets its target
+//     T(m) = ref + (m − m_anchor)(1 + f) and moves its output O toward T
 //     through package slew: O never decreases and its rate stays within
-//     1 ± slew_ppm. A reading at m is
+//     1 ± slew_ppm of T's. A reading at m is
 //
-//     O ± (err + drift·(m − m_anchor) + |O − T|)
+//     O ± (err + (drift + |f|)·(m − m_anchor) + |O − T|)
 //
 //     as Segment.At computes it. The same Segment goes to the shared page
 //     (package vclock/shm), so local readers compute identical readings.

@@ -115,6 +115,10 @@ type Host struct {
 	anchor  ordering.Anchor // the latest anchor of this incarnation
 	prev    ordering.Anchor // the one before, for the drift estimate
 	anchors int
+	// hist holds this incarnation's recent anchors, oldest first, for the
+	// frequency estimate freq (parts per billion; see Segment.FreqPPB).
+	hist    []ordering.Anchor
+	freq    int64
 	tick    ordering.Tick // the latest tick applied, anchored here or not
 	ticked  bool
 	changed chan struct{} // closed and replaced when seg changes
@@ -183,11 +187,12 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 	}
 	m := h.cfg.Clock.Mono()
 	cur := h.seg.At(m)
-	since := max(m-a.MonoNs, 0)
-	target := SatAdd(a.RefNs, m-a.MonoNs)
-	out := cur.Time
 	h.prev, h.anchor = h.anchor, a
 	h.anchors++
+	h.trackFreqLocked(a)
+	since := max(m-a.MonoNs, 0)
+	target := SatAdd(a.RefNs, SatAdd(since, ppb(since, h.freq)))
+	out := cur.Time
 	switch {
 	case cur.Status == StatusInitializing && target < out:
 		// The floor from before a restart is ahead of the reference: hold
@@ -195,7 +200,8 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 		// than run ahead of the reference for the long time a slew would
 		// take. The next tick after that synchronizes.
 		h.setLocked(Segment{Status: StatusInitializing, MonoNs: m, TimeNs: out, TargetNs: target, ErrNs: -1,
-			SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM, HoldoverAtNs: math.MaxInt64, UnsyncAtNs: math.MaxInt64})
+			SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM, FreqPPB: h.freq,
+			HoldoverAtNs: math.MaxInt64, UnsyncAtNs: math.MaxInt64})
 		return
 	case (cur.Status == StatusInitializing || cur.Status == StatusUnsynchronized) && target > out:
 		// Nothing trusted this output: join the reference at once, forward.
@@ -203,7 +209,8 @@ func (h *Host) ApplyTick(t ordering.Tick) {
 	}
 	h.setLocked(Segment{
 		Status: StatusSynchronized, MonoNs: m, TimeNs: out, TargetNs: target,
-		ErrNs: SatAdd(a.ErrNs, ppm(since, h.cfg.DriftPPM)), SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM,
+		ErrNs:   SatAdd(a.ErrNs, Segment{DriftPPM: h.cfg.DriftPPM, FreqPPB: h.freq}.growth(since)),
+		SlewPPM: h.cfg.SlewPPM, DriftPPM: h.cfg.DriftPPM, FreqPPB: h.freq,
 		HoldoverAtNs: SatAdd(a.MonoNs, int64(h.cfg.HoldoverAfter)),
 		UnsyncAtNs:   SatAdd(a.MonoNs, int64(h.cfg.UnsyncAfter)),
 	})
@@ -309,6 +316,50 @@ func (h *Host) StatusChanges(ctx context.Context) <-chan Reading {
 	return out
 }
 
+// The frequency estimate compares the reference's progress with the
+// monotonic clock's between the newest anchor and the oldest one kept, at
+// least freqMinSpan and at most freqMaxSpan apart: over a long span the
+// anchors' own errors (half a round trip's asymmetry each) matter little.
+// It is clamped to ±DriftPPM, the most the monotonic clock may be off.
+const (
+	freqMinSpan = int64(16 * time.Second)
+	freqMaxSpan = int64(128 * time.Second)
+	freqNoiseNs = int64(time.Millisecond)
+)
+
+// trackFreqLocked adds anchor a to the history and updates h.freq.
+func (h *Host) trackFreqLocked(a ordering.Anchor) {
+	if n := len(h.hist); n > 0 && a.MonoNs <= h.hist[n-1].MonoNs {
+		return // the same sample again: nothing new to learn
+	}
+	if n := len(h.hist); n > 0 {
+		// A reference that moved more than drift and noise allow since
+		// the last anchor (it joined a new agreement, or this host's
+		// sample was far off) would skew the estimate: start over from
+		// here, keeping the estimate there is.
+		p := h.hist[n-1]
+		d := a.MonoNs - p.MonoNs
+		moved := a.RefNs - SatAdd(p.RefNs, SatAdd(d, ppb(d, h.freq)))
+		if abs(moved) > SatAdd(ppm(d, 2*h.cfg.DriftPPM), freqNoiseNs) {
+			h.hist = h.hist[:0]
+		}
+	}
+	h.hist = append(h.hist, a)
+	drop := 0
+	for drop < len(h.hist)-1 && a.MonoNs-h.hist[drop+1].MonoNs >= freqMaxSpan {
+		drop++
+	}
+	h.hist = append(h.hist[:0], h.hist[drop:]...)
+	o := h.hist[0]
+	span := a.MonoNs - o.MonoNs
+	if span < freqMinSpan {
+		return // keep the estimate there is
+	}
+	limit := h.cfg.DriftPPM * 1000
+	f := float64((a.RefNs-o.RefNs)-span) * 1e9 / float64(span)
+	h.freq = int64(max(min(f, float64(limit)), float64(-limit)))
+}
+
 // Prior is the reference interval at monotonic time atNs implied by this
 // process's latest anchor, widened by drift since; false before the first.
 // A new tick's leader narrows its agreement to it (TickInput.Prior).
@@ -318,9 +369,12 @@ func (h *Host) Prior(atNs int64) (Interval, bool) {
 	if h.anchors == 0 || atNs < h.anchor.MonoNs {
 		return Interval{}, false
 	}
-	a := h.anchor
-	ref := SatAdd(a.RefNs, atNs-a.MonoNs)
-	w := SatAdd(a.ErrNs, ppm(atNs-a.MonoNs, h.cfg.DriftPPM))
+	// Carried at the monotonic clock's own rate, not corrected by the
+	// frequency estimate: that estimate is measured against the reference,
+	// and feeding it back would let the reference run away with it.
+	a, d := h.anchor, atNs-h.anchor.MonoNs
+	ref := SatAdd(a.RefNs, d)
+	w := SatAdd(a.ErrNs, ppm(d, h.cfg.DriftPPM))
 	return Interval{Host: h.cfg.ID, Lo: SatAdd(ref, -w), Hi: SatAdd(ref, w)}, true
 }
 

@@ -72,13 +72,17 @@ func (r Reading) Uncertainty() int64 {
 //
 // At the anchor MonoNs the output read TimeNs and the target (the
 // committed reference, as seen on this host) read TargetNs with error
-// ErrNs. From there the target advances at rate 1 on the monotonic clock,
-// and the output slews toward it at a rate within 1±SlewPPM/10⁶ (package
-// slew) until they meet, then follows it. The bound is
+// ErrNs. From there the target advances at rate 1+FreqPPB/10⁹ on the
+// monotonic clock (FreqPPB corrects the monotonic clock's measured rate
+// error against the reference), and the output slews toward it at a rate
+// within 1±SlewPPM/10⁶ of the target's (package slew) until they meet,
+// then follows it. With d = m−MonoNs, the bound is
 //
-//	ErrNs + (m−MonoNs)·DriftPPM/10⁶ + |output − target|
+//	ErrNs + d·(DriftPPM·10³ + |FreqPPB| + 1)/10⁹ + |output − target|
 //
-// on both sides of the output. ErrNs < 0 means unbounded.
+// on both sides of the output: the monotonic clock's own rate error is
+// within DriftPPM, and a correction can add at most its own size (and a
+// nanosecond per second for their product). ErrNs < 0 means unbounded.
 //
 // An INITIALIZING segment does not slew: its output holds at TimeNs (the
 // restart floor) until the target passes it, then follows the target, so
@@ -97,6 +101,7 @@ type Segment struct {
 	ErrNs        int64
 	SlewPPM      int64
 	DriftPPM     int64
+	FreqPPB      int64
 	HoldoverAtNs int64
 	UnsyncAtNs   int64
 }
@@ -108,7 +113,7 @@ const NoTarget = math.MinInt64 / 2
 // reads as at the anchor, so a reader never goes backwards.
 func (s Segment) At(mono int64) Reading {
 	d := max(mono-s.MonoNs, 0)
-	target := SatAdd(s.TargetNs, d)
+	target := SatAdd(s.TargetNs, SatAdd(d, ppb(d, s.FreqPPB)))
 	out := target
 	if s.Status == StatusInitializing {
 		out = max(s.TimeNs, target)
@@ -127,7 +132,7 @@ func (s Segment) At(mono int64) Reading {
 	if gap < 0 {
 		gap = -gap
 	}
-	bound := SatAdd(SatAdd(s.ErrNs, ppm(d, s.DriftPPM)), gap)
+	bound := SatAdd(SatAdd(s.ErrNs, s.growth(d)), gap)
 	r.Earliest, r.Latest = SatAdd(out, -bound), SatAdd(out, bound)
 	return r
 }
@@ -148,7 +153,28 @@ func (s Segment) ConvergedAt() int64 {
 	if err != nil {
 		return s.MonoNs
 	}
-	return SatAdd(s.MonoNs, c.ConvergedAt()-s.TargetNs)
+	return SatAdd(s.MonoNs, s.monoFor(c.ConvergedAt()-s.TargetNs))
+}
+
+// growth is how far the bound widens over d ns of the monotonic clock.
+func (s Segment) growth(d int64) int64 {
+	return SatAdd(ppm(d, s.DriftPPM), ppb(d, abs(s.FreqPPB)+1))
+}
+
+// monoFor is the monotonic time over which the target advances x >= 0:
+// the inverse of x = d + ppb(d, FreqPPB), rounded up.
+func (s Segment) monoFor(x int64) int64 {
+	if s.FreqPPB == 0 || x <= 0 {
+		return x
+	}
+	d := int64(float64(x) * 1e9 / (1e9 + float64(s.FreqPPB)))
+	for d > 0 && SatAdd(d, ppb(d, s.FreqPPB)) >= x {
+		d--
+	}
+	for SatAdd(d, ppb(d, s.FreqPPB)) < x {
+		d++
+	}
+	return d
 }
 
 func (s Segment) statusAt(mono int64) Status {
@@ -162,6 +188,21 @@ func (s Segment) statusAt(mono int64) Status {
 		return StatusHoldover
 	}
 	return StatusSynchronized
+}
+
+// ppb returns d·p/10⁹ for d >= 0 and |p| <= 10⁹, truncated toward zero.
+func ppb(d, p int64) int64 {
+	if d <= 0 || p == 0 {
+		return 0
+	}
+	return d/1_000_000_000*p + d%1_000_000_000*p/1_000_000_000
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // ppm returns d·p/10⁶ for d, p >= 0, saturating.

@@ -83,7 +83,19 @@ type TickInput struct {
 	// does too.
 	Prior    Interval
 	HasPrior bool
+	// MaxStepNs, when HasPrior and > 0, bounds how far the reference may
+	// move from the prior's centre (where the last tick's reference has
+	// come to) toward the fresh agreement's centre: the reference glides
+	// instead of jumping as hosts come and go, and every host follows
+	// the same path. It always stays inside the agreement, and the error
+	// bound is its distance to the agreement's farther edge. The daemon
+	// allows RefSlewPPM of the tick interval.
+	MaxStepNs int64
 }
+
+// RefSlewPPM is the rate at which the daemon lets the committed reference
+// move toward the centre of the hosts' agreement (TickInput.MaxStepNs).
+const RefSlewPPM = 50
 
 // BuildTick intersects the hosts' intervals and, when a majority of the
 // voters agree, returns the tick to commit with an anchor for every host
@@ -112,7 +124,12 @@ func BuildTick(in TickInput) (ordering.Tick, Agreement, error) {
 		agr.Lo, agr.Hi = max(agr.Lo, in.Prior.Lo), min(agr.Hi, in.Prior.Hi)
 	}
 	ref := agr.Lo + (agr.Hi-agr.Lo)/2
-	errNs := agr.Hi - ref
+	if in.HasPrior && in.MaxStepNs > 0 {
+		was := in.Prior.Lo + (in.Prior.Hi-in.Prior.Lo)/2
+		ref = min(max(ref, was-in.MaxStepNs), was+in.MaxStepNs)
+		ref = min(max(ref, agr.Lo), agr.Hi)
+	}
+	errNs := max(agr.Hi-ref, ref-agr.Lo)
 	t := ordering.Tick{Leader: in.Leader, Support: len(agr.Support), Voters: in.Voters}
 	for _, e := range in.Exchanges {
 		half := (e.RecvNs - e.SentNs + 1) / 2

@@ -28,7 +28,7 @@
 //
 //	byte  word   name            type  meaning
 //	   0     0   magic           u64   the bytes "CLKDPAGE" (Magic)
-//	   8     1   version         u64   1 (Version)
+//	   8     1   version         u64   2 (Version)
 //	  16     2   size            u64   4096 (PageSize), the length of the file
 //	  24     3   seq             u64   seqlock sequence: even stable, odd mid-write
 //	  32     4   status          i64   0 nothing published yet, else vclock.Status (1..4)
@@ -43,21 +43,23 @@
 //	 104    13   heartbeat_ns    i64   CLOCK_MONOTONIC at the last Publish or Touch
 //	 112    14   max_age_ns      i64   heartbeat promise, ns; 2⁶³−1 none
 //	 120    15   flags           u64   bit 0 stopped; other bits 0
-//	 128  16-511 reserved        -     0
+//	 128    16   freq_ppb        i64   Segment.FreqPPB, |freq_ppb| < 10⁹
+//	 136  17-511 reserved        -     0
 //
 // Words 0–2 are written before the file gets its name and never change.
-// Words 4–15 change only under the seqlock. Fields may be added in the
-// reserved words, which version-1 readers ignore, without a new version;
-// any other change takes a new version, and readers refuse versions they
-// do not know.
+// Words 4–16 change only under the seqlock. Fields may be added in the
+// reserved words, which readers of this version ignore, only if ignoring
+// them leaves every reading the same; any other change takes a new
+// version, and readers refuse versions they do not know. (Version 2 added
+// freq_ppb, which changes readings.)
 //
 // # Seqlock
 //
-// The writer, serialised by a mutex: store seq+1 (odd), store words 4–15,
+// The writer, serialised by a mutex: store seq+1 (odd), store words 4–16,
 // store seq+2 (even). Every access to the page on either side is a 64-bit
 // sync/atomic operation, sequentially consistent in the Go memory model,
 // so a read that finds seq even and unchanged around its loads of words
-// 4–15 saw them all from one write. A reader retries up to 1000 times,
+// 4–16 saw them all from one write. A reader retries up to 1000 times,
 // yielding the processor between tries, then fails with ErrBusy.
 //
 // # Liveness
@@ -73,7 +75,7 @@
 //
 // # Guarantees
 //
-//   - A successful read returns words 4–15 as one Publish, Touch,
+//   - A successful read returns words 4–16 as one Publish, Touch,
 //     SetMaxAge or Close left them, never a mix of two.
 //   - Reader.Now equals Snapshot.At at a CLOCK_MONOTONIC reading taken after
 //     the page was read: vclock.Segment.At of the published segment, with

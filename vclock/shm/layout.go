@@ -21,7 +21,7 @@ const (
 	// uint64.
 	Magic uint64 = 0x45474150444b4c43
 	// Version is word 1: the layout described in doc.go.
-	Version uint64 = 1
+	Version uint64 = 2
 )
 
 // Word indices; the byte offset is 8 times the index.
@@ -32,7 +32,7 @@ const (
 	wSeq     = 3 // even: stable; odd: a write is in progress
 	// Words wData..wData+nData-1 are written only inside the seqlock.
 	wData = 4
-	nData = 12
+	nData = 13
 
 	pageWords = PageSize / 8
 )
@@ -51,7 +51,12 @@ const (
 	dHeartbeat
 	dMaxAge
 	dFlags
+	dFreq
 )
+
+// maxFreqPPB bounds |freq_ppb|: a rate correction of 100% or more is
+// not a clock.
+const maxFreqPPB = 1_000_000_000
 
 // flagStopped in the flags word: the writer closed the page.
 const flagStopped = 1
@@ -167,6 +172,7 @@ func encode(c Snapshot) [nData]uint64 {
 	w[dErr] = uint64(s.ErrNs)
 	w[dSlew] = uint64(s.SlewPPM)
 	w[dDrift] = uint64(s.DriftPPM)
+	w[dFreq] = uint64(s.FreqPPB)
 	w[dHoldoverAt] = uint64(s.HoldoverAtNs)
 	w[dUnsyncAt] = uint64(s.UnsyncAtNs)
 	w[dHeartbeat] = uint64(c.HeartbeatNs)
@@ -185,6 +191,9 @@ func decode(w [nData]uint64) (Snapshot, error) {
 	if st < 0 || st > int64(vclock.StatusUnsynchronized) {
 		return Snapshot{}, fmt.Errorf("status word %d: %w", st, ErrMalformed)
 	}
+	if f := int64(w[dFreq]); f <= -maxFreqPPB || f >= maxFreqPPB {
+		return Snapshot{}, fmt.Errorf("freq_ppb word %d: %w", f, ErrMalformed)
+	}
 	return Snapshot{
 		Segment: vclock.Segment{
 			Status:       vclock.Status(st),
@@ -194,6 +203,7 @@ func decode(w [nData]uint64) (Snapshot, error) {
 			ErrNs:        int64(w[dErr]),
 			SlewPPM:      int64(w[dSlew]),
 			DriftPPM:     int64(w[dDrift]),
+			FreqPPB:      int64(w[dFreq]),
 			HoldoverAtNs: int64(w[dHoldoverAt]),
 			UnsyncAtNs:   int64(w[dUnsyncAt]),
 		},

@@ -30,7 +30,7 @@ func pageFromBytes(b []byte) page {
 func validHeader() []byte {
 	b := make([]byte, PageSize)
 	copy(b[0:8], "CLKDPAGE")
-	binary.LittleEndian.PutUint64(b[8:], 1)
+	binary.LittleEndian.PutUint64(b[8:], 2)
 	binary.LittleEndian.PutUint64(b[16:], 4096)
 	return b
 }
@@ -42,7 +42,7 @@ func naiveCheck(b []byte) error {
 		return ErrShort
 	case string(b[0:8]) != "CLKDPAGE":
 		return ErrNotPage
-	case binary.LittleEndian.Uint64(b[8:]) != 1:
+	case binary.LittleEndian.Uint64(b[8:]) != 2:
 		return ErrVersion
 	case binary.LittleEndian.Uint64(b[16:]) != 4096:
 		return ErrMalformed
@@ -57,12 +57,13 @@ func FuzzCheckPage(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("CLKDPAGE"))
 	f.Add(validHeader())
-	v2 := validHeader()
-	v2[8] = 2
-	f.Add(v2)
+	v1 := validHeader()
+	v1[8] = 1
+	f.Add(v1)
 	withData := validHeader()
 	binary.LittleEndian.PutUint64(withData[32:], uint64(vclock.StatusHoldover))
 	binary.LittleEndian.PutUint64(withData[120:], 3)
+	binary.LittleEndian.PutUint64(withData[128:], uint64(1<<64-25_000))
 	f.Add(withData)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p page
@@ -84,8 +85,9 @@ func FuzzCheckPage(f *testing.F) {
 			return
 		}
 		c, err := decode(w)
-		if st := int64(binary.LittleEndian.Uint64(b[32:])); (err == nil) != (st >= 0 && st <= 4) {
-			t.Fatalf("status word %d decoded with error %v", st, err)
+		st, freq := int64(binary.LittleEndian.Uint64(b[32:])), int64(binary.LittleEndian.Uint64(b[128:]))
+		if (err == nil) != (st >= 0 && st <= 4 && freq > -1e9 && freq < 1e9) {
+			t.Fatalf("status word %d, freq_ppb word %d decoded with error %v", st, freq, err)
 		}
 		if err != nil {
 			return
@@ -100,6 +102,7 @@ func FuzzCheckPage(f *testing.F) {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	f := func(c Snapshot, status uint8) bool {
 		c.Segment.Status = vclock.Status(status % 5)
+		c.Segment.FreqPPB %= maxFreqPPB
 		got, err := decode(encode(c))
 		return err == nil && got == c
 	}

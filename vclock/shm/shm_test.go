@@ -88,7 +88,7 @@ func TestLayoutOffsets(t *testing.T) {
 	w, path := create(t)
 	w.SetMaxAge(3 * time.Second)
 	seg := vclock.Segment{Status: vclock.StatusHoldover, MonoNs: 11, TimeNs: -12, TargetNs: 13,
-		ErrNs: 14, SlewPPM: 15, DriftPPM: 16, HoldoverAtNs: 17, UnsyncAtNs: 18}
+		ErrNs: 14, SlewPPM: 15, DriftPPM: 16, HoldoverAtNs: 17, UnsyncAtNs: 18, FreqPPB: -19}
 	w.Publish(seg)
 	hb := w.cur.HeartbeatNs
 	if err := w.Close(); err != nil {
@@ -106,20 +106,20 @@ func TestLayoutOffsets(t *testing.T) {
 		name string
 		v    int64
 	}{
-		{0, "magic", int64(binary.LittleEndian.Uint64([]byte("CLKDPAGE")))}, {8, "version", 1}, {16, "size", 4096},
+		{0, "magic", int64(binary.LittleEndian.Uint64([]byte("CLKDPAGE")))}, {8, "version", 2}, {16, "size", 4096},
 		{24, "seq (Set, Publish, Close)", 6}, {32, "status", 3}, {40, "mono_ns", 11}, {48, "time_ns", -12},
 		{56, "target_ns", 13}, {64, "err_ns", 14}, {72, "slew_ppm", 15}, {80, "drift_ppm", 16},
 		{88, "holdover_at_ns", 17}, {96, "unsync_at_ns", 18}, {104, "heartbeat_ns", hb},
-		{112, "max_age_ns", 3e9}, {120, "flags", 1},
+		{112, "max_age_ns", 3e9}, {120, "flags", 1}, {128, "freq_ppb", -19},
 	}
 	for _, f := range want {
 		if got := int64(binary.LittleEndian.Uint64(b[f.off:])); got != f.v {
 			t.Errorf("%s at byte %d = %d, want %d", f.name, f.off, got, f.v)
 		}
 	}
-	for i, x := range b[128:] {
+	for i, x := range b[136:] {
 		if x != 0 {
-			t.Fatalf("reserved byte %d = %#x, want 0", 128+i, x)
+			t.Fatalf("reserved byte %d = %#x, want 0", 136+i, x)
 		}
 	}
 }
@@ -140,7 +140,7 @@ func TestOpenRejects(t *testing.T) {
 		{"empty", []byte{}, ErrShort, "0 bytes, want at least 4096"},
 		{"short", validHeader()[:100], ErrShort, "100 bytes"},
 		{"wrong magic", header(func(b []byte) { copy(b, "NTPSHM\x00\x00") }), ErrNotPage, "magic 0x00004d485350544e"},
-		{"wrong version", header(func(b []byte) { b[8] = 7 }), ErrVersion, "layout version 7, want 1"},
+		{"wrong version", header(func(b []byte) { b[8] = 7 }), ErrVersion, "layout version 7, want 2"},
 		{"wrong size word", header(func(b []byte) { b[17] = 0x20 }), ErrMalformed, "size word 8192"},
 		{"directory", nil, ErrNotPage, "want a regular file"},
 	} {
@@ -295,7 +295,7 @@ func TestRestartedWriterNeedsANewOpen(t *testing.T) {
 // segmentFor derives every field from k, so a torn read breaks the relation.
 func segmentFor(k int64) vclock.Segment {
 	return vclock.Segment{Status: vclock.Status(1 + k%4), MonoNs: k, TimeNs: -k, TargetNs: 2 * k,
-		ErrNs: 3 * k, SlewPPM: k ^ 0x5555, DriftPPM: 7 * k, HoldoverAtNs: k + 1, UnsyncAtNs: ^k}
+		ErrNs: 3 * k, SlewPPM: k ^ 0x5555, DriftPPM: 7 * k, HoldoverAtNs: k + 1, UnsyncAtNs: ^k, FreqPPB: k%1_000_000 - 500_000}
 }
 
 func TestConcurrentReadersNeverSeeATornSegment(t *testing.T) {
