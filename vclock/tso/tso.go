@@ -67,10 +67,19 @@ type Allocator struct {
 	ceilingMs     uint64
 }
 
-// Reset starts serving above floorMs (the ceiling before this leader's
-// own) with the committed ceiling ceilingMs.
+// Reset starts serving at or above floorMs (the ceiling before this
+// leader's own) with the committed ceiling ceilingMs. It never moves the
+// allocator back: when two resets race (two first calls each committing a
+// ceiling) and the earlier entry's answer arrives last, its lower floor
+// would hand out again what the later one's reset already served.
+// Everything this allocator served before stays below the floor of any
+// later entry, so keeping the higher point is always safe.
 func (a *Allocator) Reset(floorMs, ceilingMs uint64) {
-	*a = Allocator{ready: true, phys: floorMs, ceilingMs: ceilingMs}
+	a.ready = true
+	if floorMs > a.phys {
+		a.phys, a.logical = floorMs, 0
+	}
+	a.ceilingMs = max(a.ceilingMs, ceilingMs)
 }
 
 // Stop stops serving until the next Reset.

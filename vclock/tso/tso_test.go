@@ -72,3 +72,30 @@ func TestNextBounds(t *testing.T) {
 		t.Fatalf("at the ceiling: %v", err)
 	}
 }
+
+// TestResetsRacing: a leader's first two calls each commit a ceiling; the
+// answer of the earlier entry arrives after the later one's. The late,
+// lower reset must not hand out again what was served since.
+func TestResetsRacing(t *testing.T) {
+	var a Allocator
+	const c0, c1, c2 = 1000, 4000, 7000 // ceiling before, after entry 1, after entry 2
+	a.Reset(c1, c2)                     // entry 2 answered first: serve from c1
+	first, err := a.Next(2000, 10)
+	if err != nil || Physical(first) != c1 {
+		t.Fatalf("after the later reset: %d.%d, %v", Physical(first), Logical(first), err)
+	}
+	a.Reset(c0, c1) // entry 1's answer, late
+	next, err := a.Next(2000, 1)
+	if err != nil || next <= first+9 {
+		t.Fatalf("after the late reset served %d.%d, at or below %d.%d served before (%v)",
+			Physical(next), Logical(next), Physical(first+9), Logical(first+9), err)
+	}
+	if a.CeilingMs() != c2 {
+		t.Fatalf("ceiling %d, want %d", a.CeilingMs(), c2)
+	}
+	a.Stop()
+	a.Reset(c0, c1) // a stale answer after losing and regaining leadership
+	if again, err := a.Next(2000, 1); err != nil || again <= next {
+		t.Fatalf("after stop and reset served %d, at or below %d (%v)", again, next, err)
+	}
+}
