@@ -1,0 +1,5 @@
+//go:build !linux
+
+package vclock
+
+func monoNow() int64 { return monoSyscall() }
