@@ -58,7 +58,8 @@ func (b *batcher) get(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, status.FromContextError(err).Err()
 	}
-	w := &tsWaiter{ctx: ctx, done: make(chan tsResult, 1)}
+	w := waiters.Get().(*tsWaiter)
+	w.ctx = ctx
 	b.mu.Lock()
 	b.queue = append(b.queue, w)
 	if !b.busy {
@@ -69,17 +70,31 @@ func (b *batcher) get(ctx context.Context) (uint64, error) {
 	if b.onQueued != nil {
 		b.onQueued()
 	}
-	select {
-	case r := <-w.done:
-		if r.err != nil {
-			return 0, r.err
+	var r tsResult
+	if done := ctx.Done(); done == nil {
+		r = <-w.done
+	} else {
+		select {
+		case r = <-w.done:
+		case <-done:
+			// w stays out of the pool: run may still send to it.
+			b.leave(w)
+			return 0, status.FromContextError(ctx.Err()).Err()
 		}
-		return r.ts, nil
-	case <-ctx.Done():
-		b.leave(w)
-		return 0, status.FromContextError(ctx.Err()).Err()
 	}
+	// run has sent its one result and let go of w.
+	*w = tsWaiter{done: w.done}
+	waiters.Put(w)
+	if r.err != nil {
+		return 0, r.err
+	}
+	return r.ts, nil
 }
+
+// waiters recycles callers that got their answer, with their channels:
+// at hundreds of thousands of timestamps a second, making them was most
+// of a caller's cost.
+var waiters = sync.Pool{New: func() any { return &tsWaiter{done: make(chan tsResult, 1)} }}
 
 // run sends requests until the queue is empty.
 func (b *batcher) run() {
