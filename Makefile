@@ -3,7 +3,7 @@ GO      ?= go
 SEEDS   ?= 10000
 PKGS    := ./...
 
-.PHONY: build test sim lint demo clean bench-consensus bench-tracecat plots proto
+.PHONY: build test sim lint demo clean bench-consensus bench-tracecat bench-time plots proto
 
 # The whole demo: builds clockd, starts three `clockd run` processes on
 # loopback (one with a wall clock an hour fast), prints the status and each
@@ -47,6 +47,19 @@ bench-consensus:
 bench-tracecat:
 	$(GO) build -o bin/tracecat ./cmd/tracecat
 	$(GO) run ./bench/tracecat --tracecat bin/tracecat --part all $(BENCH_FLAGS)
+
+# clockd's time paths against their peers on this machine, in one run: Now
+# over gRPC against the same server's gRPC health check, batched Timestamp
+# throughput, a shared-page read against time.Now(), and NTP query latency
+# against chronyd (installed by scripts/bench-deps.sh); a 3-node loopback
+# cluster of real clockd processes, about 3 minutes. Pass flags with
+# BENCH_FLAGS, e.g. make bench-time BENCH_FLAGS='--json --repeat 5'.
+bench-time:
+	./scripts/bench-deps.sh
+	$(GO) build -o bin/clockd ./cmd/clockd
+	$(GO) build -ldflags "-X main.buildRevision=$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
+		-o bin/bench-time ./bench/time
+	./bin/bench-time --clockd bin/clockd $(BENCH_FLAGS)
 
 # The VM-migration figures in docs/img, computed from vmclock.At (ρ_vm = 5000 ppm
 # for readability): vm-migration-behind.png and vm-migration-ahead.png.
