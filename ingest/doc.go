@@ -29,4 +29,8 @@
 //     daemon's file tailer, namespace them first.
 //   - A JSON document (OTLP, Chrome) that is not valid JSON cannot be
 //     resumed after the error, even when not strict.
+//   - JSON lines events share memory: the strings and Attrs of events
+//     of the common record layouts sit in slabs of about 32 KiB shared
+//     with the events around them (see jsonl_fast.go), so keeping one
+//     event keeps its slabs. Copy what must outlive the stream.
 package ingest

@@ -118,11 +118,14 @@ type jsonLines struct {
 	// ns (9 for seconds); -1 guesses it, -2 accepts RFC 3339 only.
 	timeExp int
 	sc      jsonScanner
-	seqs    sourceSeqs
-	err     error // sticky: I/O failure, strict-mode LineError, or io.EOF
+	fs      jsonFast
+	// scannerOnly turns the fast path off (tests compare the two).
+	scannerOnly bool
+	seqs        sourceSeqs
+	err         error // sticky: I/O failure, strict-mode LineError, or io.EOF
 }
 
-func (p *jsonLines) Next() (Event, error) {
+func (p *jsonLines) Next() (e Event, err error) {
 	for p.err == nil {
 		line, no, _, err := p.lr.next()
 		if err == errLineTooLong {
@@ -132,6 +135,9 @@ func (p *jsonLines) Next() (Event, error) {
 		if err != nil {
 			p.err = readErr(&p.opts, err)
 			break
+		}
+		if !p.scannerOnly && p.fast(line, &e) {
+			return e, nil
 		}
 		e, ok, perr := p.parse(line)
 		if perr != nil {
@@ -165,8 +171,9 @@ func (p *jsonLines) parse(line []byte) (e Event, ok bool, err error) {
 		if picked[jsonRoleTime] < 0 {
 			return Event{}, false, fmt.Errorf("no time field %s", jsonQuotePaths(p.roles[jsonRoleTime]))
 		}
-		if e.LocalNs, err = p.readTime(&sc.leaves[picked[jsonRoleTime]]); err != nil {
-			return Event{}, false, err
+		lf := &sc.leaves[picked[jsonRoleTime]]
+		if e.LocalNs, err = p.readTime(lf.val.in(sc.arena), lf.kind); err != nil {
+			return Event{}, false, fmt.Errorf("time field %q: %w", lf.key.in(sc.arena), err)
 		}
 	}
 	all := string(sc.arena)
@@ -211,27 +218,23 @@ func jsonQuotePaths(paths []string) string {
 	return strings.Join(q, " or ")
 }
 
-func (p *jsonLines) readTime(lf *jsonLeaf) (int64, error) {
-	key, val := lf.key.in(p.sc.arena), lf.val.in(p.sc.arena)
-	numeric := lf.kind == 'n' || (lf.kind == 's' && jsonLooksNumeric(val))
-	var ns int64
-	var err error
+// readTime reads the time field's value val, of kind as jsonLeaf's.
+func (p *jsonLines) readTime(val []byte, kind byte) (int64, error) {
+	numeric := kind == 'n' || (kind == 's' && jsonLooksNumeric(val))
 	switch {
-	case lf.kind != 'n' && lf.kind != 's':
-		err = fmt.Errorf("want a string or a number, got %s", clip(val))
-	case p.timeExp == -2 && lf.kind == 'n':
-		err = fmt.Errorf("%s is not an RFC 3339 string", clip(val))
+	case kind != 'n' && kind != 's':
+		return 0, fmt.Errorf("want a string or a number, got %s", clip(val))
+	case p.timeExp == -2 && kind == 'n':
+		return 0, fmt.Errorf("%s is not an RFC 3339 string", clip(val))
 	case p.timeExp >= 0 && !numeric:
-		err = fmt.Errorf("%q is not a number", clip(val))
+		return 0, fmt.Errorf("%q is not a number", clip(val))
 	case numeric && p.timeExp != -2:
-		ns, err = decimalToNs(val, p.timeExp)
-	default:
-		ns, err = parseRFC3339(val, false)
+		if ns, ok := unixIntToNs(val, p.timeExp); ok {
+			return ns, nil
+		}
+		return decimalToNs(val, p.timeExp)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("time field %q: %w", key, err)
-	}
-	return ns, nil
+	return parseRFC3339(val, false)
 }
 
 // jsonLooksNumeric reports whether a string value spells a decimal number:

@@ -25,10 +25,14 @@
 //
 // Merge reads each Input (a named ingest.Parser) in its own goroutine,
 // places its events (Event.TimeNs, Corrected, LateNs, Issue) and merges
-// them through a heap keyed by (TimeNs, Host, Source, SourceSeq, input
-// index). Export and Tail read the cluster's ordered log through an
-// EventSource instead: there the order is the log's (GSN), and TimeNs is
-// the midpoint of the reference interval the cluster stamped.
+// them through a tournament tree keyed by (TimeNs, Host, Source,
+// SourceSeq, input index). MergeEncoded does the same for output an
+// Encoder renders event by event (JSONLEncoder): each input's goroutine
+// renders its events too, so that rendering runs on every core, and the
+// merge only copies bytes. Export and Tail read the cluster's ordered
+// log through an EventSource instead: there the order is the log's
+// (GSN), and TimeNs is the midpoint of the reference interval the
+// cluster stamped.
 //
 // # The offsets file
 //

@@ -17,6 +17,8 @@ type feed struct {
 	idx  int
 	in   Input
 	opts *MergeOptions
+	// enc, when set, renders every event as it is placed.
+	enc Encoder
 
 	// full carries filled batches to the merger in input order; free
 	// returns them. Both have room for every batch, so the merger never
@@ -53,13 +55,51 @@ type feed struct {
 // set, follow the events.
 type batch struct {
 	evs []Event
-	err error
-	eof bool
+	// times[i] is evs[i].TimeNs, packed for the merger, which reads it
+	// for every event.
+	times []int64
+	// With an Encoder, the renderings of evs, end to end: event i's is
+	// text[ends[i-1]:ends[i]] (from 0 for the first).
+	text []byte
+	ends []int
+	err  error
+	eof  bool
 }
 
-func newFeed(idx int, in Input, opts *MergeOptions) *feed {
+// encodedBytes is the room a batch's text starts with per event.
+const encodedBytes = 384
+
+// reset empties b for refilling.
+func (b *batch) reset() {
+	b.evs, b.times, b.text, b.ends = b.evs[:0], b.times[:0], b.text[:0], b.ends[:0]
+}
+
+// seal prepares the events placed since the last call for the merger,
+// while they are fresh in the cache: their times, and their renderings
+// with enc unless nil. Events are final once placed.
+func (b *batch) seal(enc Encoder) {
+	for i := len(b.times); i < len(b.evs); i++ {
+		ev := &b.evs[i]
+		b.times = append(b.times, ev.TimeNs)
+		if enc != nil {
+			b.text = enc.AppendEvent(b.text, ev)
+			b.ends = append(b.ends, len(b.text))
+		}
+	}
+}
+
+// encoded is the rendering of event i.
+func (b *batch) encoded(i int) []byte {
+	lo := 0
+	if i > 0 {
+		lo = b.ends[i-1]
+	}
+	return b.text[lo:b.ends[i]]
+}
+
+func newFeed(idx int, in Input, opts *MergeOptions, enc Encoder) *feed {
 	f := &feed{
-		idx: idx, in: in, opts: opts,
+		idx: idx, in: in, opts: opts, enc: enc,
 		full:  make(chan *batch, batchesPerInput),
 		free:  make(chan *batch, batchesPerInput),
 		hosts: make(map[string]struct{}),
@@ -67,7 +107,11 @@ func newFeed(idx int, in Input, opts *MergeOptions) *feed {
 		sum:   InputSummary{Name: in.Name},
 	}
 	for range batchesPerInput {
-		f.free <- &batch{evs: make([]Event, 0, opts.BatchEvents)}
+		b := &batch{evs: make([]Event, 0, opts.BatchEvents), times: make([]int64, 0, opts.BatchEvents)}
+		if enc != nil {
+			b.text, b.ends = make([]byte, 0, opts.BatchEvents*encodedBytes), make([]int, 0, opts.BatchEvents)
+		}
+		f.free <- b
 	}
 	return f
 }
@@ -104,7 +148,7 @@ func (f *feed) run(done <-chan struct{}) {
 		case <-done:
 			return
 		}
-		b.evs = b.evs[:0]
+		b.reset()
 		f.fill(b)
 		select {
 		case f.full <- b:
@@ -123,6 +167,7 @@ func (f *feed) fill(b *batch) {
 		if errors.Is(err, io.EOF) {
 			b.err = f.finish(b)
 			b.eof = b.err == nil
+			b.seal(f.enc)
 			return
 		}
 		if err != nil {
@@ -130,23 +175,24 @@ func (f *feed) fill(b *batch) {
 			return
 		}
 		n := len(b.evs)
-		if err := f.place(b, iev); err != nil {
+		if err := f.place(b, &iev); err != nil {
 			b.evs = b.evs[:n] // a strict inconsistency: the event is not emitted
 			b.err = err
 			return
 		}
+		b.seal(f.enc)
 	}
 }
 
 // place appends iev to b as a timeline Event, or holds it in pending.
-func (f *feed) place(b *batch, iev ingest.Event) error {
-	b.evs = append(b.evs, Event{Event: iev, Input: f.idx})
+func (f *feed) place(b *batch, iev *ingest.Event) error {
+	b.evs = append(b.evs, Event{Event: *iev, Input: f.idx})
 	last := len(b.evs) - 1
 	ev := &b.evs[last]
 	if ev.Host == "" {
 		ev.Host = f.in.Host
 	}
-	if ev.Host != f.seenHost || len(f.hosts) == 0 {
+	if !same(ev.Host, f.seenHost) || len(f.hosts) == 0 {
 		f.hosts[ev.Host] = struct{}{}
 		f.seenHost = ev.Host
 	}
@@ -219,7 +265,7 @@ func (f *feed) setTime(ev *Event) (timed bool, issue Issue) {
 
 // corrector is host's offset lookup; nil when host has no history.
 func (f *feed) corrector(host string) *corrector {
-	if host == f.lastHost && f.lastCorr != nil {
+	if f.lastCorr != nil && same(host, f.lastHost) {
 		return f.lastCorr
 	}
 	c, seen := f.correctors[host]

@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"encoding/binary"
 	"io"
 	"slices"
 	"strconv"
@@ -62,24 +63,54 @@ func (o *outBuf) flush() error {
 	return o.err
 }
 
-// timeFormatter appends times in TimeLayout. It keeps the text of the
-// last second it formatted, so that times of one second cost a division
-// and nine digits.
+// timeFormatter appends times in TimeLayout, each after lead (fixed for
+// the formatter). It keeps the text of lead and the last second it
+// formatted, so that times of one second cost a division, one copy and
+// nine digits.
 type timeFormatter struct {
-	sec    int64  // seconds since the epoch of prefix
-	prefix []byte // "2006-01-02T15:04:05." of sec; nil before the first call
+	lead   string
+	sec    int64 // seconds since the epoch of prefix
+	prefix text  // lead + "2006-01-02T15:04:05." of sec; empty before the first call
 }
 
-// append appends ns (since the epoch, UTC) to b.
+// append appends lead and ns (since the epoch, UTC) to b.
 func (t *timeFormatter) append(b []byte, ns int64) []byte {
 	secs := floorDiv(ns, 1e9)
-	if t.prefix == nil || secs != t.sec {
+	if t.prefix.n == 0 || secs != t.sec {
 		t.sec = secs
-		t.prefix = time.Unix(secs, 0).UTC().AppendFormat(t.prefix[:0], "2006-01-02T15:04:05.")
+		var buf [64]byte
+		t.prefix.set(time.Unix(secs, 0).UTC().AppendFormat(append(buf[:0], t.lead...), "2006-01-02T15:04:05."))
 	}
-	b = append(b, t.prefix...)
-	b = appendFrac9(b, ns-secs*1e9)
-	return append(b, 'Z')
+	return appendFrac9Z(t.prefix.appendTo(b), ns-secs*1e9)
+}
+
+// text is output text kept for reuse. Up to textBytes of it copy as one
+// fixed-size block, without a call.
+type text struct {
+	n     int
+	short [textBytes]byte // the text when n <= textBytes
+	long  []byte          // the text when longer
+}
+
+const textBytes = 32
+
+func (t *text) set(b []byte) {
+	t.n = len(b)
+	if copy(t.short[:], b) < len(b) {
+		t.long = append(t.long[:0], b...)
+	}
+}
+
+func (t *text) appendTo(b []byte) []byte {
+	if t.n > textBytes {
+		return append(b, t.long...)
+	}
+	m := len(b)
+	if cap(b)-m < textBytes {
+		b = slices.Grow(b, textBytes)
+	}
+	*(*[textBytes]byte)(b[m : m+textBytes]) = t.short
+	return b[:m+t.n]
 }
 
 func floorDiv(a, b int64) int64 {
@@ -95,17 +126,33 @@ const digitPairs = "000102030405060708091011121314151617181920212223242526272829
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
 	"8081828384858687888990919293949596979899"
 
-// appendFrac9 appends 0 <= v < 1e9 as nine digits.
-func appendFrac9(b []byte, v int64) []byte {
-	var d [9]byte
-	u := uint32(v)
-	for i := 7; i > 0; i -= 2 {
-		p := u % 100 * 2
-		u /= 100
-		d[i], d[i+1] = digitPairs[p], digitPairs[p+1]
+// appendFrac9Z appends 0 <= v < 1e9 as nine digits, then 'Z'.
+func appendFrac9Z(b []byte, v int64) []byte {
+	m := len(b)
+	if cap(b)-m < 10 {
+		b = slices.Grow(b, 10)
 	}
-	d[0] = byte('0' + u)
-	return append(b, d[:]...)
+	b = b[:m+10]
+	d := (*[10]byte)(b[m:])
+	first := uint32(v) / 1e8
+	d[0] = byte('0' + first)
+	binary.LittleEndian.PutUint64(d[1:9], digits8(uint32(v)-first*1e8))
+	d[9] = 'Z'
+	return b
+}
+
+// digits8 is n < 10^8 as eight ASCII digits in a little-endian word,
+// the first digit in the lowest byte. It divides all lanes at once: the
+// word holds two numbers < 10^4 in 32-bit lanes, then four < 100 in
+// 16-bit lanes, then eight digits in bytes. (v*5243)>>19 is v/100 for
+// v < 10^4, and (v*103)>>10 is v/10 for v < 100.
+func digits8(n uint32) uint64 {
+	x := uint64(n/10000) | uint64(n%10000)<<32
+	y := x * 5243 >> 19 & 0x0000007f0000007f
+	x = y | (x-y*100)<<16
+	y = x * 103 >> 10 & 0x000f000f000f000f
+	x = y | (x-y*10)<<8
+	return x + 0x3030303030303030
 }
 
 // appendMicros appends ns as microseconds with three decimals, exact.
@@ -136,74 +183,29 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does, and U+2028 and U+2029 are escaped.
 func appendJSONString(b []byte, s string) []byte {
-	if !plainJSON(s) {
-		return appendJSONStringSlow(b, s, 0)
-	}
-	b = slices.Grow(b, len(s)+2)
-	m := len(b)
-	b = b[:m+len(s)+2]
-	b[m] = '"'
-	copy(b[m+1:], s)
-	b[m+1+len(s)] = '"'
-	return b
+	b = append(b, '"')
+	b = appendJSONContent(b, s)
+	return append(b, '"')
 }
 
 // appendJSONMember appends ,"key":"value" (without the comma when
 // first), both strings escaped as appendJSONString does.
 func appendJSONMember(b []byte, key, value string, first bool) []byte {
-	if !plainJSON(key) || !plainJSON(value) {
-		if !first {
-			b = append(b, ',')
-		}
-		b = appendJSONStringSlow(b, key, 0)
-		b = append(b, ':')
-		return appendJSONStringSlow(b, value, 0)
-	}
-	comma := 1
-	if first {
-		comma = 0
-	}
-	n := comma + len(key) + len(value) + 5
-	b = slices.Grow(b, n)
-	m := len(b)
-	b = b[:m+n]
 	if !first {
-		b[m] = ','
+		b = append(b, ',')
 	}
-	m += comma
-	b[m] = '"'
-	m += 1 + copy(b[m+1:], key)
-	b[m], b[m+1], b[m+2] = '"', ':', '"'
-	m += 3 + copy(b[m+3:], value)
-	b[m] = '"'
-	return b
+	b = appendJSONString(b, key)
+	b = append(b, ':')
+	return appendJSONString(b, value)
 }
 
-// plainJSON tells whether every byte of s is plain (jsonPlain). Strings
-// of 8 bytes or more go 8 bytes at a time, the last 8 overlapping.
-func plainJSON(s string) bool {
-	if len(s) < 8 {
-		for i := 0; i < len(s); i++ {
-			if !jsonPlain[s[i]] {
-				return false
-			}
-		}
-		return true
+// appendJSONContent appends s escaped as between a JSON string's quotes.
+func appendJSONContent(b []byte, s string) []byte {
+	if out, ok := appendPlain(b, s); ok {
+		return out
 	}
-	for i := 0; i+8 < len(s); i += 8 {
-		if special8(s, i) {
-			return false
-		}
-	}
-	return !special8(s, len(s)-8)
-}
-
-// appendJSONStringSlow is appendJSONString for a string whose bytes
-// before from are plain.
-func appendJSONStringSlow(b []byte, s string, from int) []byte {
-	b = append(b, '"')
 	start := 0
-	for i := from; i < len(s); {
+	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonPlain[c] {
@@ -231,8 +233,91 @@ func appendJSONStringSlow(b []byte, s string, from int) []byte {
 		i += size
 		start = i
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+// appendPlain appends s if every byte of it is plain (jsonPlain); ok is
+// false, and b as it was, if not. Strings of 4 to 16 bytes are checked
+// and copied as two overlapping words, without a call.
+func appendPlain(b []byte, s string) (_ []byte, ok bool) {
+	n, m := len(s), len(b)
+	if cap(b)-m < n {
+		b = slices.Grow(b, n)
+	}
+	switch {
+	case n > 16:
+		if !plainJSON(s) {
+			return b, false
+		}
+		return append(b, s...), true
+	case n >= 8:
+		w0, w1 := load64(s, 0), load64(s, n-8)
+		if specialMask(w0)|specialMask(w1) != 0 {
+			return b, false
+		}
+		b = b[:m+n]
+		binary.LittleEndian.PutUint64(b[m:], w0)
+		binary.LittleEndian.PutUint64(b[m+n-8:], w1)
+		return b, true
+	case n >= 4:
+		w0, w1 := load32(s, 0), load32(s, n-4)
+		if specialMask(uint64(w0)|uint64(w1)<<32) != 0 {
+			return b, false
+		}
+		b = b[:m+n]
+		binary.LittleEndian.PutUint32(b[m:], w0)
+		binary.LittleEndian.PutUint32(b[m+n-4:], w1)
+		return b, true
+	}
+	for i := 0; i < n; i++ {
+		if !jsonPlain[s[i]] {
+			return b, false
+		}
+	}
+	return append(b, s...), true
+}
+
+// plainJSON tells whether every byte of s is plain (jsonPlain): short
+// strings byte by byte, longer ones 8 bytes at a time, the last 8
+// overlapping.
+func plainJSON(s string) bool {
+	if len(s) < 8 {
+		special := byte(0)
+		for i := 0; i < len(s); i++ {
+			special |= jsonSpecialByte[s[i]]
+		}
+		return special == 0
+	}
+	for i := 0; i+8 < len(s); i += 8 {
+		if specialMask(load64(s, i)) != 0 {
+			return false
+		}
+	}
+	return specialMask(load64(s, len(s)-8)) == 0
+}
+
+// jsonSpecialByte is 1 for the bytes that are not jsonPlain.
+var jsonSpecialByte = func() (t [256]byte) {
+	for c := range t {
+		if !jsonPlain[c] {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// load32 is the 4 bytes of s at i as a little-endian word.
+func load32(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// load64 is the 8 bytes of s at i as a little-endian word; the byte-wise
+// loads combine into one.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // appendEscape appends the escape of the ASCII byte c.
@@ -250,13 +335,13 @@ func appendEscape(b []byte, c byte) []byte {
 	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }
 
-// special8 tells whether any of the 8 bytes of s at i needs a look: a
-// control byte, '"', '\\' or a byte of a multi-byte UTF-8 sequence. The
-// byte-wise loads combine into one 64-bit load.
-func special8(s string, i int) bool {
-	x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+// specialMask has the high bit set of each byte of the little-endian
+// word x that needs a look: a control byte, '"', '\\' or a byte of a multi-byte
+// UTF-8 sequence. It is exact up to the lowest such
+// byte: a borrow of the subtractions runs only upwards, so bytes above it
+// may be flagged without reason.
+func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
-	return ((x-0x20*ones)&^x|(q-ones)&^q|(bs-ones)&^bs|x)&highs != 0
+	return ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
 }

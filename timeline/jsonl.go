@@ -21,55 +21,133 @@ import (
 // It formats by hand into one reused buffer and allocates nothing per
 // event.
 type JSONLWriter struct {
-	out    outBuf
-	ts, lt timeFormatter
+	out outBuf
+	enc JSONLEncoder
 }
 
 // NewJSONLWriter writes to w, in writes of about 1 MiB.
 func NewJSONLWriter(w io.Writer) *JSONLWriter {
-	return &JSONLWriter{out: newOutBuf(w)}
+	return &JSONLWriter{out: newOutBuf(w), enc: *NewJSONLEncoder()}
 }
 
 func (j *JSONLWriter) Write(ev Event) error {
 	if j.out.err != nil {
 		return j.out.err
 	}
-	b := j.out.b
-	b = append(b, `{"ts":"`...)
-	b = j.ts.append(b, ev.TimeNs)
-	if ev.LocalNs != 0 {
-		b = append(b, `","local":"`...)
-		b = j.lt.append(b, ev.LocalNs)
-	}
-	if ev.Corrected {
-		b = append(b, `","corrected":true,"host":`...)
-	} else {
-		b = append(b, `","corrected":false,"host":`...)
-	}
-	b = appendJSONString(b, ev.Host)
-	b = append(b, `,"source":`...)
-	b = appendJSONString(b, ev.Source)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, ev.SourceSeq, 10)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, ev.Kind)
-	b = append(b, `,"msg":`...)
-	b = appendJSONString(b, ev.Name)
-	b = j.appendOptional(b, &ev)
-	if len(ev.Attrs) > 0 {
-		b = append(b, `,"attrs":{`...)
-		for i := range ev.Attrs {
-			b = appendJSONMember(b, ev.Attrs[i].Key, ev.Attrs[i].Value, i == 0)
-		}
-		b = append(b, '}')
-	}
-	b = append(b, "}\n"...)
-	j.out.b = b
+	j.out.b = j.enc.AppendEvent(j.out.b, &ev)
 	return j.out.maybeFlush()
 }
 
+// WriteEncoded writes lines a JSONLEncoder rendered, as Write would have
+// written their events.
+func (j *JSONLWriter) WriteEncoded(lines []byte) error {
+	if j.out.err != nil {
+		return j.out.err
+	}
+	j.out.b = append(j.out.b, lines...)
+	return j.out.maybeFlush()
+}
+
+// JSONLEncoder renders events as JSONLWriter writes them. An event's
+// line depends on that event alone, so that encoders on other goroutines
+// (one each) can render events ahead of the writer: see MergeEncoded.
+//
+// It keeps the text of the fields that repeat from event to event (the
+// second of the times, host and source, kind, the attrs' keys) and
+// copies it while they stay the same.
+type JSONLEncoder struct {
+	ts, lt, ref timeFormatter
+	// head is `","corrected":…,"host":"…","source":"…","seq":` for
+	// headCorrected, headHost and headSource; empty before the first
+	// event.
+	head          text
+	headHost      string
+	headSource    string
+	headCorrected bool
+	// kindText is `,"kind":"…","msg":"` for kind; empty before the first.
+	kind     string
+	kindText text
+	// scratch is where the texts above are made.
+	scratch []byte
+	// keys[i] is the text before the value of an event's attr i.
+	keys []keyText
+}
+
+// keyText is the text before an attr's value: `,"attrs":{"key":"` for
+// the first attr, `","key":"` for the others.
+type keyText struct {
+	key  string
+	text text
+}
+
+// NewJSONLEncoder returns an encoder for one goroutine.
+func NewJSONLEncoder() *JSONLEncoder {
+	return &JSONLEncoder{ts: timeFormatter{lead: `{"ts":"`}, lt: timeFormatter{lead: `","local":"`}}
+}
+
+// AppendEvent appends ev's line, '\n' included, to b.
+func (j *JSONLEncoder) AppendEvent(b []byte, ev *Event) []byte {
+	b = j.ts.append(b, ev.TimeNs)
+	if ev.LocalNs != 0 {
+		b = j.lt.append(b, ev.LocalNs)
+	}
+	if j.head.n == 0 || !same(ev.Host, j.headHost) || !same(ev.Source, j.headSource) || ev.Corrected != j.headCorrected {
+		j.setHead(ev)
+	}
+	b = j.head.appendTo(b)
+	b = strconv.AppendUint(b, ev.SourceSeq, 10)
+	if j.kindText.n == 0 || !same(ev.Kind, j.kind) {
+		j.kind = ev.Kind
+		j.scratch = append(appendJSONContent(append(j.scratch[:0], `,"kind":"`...), ev.Kind), `","msg":"`...)
+		j.kindText.set(j.scratch)
+	}
+	b = j.kindText.appendTo(b)
+	b = appendJSONContent(b, ev.Name)
+	b = append(b, '"')
+	b = j.appendOptional(b, ev)
+	if len(ev.Attrs) == 0 {
+		return append(b, "}\n"...)
+	}
+	for i := range ev.Attrs {
+		a := &ev.Attrs[i]
+		if i == len(j.keys) {
+			j.keys = append(j.keys, keyText{})
+		}
+		k := &j.keys[i]
+		if k.text.n == 0 || !same(a.Key, k.key) {
+			j.setKey(k, a.Key, i == 0)
+		}
+		b = k.text.appendTo(b)
+		b = appendJSONContent(b, a.Value)
+	}
+	return append(b, "\"}}\n"...)
+}
+
+func (j *JSONLEncoder) setHead(ev *Event) {
+	j.headHost, j.headSource, j.headCorrected = ev.Host, ev.Source, ev.Corrected
+	h := append(j.scratch[:0], `","corrected":false,"host":"`...)
+	if ev.Corrected {
+		h = append(j.scratch[:0], `","corrected":true,"host":"`...)
+	}
+	h = appendJSONContent(h, ev.Host)
+	h = append(h, `","source":"`...)
+	h = appendJSONContent(h, ev.Source)
+	j.scratch = append(h, `","seq":`...)
+	j.head.set(j.scratch)
+}
+
+func (j *JSONLEncoder) setKey(k *keyText, key string, first bool) {
+	k.key = key
+	t := append(j.scratch[:0], `","`...)
+	if first {
+		t = append(j.scratch[:0], `,"attrs":{"`...)
+	}
+	j.scratch = append(appendJSONContent(t, key), `":"`...)
+	k.text.set(j.scratch)
+}
+
 // appendOptional appends the fields that are present on some events only.
-func (j *JSONLWriter) appendOptional(b []byte, ev *Event) []byte {
+func (j *JSONLEncoder) appendOptional(b []byte, ev *Event) []byte {
 	if ev.DurNs != 0 || ev.Kind == "span" {
 		b = append(b, `,"dur_ns":`...)
 		b = strconv.AppendInt(b, ev.DurNs, 10)
@@ -88,9 +166,9 @@ func (j *JSONLWriter) appendOptional(b []byte, ev *Event) []byte {
 	}
 	if ev.RefEarliest != 0 || ev.RefLatest != 0 {
 		b = append(b, `,"ref_earliest":"`...)
-		b = j.lt.append(b, ev.RefEarliest)
+		b = j.ref.append(b, ev.RefEarliest)
 		b = append(b, `","ref_latest":"`...)
-		b = j.lt.append(b, ev.RefLatest)
+		b = j.ref.append(b, ev.RefLatest)
 		b = append(b, '"')
 	}
 	return b

@@ -70,6 +70,27 @@ var ErrInconsistent = errors.New("timeline: inconsistent event")
 // malformed record), emit's, or a strict inconsistency. It returns after
 // every input's goroutine has stopped, with the Summary so far.
 func Merge(inputs []Input, opts MergeOptions, emit func(Event) error) (Summary, error) {
+	return merge(inputs, opts, nil, func(b *batch, i int) error { return emit(b.evs[i]) })
+}
+
+// An Encoder renders events. Its output for an event must depend on that
+// event alone, not on the events rendered before it.
+type Encoder interface {
+	// AppendEvent appends the rendering of ev to b.
+	AppendEvent(b []byte, ev *Event) []byte
+}
+
+// MergeEncoded is Merge for output that an Encoder renders: each input's
+// goroutine renders its events, with an Encoder newEncoder made for it,
+// as it places them, so that rendering runs in parallel; emit receives
+// the renderings in the order Merge would emit the events. The slice
+// emit gets is valid only until it returns.
+func MergeEncoded(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(encoded []byte) error) (Summary, error) {
+	return merge(inputs, opts, newEncoder, func(b *batch, i int) error { return emit(b.encoded(i)) })
+}
+
+// merge runs the feeds and the merger; emit takes event i of batch b.
+func merge(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(b *batch, i int) error) (Summary, error) {
 	if opts.MaxRecorded <= 0 {
 		opts.MaxRecorded = DefaultMaxRecorded
 	}
@@ -80,7 +101,11 @@ func Merge(inputs []Input, opts MergeOptions, emit func(Event) error) (Summary, 
 	var wg sync.WaitGroup
 	feeds := make([]*feed, len(inputs))
 	for i, in := range inputs {
-		feeds[i] = newFeed(i, in, &opts)
+		var enc Encoder
+		if newEncoder != nil {
+			enc = newEncoder()
+		}
+		feeds[i] = newFeed(i, in, &opts, enc)
 		wg.Add(1)
 		go func(f *feed) {
 			defer wg.Done()
@@ -94,67 +119,100 @@ func Merge(inputs []Input, opts MergeOptions, emit func(Event) error) (Summary, 
 	return summarize(feeds, m.emitted, opts.MaxRecorded), err
 }
 
-// merger is the consuming side: a binary min-heap of the inputs that
-// have an event ready, keyed by that event.
+// merger is the consuming side: a tournament tree of losers over the
+// inputs, keyed by each input's next event, so that taking an event and
+// replacing it costs one comparison per level.
 type merger struct {
-	feeds   []*feed
-	heap    []*feed
+	feeds []*feed
+	// keys[j] is input j's key. tree[n], for the internal nodes n = 1 to
+	// len(feeds)-1 of a heap-ordered tree whose leaves n = len(feeds)+j
+	// are the inputs, holds the input that lost the match played at n;
+	// tree[0] holds the overall winner.
+	keys    []mergeKey
+	tree    []int
 	emitted int64
 }
 
-func (m *merger) run(emit func(Event) error) error {
-	for _, f := range m.feeds {
-		ok, err := f.advance()
-		if err != nil {
+// mergeKey is an input's place in the tournament. Invariant: unless
+// done, timeNs is the TimeNs of the input's head, which settles most
+// matches without reading the events; done inputs lose every match.
+type mergeKey struct {
+	timeNs int64
+	done   bool
+}
+
+func (m *merger) run(emit func(b *batch, i int) error) error {
+	k := len(m.feeds)
+	if k == 0 {
+		return nil
+	}
+	m.keys = make([]mergeKey, k)
+	for j := range m.feeds {
+		if err := m.refresh(j); err != nil {
 			return err
 		}
-		if ok {
-			m.heap = append(m.heap, f)
-		}
 	}
-	for i := len(m.heap)/2 - 1; i >= 0; i-- {
-		m.down(i)
-	}
-	for len(m.heap) > 0 {
-		f := m.heap[0]
-		if err := emit(f.cur.evs[f.pos]); err != nil {
+	m.tree = make([]int, k)
+	m.tree[0] = m.play(1)
+	for w := m.tree[0]; !m.keys[w].done; w = m.tree[0] {
+		f := m.feeds[w]
+		if err := emit(f.cur, f.pos); err != nil {
 			return err
 		}
 		m.emitted++
 		f.pos++
-		ok, err := f.advance()
-		if err != nil {
+		if err := m.refresh(w); err != nil {
 			return err
 		}
-		if !ok {
-			last := len(m.heap) - 1
-			m.heap[0] = m.heap[last]
-			m.heap = m.heap[:last]
+		// Replay w's path to the root against the losers on it.
+		for n := (w + k) / 2; n >= 1; n /= 2 {
+			if l := m.tree[n]; m.beats(l, w) {
+				m.tree[n], w = w, l
+			}
 		}
-		m.down(0)
+		m.tree[0] = w
 	}
 	return nil
 }
 
-// down restores the heap property below i.
-func (m *merger) down(i int) {
-	h := m.heap
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		c := l
-		if r := l + 1; r < n && before(h[r].head(), h[l].head()) {
-			c = r
-		}
-		if !before(h[c].head(), h[i].head()) {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
+// play fills the subtree of node n with its losers and returns its
+// winner.
+func (m *merger) play(n int) int {
+	k := len(m.feeds)
+	if n >= k {
+		return n - k
 	}
+	a, b := m.play(2*n), m.play(2*n+1)
+	if m.beats(b, a) {
+		a, b = b, a
+	}
+	m.tree[n] = b
+	return a
+}
+
+// refresh makes input j's key that of its next event, reading the next
+// batch when needed.
+func (m *merger) refresh(j int) error {
+	f := m.feeds[j]
+	ok, err := f.advance()
+	if err != nil {
+		return err
+	}
+	if ok {
+		m.keys[j].timeNs = f.cur.times[f.pos]
+	} else {
+		m.keys[j].done = true
+	}
+	return nil
+}
+
+// beats tells whether input a's next event goes before input b's.
+func (m *merger) beats(a, b int) bool {
+	ka, kb := &m.keys[a], &m.keys[b]
+	if ka.timeNs != kb.timeNs || ka.done || kb.done {
+		return !ka.done && (kb.done || ka.timeNs < kb.timeNs)
+	}
+	return before(m.feeds[a].head(), m.feeds[b].head())
 }
 
 // before is the merge order: TimeNs, then Host, Source, SourceSeq and

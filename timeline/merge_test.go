@@ -269,14 +269,14 @@ func TestMergeDefaultHostAndStampedEvents(t *testing.T) {
 	}
 }
 
-// TestMergeMatchesNaive checks the heap merge against a naive one (scan
-// every input's head) on random inputs, some with late events.
+// TestMergeMatchesNaive checks the tournament merge against a naive one
+// (scan every input's head) on random inputs, some with late events.
 func TestMergeMatchesNaive(t *testing.T) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	for trial := range 100 {
 		var inputs [][]ingest.Event
-		for i := range 1 + rng.Intn(6) {
+		for i := range 1 + rng.Intn(10) {
 			var evs []ingest.Event
 			ts := int64(0)
 			for j := range rng.Intn(40) {
@@ -295,7 +295,7 @@ func TestMergeMatchesNaive(t *testing.T) {
 		}
 		got, _ := mergeAll(t, ins, MergeOptions{BatchEvents: 1 + rng.Intn(8)})
 		if a, b := keys(got), keys(want); a != b {
-			t.Fatalf("seed %d trial %d:\nheap  %s\nnaive %s", seed, trial, a, b)
+			t.Fatalf("seed %d trial %d:\nmerge %s\nnaive %s", seed, trial, a, b)
 		}
 	}
 }

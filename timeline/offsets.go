@@ -131,27 +131,54 @@ func (o *Offsets) Correct(host string, localNs int64) (refNs int64, ok bool) {
 }
 
 // corrector evaluates one host's offset for a stream of local times that
-// mostly increase: it remembers the segment of the last lookup so that
-// the next one usually costs two comparisons.
+// mostly increase: it remembers the segment of the last lookup, and on a
+// monotone history the local times that segment covers, so that the
+// next lookup usually costs two comparisons and the interpolation.
 type corrector struct {
 	h *hostOffsets
 	// seg is the index i of the last segment [samples[i], samples[i+1]]
 	// used; -1 before the first sample, len-1 after the last.
 	seg int
+	// When valid (a monotone history), the local times [loNs, hiNs) are
+	// those holds accepts for seg, and the offset over them is flatNs if
+	// flat, else the line through (aLocalNs, aOffNs) that rises dOffNs
+	// over spanNs, as interpolate computes it.
+	valid, flat    bool
+	loNs, hiNs     int64
+	flatNs         int64
+	aLocalNs       int64
+	aOffNs         int64
+	spanNs, dOffNs float64
 }
 
 // offset is the host's offset (clock minus reference, ns) at local time
 // localNs.
 func (c *corrector) offset(localNs int64) int64 {
+	if c.valid && c.loNs <= localNs && localNs < c.hiNs {
+		if c.flat {
+			return c.flatNs
+		}
+		f := float64(localNs-c.aLocalNs) / c.spanNs
+		return c.aOffNs + int64(math.Round(f*c.dOffNs))
+	}
+	return c.lookup(localNs)
+}
+
+// lookup is offset without the remembered range; it sets the range.
+func (c *corrector) lookup(localNs int64) int64 {
 	ss := c.h.samples
 	n := len(ss)
 	if n == 1 {
+		c.valid, c.flat, c.loNs, c.hiNs, c.flatNs = true, true, math.MinInt64, math.MaxInt64, ss[0].OffsetNs
 		return ss[0].OffsetNs
 	}
 	i := c.seg
 	if !c.h.monotone || !c.holds(i, localNs) {
 		i = c.h.segment(localNs)
 		c.seg = i
+	}
+	if c.h.monotone {
+		c.remember(i)
 	}
 	switch {
 	case i < 0:
@@ -160,6 +187,24 @@ func (c *corrector) offset(localNs int64) int64 {
 		return ss[n-1].OffsetNs
 	}
 	return interpolate(ss[i], ss[i+1], localNs)
+}
+
+// remember sets the range and line of segment i, on a monotone history.
+func (c *corrector) remember(i int) {
+	ss := c.h.samples
+	n := len(ss)
+	c.valid = true
+	switch {
+	case i < 0:
+		c.flat, c.loNs, c.hiNs, c.flatNs = true, math.MinInt64, ss[0].localNs(), ss[0].OffsetNs
+	case i >= n-1:
+		c.flat, c.loNs, c.hiNs, c.flatNs = true, ss[n-1].localNs(), math.MaxInt64, ss[n-1].OffsetNs
+	default:
+		a, b := ss[i], ss[i+1]
+		c.flat, c.loNs, c.hiNs = false, a.localNs(), b.localNs()
+		c.aLocalNs, c.aOffNs = a.localNs(), a.OffsetNs
+		c.spanNs, c.dOffNs = float64(b.localNs()-a.localNs()), float64(b.OffsetNs-a.OffsetNs)
+	}
 }
 
 // holds tells whether segment i is the one a binary search would find

@@ -53,7 +53,11 @@ func TestCorrectorMatchesCorrect(t *testing.T) {
 		ref := int64(1e18)
 		for i := 0; i < 1+rng.Intn(30); i++ {
 			ref += 1 + rng.Int63n(2e9)
-			ss = append(ss, Sample{Host: "h", RefNs: ref, OffsetNs: rng.Int63n(4e9) - 2e9})
+			off := rng.Int63n(4e9) - 2e9
+			if trial%2 == 0 { // a slow drift: monotone local times
+				off = rng.Int63n(2e6)
+			}
+			ss = append(ss, Sample{Host: "h", RefNs: ref, OffsetNs: off})
 		}
 		offs, err := NewOffsets(ss)
 		if err != nil {
@@ -63,10 +67,15 @@ func TestCorrectorMatchesCorrect(t *testing.T) {
 		local := ss[0].RefNs - 5e9
 		for i := 0; i < 2000; i++ {
 			local += rng.Int63n(3e8) - 2e7 // mostly forward, sometimes back
-			want, _ := offs.Correct("h", local)
-			if got := local - c.offset(local); got != want {
+			l := local
+			if rng.Intn(10) == 0 { // exactly at a sample, or one ns off
+				s := ss[rng.Intn(len(ss))]
+				l = s.RefNs + s.OffsetNs + rng.Int63n(3) - 1
+			}
+			want, _ := offs.Correct("h", l)
+			if got := l - c.offset(l); got != want {
 				t.Fatalf("seed %d trial %d: corrector gives %d for local %d, Correct %d (monotone %v)",
-					seed, trial, got, local, want, offs.hosts["h"].monotone)
+					seed, trial, got, l, want, offs.hosts["h"].monotone)
 			}
 		}
 	}

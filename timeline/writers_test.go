@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -238,27 +239,44 @@ func TestHostColorIsStable(t *testing.T) {
 	}
 }
 
-// TestSpecial8MatchesBytewise checks the 8-byte test against the byte
-// rule it stands for.
-func TestSpecial8MatchesBytewise(t *testing.T) {
+// TestSpecialMaskMatchesBytewise checks the 8-byte test against the
+// byte rule it stands for, and plainJSON against the same rule.
+func TestSpecialMaskMatchesBytewise(t *testing.T) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	interesting := []byte{0, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5b, 0x5d, 0x7e, 0x7f, 0x80, 0xff, 'a'}
+	draw := func() byte {
+		if rng.Intn(2) == 0 {
+			return interesting[rng.Intn(len(interesting))]
+		}
+		return byte(rng.Intn(256))
+	}
 	for i := 0; i < 100000; i++ {
 		var b [8]byte
 		for j := range b {
-			if rng.Intn(2) == 0 {
-				b[j] = interesting[rng.Intn(len(interesting))]
-			} else {
-				b[j] = byte(rng.Intn(256))
-			}
+			b[j] = draw()
 		}
 		want := false
 		for _, c := range b {
 			want = want || !jsonPlain[c]
 		}
-		if got := special8(string(b[:]), 0); got != want {
-			t.Fatalf("seed %d: special8(%q) = %v, want %v", seed, b, got, want)
+		if got := specialMask(binary.LittleEndian.Uint64(b[:])) != 0; got != want {
+			t.Fatalf("seed %d: specialMask(%q) = %v, want %v", seed, b, got, want)
+		}
+	}
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, rng.Intn(30))
+		for j := range b {
+			if b[j] = 'a'; rng.Intn(8) == 0 {
+				b[j] = draw()
+			}
+		}
+		want := true
+		for _, c := range b {
+			want = want && jsonPlain[c]
+		}
+		if got := plainJSON(string(b)); got != want {
+			t.Fatalf("seed %d: plainJSON(%q) = %v, want %v", seed, b, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -106,24 +107,40 @@ func runMerge(c *cli.Context) error {
 		defer stop()
 	}
 	tuneGC()
-	done := c.Context.Done()
-	n := 0
-	emit := func(ev timeline.Event) error {
-		if n++; n&4095 == 0 {
-			select {
-			case <-done:
-				return c.Context.Err()
-			default:
-			}
-		}
-		return out.Write(ev)
-	}
-	sum, err := timeline.Merge(inputs, timeline.MergeOptions{Offsets: cfg.offsets, Strict: cfg.strict,
-		MaxRecorded: c.Int("max-reported")}, emit)
+	opts := timeline.MergeOptions{Offsets: cfg.offsets, Strict: cfg.strict, MaxRecorded: c.Int("max-reported")}
+	sum, err := mergeTo(c.Context, out, inputs, opts)
 	stopProgress()
 	err = out.finish(err)
 	printSummary(stderr, &sum)
 	return err
+}
+
+// mergeTo merges inputs into out until done or ctx ends. JSON lines
+// render on the inputs' goroutines (MergeEncoded); the other formats
+// keep state from event to event and render here.
+func mergeTo(ctx context.Context, out *output, inputs []timeline.Input, opts timeline.MergeOptions) (timeline.Summary, error) {
+	n := 0
+	interrupted := func() error {
+		if n++; n&4095 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	if jw, ok := out.Writer.(*timeline.JSONLWriter); ok {
+		newEncoder := func() timeline.Encoder { return timeline.NewJSONLEncoder() }
+		return timeline.MergeEncoded(inputs, opts, newEncoder, func(line []byte) error {
+			if err := interrupted(); err != nil {
+				return err
+			}
+			return jw.WriteEncoded(line)
+		})
+	}
+	return timeline.Merge(inputs, opts, func(ev timeline.Event) error {
+		if err := interrupted(); err != nil {
+			return err
+		}
+		return out.Write(ev)
+	})
 }
 
 // tuneGC lets the heap grow to 5 times the live data between collections

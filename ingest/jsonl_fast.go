@@ -1,0 +1,623 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"strings"
+	"unicode/utf8"
+)
+
+// The fast path of NewJSONLines. Most JSON-lines files repeat a few
+// record layouts: the same keys in the same order, with the same
+// punctuation, and only the scalar values changing. A jsonShape remembers
+// one layout as the literal text between its values; a line that has
+// exactly that text between scalar values that need no decoding (strings
+// without escapes, control bytes or invalid UTF-8; numbers; true, false,
+// null) is that layout, and its event is built from the value spans alone.
+// Its strings point into a copy of the line in an append-only slab, so a
+// record costs one copy and no allocation per field.
+//
+// A line no shape matches is scanned for a new shape; a line that is not
+// a shape (arrays, empty objects, escapes, non-ASCII keys, deeper
+// nesting, more than jsonMaxLeaves leaves, any syntax error) goes to
+// jsonScanner, which is the reference: for every line the fast path
+// accepts, both give the same Event.
+
+const (
+	// jsonShapes is how many layouts a parser remembers, most recent first.
+	jsonShapes = 4
+	// jsonMaxLeaves bounds a shape's values (a bit set of them is a uint64).
+	jsonMaxLeaves = 64
+	// jsonShapeDepth bounds the nesting of objects in a shape.
+	jsonShapeDepth = 8
+	// jsonSlabBytes is the size of the slabs that hold the lines' text;
+	// jsonSlabAttrs that of the slabs of Attrs.
+	jsonSlabBytes = 32 << 10
+	jsonSlabAttrs = 512
+	// jsonMaxBackoff bounds the lines read by jsonScanner alone after
+	// lines the fast path could not take.
+	jsonMaxBackoff = 64
+)
+
+// jsonShape is one record layout.
+type jsonShape struct {
+	// lits[i] is the text before value i, from the end of value i-1 (or
+	// the line's start): `{"ts":`, `,"host":`, `,"src":{"file":`. tail is
+	// the text after the last value.
+	lits []jsonLit
+	tail string
+	// keys[i] is the flattened key of value i ("src.file"), in a slab.
+	keys []string
+	// cand is the set of values whose key is a path of some role.
+	cand uint64
+	// picked and attrs are the values each role takes and the values that
+	// become Attrs, in order, when no value in cand is null.
+	picked [jsonNumRoles]int
+	attrs  []int
+}
+
+// jsonLit is a shape's text between two values.
+type jsonLit struct {
+	text string
+	// w holds text's first 16 bytes as little-endian words, and mask
+	// the bytes of w that text has, so that a short text compares in two
+	// loads.
+	w, mask [2]uint64
+}
+
+func newJSONLit(text string) jsonLit {
+	l := jsonLit{text: text}
+	for i := 0; i < len(text) && i < 16; i++ {
+		l.w[i/8] |= uint64(text[i]) << (8 * (i % 8))
+		l.mask[i/8] |= 0xff << (8 * (i % 8))
+	}
+	return l
+}
+
+// at tells whether line holds l at pos.
+func (l *jsonLit) at(line []byte, pos int) bool {
+	if len(l.text) <= 16 && pos+16 <= len(line) {
+		a, b := binary.LittleEndian.Uint64(line[pos:]), binary.LittleEndian.Uint64(line[pos+8:])
+		return (a^l.w[0])&l.mask[0]|(b^l.w[1])&l.mask[1] == 0
+	}
+	end := pos + len(l.text)
+	return end <= len(line) && string(line[pos:end]) == l.text
+}
+
+// jsonVal is one value of a line: its text line[lo:hi] (a string's
+// without the quotes) and its kind, as jsonLeaf's.
+type jsonVal struct {
+	lo, hi int
+	kind   byte
+}
+
+// jsonFast is the fast path's state, reused from line to line.
+type jsonFast struct {
+	shapes [jsonShapes]*jsonShape // most recently matched first; nil at the end
+	vals   []jsonVal
+	// A shape being scanned: the start of the text before each value and,
+	// last, of the tail; the flattened keys, end to end, and their ends;
+	// the key prefix of the open objects ("src.").
+	litStarts []int
+	keyBuf    []byte
+	keyEnds   []int
+	prefix    []byte
+	// last holds the value each role took on the previous line.
+	last [jsonNumRoles]string
+	// text and attrs are the slabs events' strings and Attrs come from.
+	// text is only appended to, so strings may point into it.
+	text  strings.Builder
+	attrs []Attr
+	// skip counts the lines left to give jsonScanner without trying;
+	// backoff is the next skip after a line the fast path cannot take.
+	skip, backoff int
+	events        int // built by the fast path
+}
+
+// fast parses line into e if it has a shape; it is false, e undefined,
+// for any line the fast path does not take, and for the lines of a
+// backoff after one.
+func (p *jsonLines) fast(line []byte, e *Event) bool {
+	fs := &p.fs
+	if fs.skip > 0 {
+		fs.skip--
+		return false
+	}
+	var sh *jsonShape
+	var nulls uint64
+	var ok bool
+	for i, s := range fs.shapes {
+		if s == nil {
+			break
+		}
+		if fs.vals, nulls, ok = s.match(line, fs.vals[:0]); ok {
+			copy(fs.shapes[1:i+1], fs.shapes[:i])
+			fs.shapes[0], sh = s, s
+			break
+		}
+	}
+	var cp string // the line in the text slab
+	learnt := sh == nil
+	if learnt {
+		if sh, cp, nulls, ok = p.learn(line); !ok {
+			if jsonSkipWS(line, 0) == len(line) {
+				return false // blank: no reason to back off
+			}
+			fs.skip = fs.backoff
+			fs.backoff = min(2*fs.backoff+1, jsonMaxBackoff)
+			return false
+		}
+	}
+	fs.backoff = 0
+	picked, attrs := sh.picked, sh.attrs
+	if nulls&sh.cand != 0 {
+		picked, attrs = p.pick(sh.keys, fs.vals), nil
+	}
+	var localNs int64
+	if p.roles[jsonRoleTime] != nil {
+		ti := picked[jsonRoleTime]
+		if ti < 0 {
+			return false // jsonScanner reports it
+		}
+		v := fs.vals[ti]
+		var err error
+		if localNs, err = p.readTime(line[v.lo:v.hi], v.kind); err != nil {
+			return false
+		}
+	}
+	if !learnt {
+		cp = fs.copyText(line)
+	}
+	str := func(v jsonVal) string { return cp[v.lo:v.hi] }
+	// Host, source and kind mostly repeat: the previous event's string
+	// is reused, so that consumers comparing them find the same memory.
+	repeat := func(r int, def string) string {
+		i := picked[r]
+		if i < 0 {
+			return def
+		}
+		v := fs.vals[i]
+		if string(line[v.lo:v.hi]) != fs.last[r] {
+			fs.last[r] = str(v)
+		}
+		return fs.last[r]
+	}
+	name := ""
+	if i := picked[jsonRoleMessage]; i >= 0 {
+		name = str(fs.vals[i])
+	}
+	source := repeat(jsonRoleSource, p.opts.File)
+	kind := repeat(jsonRoleKind, KindLog)
+	if kind == "" {
+		kind = KindLog
+	}
+	var as []Attr
+	if attrs != nil {
+		as = fs.newAttrs(len(attrs))
+		for j, i := range attrs {
+			as[j] = Attr{Key: sh.keys[i], Value: str(fs.vals[i])}
+		}
+	} else {
+		as = fs.newAttrs(len(fs.vals))[:0]
+		for i, v := range fs.vals {
+			if !jsonPicked(picked, i) {
+				as = append(as, Attr{Key: sh.keys[i], Value: str(v)})
+			}
+		}
+	}
+	*e = Event{Source: source, SourceSeq: p.seqs.next(source), Host: repeat(jsonRoleHost, p.opts.Host),
+		LocalNs: localNs, Kind: kind, Name: name, Attrs: as}
+	fs.events++
+	return true
+}
+
+// pick is jsonScanner.find for every role over a shape's keys: per role,
+// the first value, by path order then position, whose key is the path
+// and that is not null (vals nil: no value is null).
+func (p *jsonLines) pick(keys []string, vals []jsonVal) (picked [jsonNumRoles]int) {
+	for r := range picked {
+		picked[r] = -1
+	find:
+		for _, path := range p.roles[r] {
+			for i, k := range keys {
+				if k == path && (vals == nil || vals[i].kind != 'z') {
+					picked[r] = i
+					break find
+				}
+			}
+		}
+	}
+	return picked
+}
+
+// copyText copies b into the text slab. A new slab is not cleared
+// first: strings.Builder grows without.
+func (fs *jsonFast) copyText(b []byte) string {
+	if fs.text.Cap()-fs.text.Len() < len(b) {
+		fs.text = strings.Builder{}
+		fs.text.Grow(max(jsonSlabBytes, len(b)))
+	}
+	lo := fs.text.Len()
+	fs.text.Write(b)
+	return fs.text.String()[lo:]
+}
+
+// newAttrs returns n Attrs from the Attr slab, capped so that an append
+// by the caller reallocates instead of overwriting a neighbour's. It is
+// never nil, as jsonScanner's are not.
+func (fs *jsonFast) newAttrs(n int) []Attr {
+	if fs.attrs == nil || cap(fs.attrs)-len(fs.attrs) < n {
+		fs.attrs = make([]Attr, 0, max(jsonSlabAttrs, n))
+	}
+	lo := len(fs.attrs)
+	fs.attrs = fs.attrs[:lo+n]
+	return fs.attrs[lo : lo+n : lo+n]
+}
+
+// match reads line as sh: each lit verbatim followed by a scalar value,
+// then tail. nulls has bit i set when value i is null. The common values
+// (ASCII strings, integers) are read here; jsonScalar reads the others.
+func (sh *jsonShape) match(line []byte, vals []jsonVal) (_ []jsonVal, nulls uint64, ok bool) {
+	pos := 0
+	for i := range sh.lits {
+		lit := &sh.lits[i]
+		if len(lit.text) <= 16 && pos+16 <= len(line) { // at, inline
+			a, b := binary.LittleEndian.Uint64(line[pos:]), binary.LittleEndian.Uint64(line[pos+8:])
+			if (a^lit.w[0])&lit.mask[0]|(b^lit.w[1])&lit.mask[1] != 0 {
+				return vals, 0, false
+			}
+		} else if !lit.at(line, pos) {
+			return vals, 0, false
+		}
+		pos += len(lit.text)
+		var v jsonVal
+		next := -1
+		if pos < len(line) {
+			switch c := line[pos]; {
+			case c == '"':
+				if end := jsonSpecial(line, pos+1); end < len(line) && line[end] == '"' {
+					v, next = jsonVal{pos + 1, end, 's'}, end+1
+				}
+			case '1' <= c && c <= '9':
+				if end := jsonDigitsEnd(line, pos+1); end == len(line) || line[end] != '.' && line[end]|0x20 != 'e' {
+					v, next = jsonVal{pos, end, 'n'}, end
+				}
+			}
+		}
+		if next < 0 {
+			if v, next, ok = jsonScalar(line, pos); !ok {
+				return vals, 0, false
+			}
+		}
+		if v.kind == 'z' {
+			nulls |= 1 << i
+		}
+		vals = append(vals, v)
+		pos = next
+	}
+	return vals, nulls, string(line[pos:]) == sh.tail
+}
+
+// jsonDigitsEnd is the index of the first byte at or after i that is not
+// an ASCII digit; len(b) if none. It looks at 8 bytes at a time.
+func jsonDigitsEnd(b []byte, i int) int {
+	const ones = 0x0101010101010101
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// A byte is a digit when its high nibble is 3 and stays 3 after
+		// adding 6. A carry out of a byte (>= 0xfa) flags only bytes above
+		// it, and the byte itself is flagged.
+		if m := (x&(0xf0*ones) ^ 0x30*ones) | ((x+0x06*ones)&(0xf0*ones) ^ 0x30*ones); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+// learn scans line for a new shape and makes it the most recent one, in
+// place of the least recent; cp is the line's copy in the text slab and
+// p.fs.vals its values.
+func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls uint64, ok bool) {
+	fs := &p.fs
+	if !fs.scanShape(line) {
+		return nil, "", 0, false
+	}
+	// Events hold text of the shape they came from, which is in the
+	// slab, but never its slices, so those are reused.
+	sh = fs.shapes[jsonShapes-1]
+	if sh == nil {
+		sh = new(jsonShape)
+	}
+	copy(fs.shapes[1:], fs.shapes[:jsonShapes-1])
+	fs.shapes[0] = sh
+	cp = fs.copyText(line)
+	keys := fs.copyText(fs.keyBuf)
+	sh.lits, sh.keys, sh.attrs, sh.cand = sh.lits[:0], sh.keys[:0], sh.attrs[:0], 0
+	lo := 0
+	for i, v := range fs.vals {
+		start := v.lo
+		if v.kind == 's' {
+			start-- // the quote
+		}
+		sh.lits = append(sh.lits, newJSONLit(cp[fs.litStarts[i]:start]))
+		sh.keys = append(sh.keys, keys[lo:fs.keyEnds[i]])
+		lo = fs.keyEnds[i]
+		if v.kind == 'z' {
+			nulls |= 1 << i
+		}
+	}
+	sh.tail = cp[fs.litStarts[len(fs.vals)]:]
+	sh.picked = p.pick(sh.keys, nil)
+	for i, k := range sh.keys {
+		for _, paths := range p.roles {
+			for _, path := range paths {
+				if k == path {
+					sh.cand |= 1 << i
+				}
+			}
+		}
+		if !jsonPicked(sh.picked, i) {
+			sh.attrs = append(sh.attrs, i)
+		}
+	}
+	return sh, cp, nulls, true
+}
+
+// scanShape reads line as an object whose members are scalars or, at
+// most jsonShapeDepth deep, non-empty objects of the same, with keys of
+// printable ASCII and no escapes. It fills vals, litStarts, keyBuf and
+// keyEnds, and is false for any other line.
+func (fs *jsonFast) scanShape(line []byte) bool {
+	fs.vals, fs.litStarts, fs.keyBuf, fs.keyEnds, fs.prefix = fs.vals[:0], fs.litStarts[:0], fs.keyBuf[:0], fs.keyEnds[:0], fs.prefix[:0]
+	var prefixLens [jsonShapeDepth]int
+	depth := 0 // objects open inside the top-level one
+	// arena bounds what jsonScanner's arena would hold, which it limits.
+	arena, arenaMax := 0, 16*len(line)+4096
+	pos := jsonSkipWS(line, 0)
+	if pos == len(line) || line[pos] != '{' {
+		return false
+	}
+	pos++
+	litStart := 0
+	for {
+		pos = jsonSkipWS(line, pos)
+		if pos == len(line) || line[pos] != '"' {
+			return false // an empty object too
+		}
+		end := jsonSpecial(line, pos+1)
+		if end == len(line) || line[end] != '"' {
+			return false // an escape, a control byte or non-ASCII in a key
+		}
+		key := line[pos+1 : end]
+		if arena += len(fs.prefix) + len(key); arena > arenaMax {
+			return false
+		}
+		pos = jsonSkipWS(line, end+1)
+		if pos == len(line) || line[pos] != ':' {
+			return false
+		}
+		pos = jsonSkipWS(line, pos+1)
+		if pos < len(line) && line[pos] == '{' {
+			if depth == jsonShapeDepth {
+				return false
+			}
+			prefixLens[depth] = len(fs.prefix)
+			depth++
+			fs.prefix = append(append(fs.prefix, key...), '.')
+			pos++
+			continue
+		}
+		v, next, ok := jsonScalar(line, pos)
+		if !ok || len(fs.vals) == jsonMaxLeaves {
+			return false
+		}
+		if arena += v.hi - v.lo; arena > arenaMax {
+			return false
+		}
+		fs.vals = append(fs.vals, v)
+		fs.litStarts = append(fs.litStarts, litStart)
+		fs.keyBuf = append(append(fs.keyBuf, fs.prefix...), key...)
+		fs.keyEnds = append(fs.keyEnds, len(fs.keyBuf))
+		litStart = next
+		pos = jsonSkipWS(line, next)
+		for pos < len(line) && line[pos] == '}' {
+			if depth == 0 {
+				fs.litStarts = append(fs.litStarts, litStart)
+				return jsonSkipWS(line, pos+1) == len(line)
+			}
+			depth--
+			fs.prefix = fs.prefix[:prefixLens[depth]]
+			pos = jsonSkipWS(line, pos+1)
+		}
+		if pos == len(line) || line[pos] != ',' {
+			return false
+		}
+		pos++
+	}
+}
+
+// jsonScalar reads the value at line[pos] if it is a string that needs
+// no decoding (no escape or control byte, valid UTF-8), a number, true,
+// false or null. next is the index after it.
+func jsonScalar(line []byte, pos int) (v jsonVal, next int, ok bool) {
+	if pos >= len(line) {
+		return jsonVal{}, 0, false
+	}
+	switch c := line[pos]; c {
+	case '"':
+		i, high := pos+1, false
+		for {
+			if i = jsonSpecial(line, i); i == len(line) {
+				return jsonVal{}, 0, false
+			}
+			if c := line[i]; c == '"' {
+				break
+			} else if c < utf8.RuneSelf {
+				return jsonVal{}, 0, false // '\\' or a control byte
+			}
+			high = true
+			i++
+		}
+		if high && !utf8.Valid(line[pos+1:i]) {
+			return jsonVal{}, 0, false
+		}
+		return jsonVal{pos + 1, i, 's'}, i + 1, true
+	case 't', 'f', 'n':
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if end := pos + len(lit); end <= len(line) && string(line[pos:end]) == lit {
+				kind := byte('b')
+				if c == 'n' {
+					kind = 'z'
+				}
+				return jsonVal{pos, end, kind}, end, true
+			}
+		}
+		return jsonVal{}, 0, false
+	}
+	end, ok := jsonNumberEnd(line, pos)
+	return jsonVal{pos, end, 'n'}, end, ok
+}
+
+// jsonNumberEnd is the end of the number at in[i], which matches
+// -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? as jsonScanner.number requires.
+func jsonNumberEnd(in []byte, i int) (int, bool) {
+	if i < len(in) && in[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(in) && in[i] == '0':
+		i++
+	case i < len(in) && '1' <= in[i] && in[i] <= '9':
+		for i++; i < len(in) && isDigit(in[i]); i++ {
+		}
+	default:
+		return i, false
+	}
+	if i < len(in) && in[i] == '.' {
+		i++
+		if i >= len(in) || !isDigit(in[i]) {
+			return i, false
+		}
+		for i < len(in) && isDigit(in[i]) {
+			i++
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		if i >= len(in) || !isDigit(in[i]) {
+			return i, false
+		}
+		for i < len(in) && isDigit(in[i]) {
+			i++
+		}
+	}
+	return i, true
+}
+
+// jsonSkipWS is the index of the first byte at or after i that is not
+// JSON whitespace.
+func jsonSkipWS(line []byte, i int) int {
+	for i < len(line) {
+		switch line[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// jsonSpecial is the index of the first byte at or after i that a string
+// cannot hold as it is ('"', '\\', a control byte) or that starts or
+// continues a multi-byte character; len(b) if none. It looks at 8 bytes
+// at a time.
+func jsonSpecial(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
+		// Each term flags its bytes exactly up to the first flagged one
+		// (a borrow only runs upwards), which is all that is used.
+		if m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if !jsonPlain[b[i]] {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// jsonPow10 holds the powers of ten readTime scales integers by.
+var jsonPow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// unixIntToNs is decimalToNs for the common case of 1 to 19 digits
+// without a leading zero or sign, when the result fits; ok is false for
+// any other text or result, which decimalToNs then handles.
+func unixIntToNs(val []byte, exp int) (int64, bool) {
+	n := len(val)
+	if n == 0 || n > 19 || val[0] == '0' {
+		return 0, false
+	}
+	var u uint64
+	i := n % 8
+	for _, c := range val[:i] {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		u = u*10 + uint64(d)
+	}
+	for ; i < n; i += 8 {
+		v, ok := eightDigits(binary.LittleEndian.Uint64(val[i:]))
+		if !ok {
+			return 0, false
+		}
+		u = u*1e8 + v
+	}
+	if exp < 0 {
+		switch {
+		case n <= 11:
+			exp = 9
+		case n <= 14:
+			exp = 6
+		case n <= 17:
+			exp = 3
+		default:
+			exp = 0
+		}
+	}
+	if n+exp > 19 {
+		return 0, false
+	}
+	u *= jsonPow10[exp] // < 10^19 < 2^64
+	if u > 1<<63-1 {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// eightDigits is the value of the 8 ASCII digits in the little-endian
+// word x, the first digit in the lowest byte; ok is false if any byte is
+// not a digit.
+func eightDigits(x uint64) (uint64, bool) {
+	const ones = 0x0101010101010101
+	// A byte is a digit when its high nibble is 3 and adding 6 leaves it
+	// at 3 (no carry out of '9').
+	if x&(0xf0*ones)|((x+0x06*ones)&(0xf0*ones))>>4 != 0x33*ones {
+		return 0, false
+	}
+	x -= '0' * ones
+	x = x*10 + x>>8 // pairs: byte 2k holds digits 2k,2k+1 as a number < 100
+	x = ((x&0x000000ff000000ff)*(100+1000000<<32) + (x>>16&0x000000ff000000ff)*(1+10000<<32)) >> 32
+	return x, true
+}

@@ -1,0 +1,379 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// fastTestMappings are the mappings the fast path is checked under.
+var fastTestMappings = []struct {
+	name string
+	m    JSONMapping
+}{
+	{"default", DefaultJSONMapping()},
+	{"none", JSONMapping{}},
+	{"journal", journalJSONMapping},
+	{"nested paths", JSONMapping{Time: "t.ns|ts", TimeFormat: JSONTimeUnixNs, Host: "src.host|host", Message: "msg", Source: "src.file", Kind: "k"}},
+	{"rfc3339", JSONMapping{Time: "ts", TimeFormat: JSONTimeRFC3339, Message: "msg"}},
+	{"unix ms", JSONMapping{Time: "ts", TimeFormat: JSONTimeUnixMs, Host: "host"}},
+}
+
+// newScannerOnly is NewJSONLines without the fast path: the reference.
+func newScannerOnly(r io.Reader, o Options, m JSONMapping) Parser {
+	p := NewJSONLines(r, o, m).(*jsonLines)
+	p.scannerOnly = true
+	return p
+}
+
+// checkFastMatchesScanner parses data with and without the fast path,
+// whole and (if bytewise) byte by byte, strict and not, and fails on any
+// difference in events, errors or their lines. It returns how many
+// events the fast path built.
+func checkFastMatchesScanner(t *testing.T, data []byte, m JSONMapping, bytewise bool) int {
+	t.Helper()
+	type outcome struct {
+		recs []parsedRecord
+		err  error
+		fast int
+	}
+	run := func(r io.Reader, strict, fast bool) outcome {
+		var out outcome
+		o := Options{File: "f.jsonl", Host: "fb", Strict: strict,
+			OnError: func(le *LineError) { out.recs = append(out.recs, parsedRecord{err: le, line: le.Line}) }}
+		mk := NewJSONLines
+		if !fast {
+			mk = newScannerOnly
+		}
+		p := mk(r, o, m).(*jsonLines)
+		for {
+			e, err := p.Next()
+			if err != nil {
+				if err != io.EOF {
+					out.err = err
+				}
+				out.fast = p.fs.events
+				return out
+			}
+			out.recs = append(out.recs, parsedRecord{ev: e})
+		}
+	}
+	var fastEvents int
+	for _, strict := range []bool{false, true} {
+		want := run(bytes.NewReader(data), strict, false)
+		readers := []io.Reader{bytes.NewReader(data)}
+		if bytewise {
+			readers = append(readers, iotest.OneByteReader(bytes.NewReader(data)))
+		}
+		for _, r := range readers {
+			got := run(r, strict, true)
+			if fmt.Sprint(got.err) != fmt.Sprint(want.err) {
+				t.Fatalf("strict %v: error %v, the scanner's %v", strict, got.err, want.err)
+			}
+			if len(got.recs) != len(want.recs) {
+				t.Fatalf("strict %v: %d records, the scanner's %d:\n%s\nvs\n%s", strict, len(got.recs), len(want.recs),
+					renderRecords(got.recs), renderRecords(want.recs))
+			}
+			for i := range got.recs {
+				g, w := got.recs[i], want.recs[i]
+				if !reflect.DeepEqual(g.ev, w.ev) || fmt.Sprint(g.err) != fmt.Sprint(w.err) || g.line != w.line {
+					t.Fatalf("strict %v: record %d:\n%s%v\nthe scanner's:\n%s%v", strict, i, renderEvent(g.ev), g.err, renderEvent(w.ev), w.err)
+				}
+			}
+			if !strict {
+				fastEvents = got.fast
+			}
+		}
+	}
+	return fastEvents
+}
+
+func TestJSONLinesFastMatchesScanner(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		// fast is how many events the fast path must build under the
+		// default mapping; -1 does not check.
+		fast int
+	}{{
+		name: "common shape",
+		in: `{"ts":1700000000123456789,"host":"hv1","level":"info","msg":"vcpu exit","vm":"vm-1","seq":17}` + "\n" +
+			`{"ts":1700000000123456790,"host":"hv1","level":"warn","msg":"","vm":"vm-22","seq":18}` + "\n",
+		fast: 2,
+	}, {
+		name: "field order varies",
+		in: `{"ts":1,"msg":"a","x":1}` + "\n" + `{"msg":"b","ts":2,"x":1}` + "\n" + `{"x":1,"msg":"c","ts":3}` + "\n" +
+			`{"ts":4,"msg":"d","x":1}` + "\n" + `{"x":1,"ts":5}` + "\n" + `{"y":1,"ts":6}` + "\n" + `{"ts":7,"msg":"e","x":1}` + "\n",
+		fast: 7,
+	}, {
+		name: "missing and null fields",
+		in: `{"ts":1,"host":"h","msg":"m"}` + "\n" + `{"ts":2,"host":null,"msg":"m"}` + "\n" + `{"ts":3,"host":"h","msg":null}` + "\n" +
+			`{"ts":null,"time":4,"msg":"x"}` + "\n" + `{"ts":null,"msg":"x"}` + "\n" + `{"ts":5,"hostname":"a","host":null}` + "\n" +
+			`{"host":"h","msg":"no time"}` + "\n" + `{"ts":6}` + "\n" + `{"ts":6,"host":"","msg":""}` + "\n",
+		fast: 7,
+	}, {
+		name: "duplicate keys",
+		in:   `{"ts":1,"ts":2,"msg":"a","msg":"b","host":null,"host":"h2"}` + "\n" + `{"ts":null,"ts":3,"msg":"a","msg":"b","host":"h1","host":"h2"}` + "\n",
+		fast: 2,
+	}, {
+		name: "numbers as strings and numbers",
+		in: `{"ts":"1700000000","n":"12"}` + "\n" + `{"ts":1700000000.5,"n":1.5e3}` + "\n" + `{"ts":"1700000000123","n":-0}` + "\n" +
+			`{"ts":1700000000123456,"n":0.1}` + "\n" + `{"ts":"2023-11-14T22:13:20.5+01:00","n":true}` + "\n" +
+			`{"ts":9223372036854775807}` + "\n" + `{"ts":9223372036854775808}` + "\n" + `{"ts":99999999999999999999}` + "\n" +
+			`{"ts":-5}` + "\n" + `{"ts":0}` + "\n" + `{"ts":"0012"}` + "\n" + `{"ts":1e9}` + "\n" + `{"ts":true}` + "\n" +
+			`{"ts":"x"}` + "\n" + `{"ts":12345678901}` + "\n" + `{"ts":99999999999}` + "\n" + `{"ts":100000000000}` + "\n",
+		fast: -1,
+	}, {
+		name: "escapes and unicode",
+		in: `{"ts":1,"msg":"a\"b","k":"v"}` + "\n" + `{"ts":2,"msg":"tab\there","k":"\u00e9\ud83d\ude00"}` + "\n" +
+			`{"ts":3,"msg":"caf` + "\u00e9" + `","k":"日本語"}` + "\n" + `{"ts":4,"msg":"bad ` + "\xff\xfe" + `","k":"v"}` + "\n" +
+			`{"ts":5,"msg":"` + "\xed\xa0\x80" + `","k":"lone surrogate"}` + "\n" + `{"ts":6,"msg":"\ud800","k":"v"}` + "\n" +
+			`{"ts":7,"msg":"` + "\ufffd" + `","k":"v"}` + "\n" + `{"ts":8,"k` + "\u00e9" + `":"non-ASCII key"}` + "\n" +
+			`{"ts":9,"k\"q":"escaped key"}` + "\n" + `{"ts":10,"msg":"ctl` + "\x01" + `"}` + "\n" + `{"ts":11,"msg":"\/"}` + "\n",
+		fast: -1,
+	}, {
+		name: "whitespace and line ends",
+		in: `  { "ts" : 1 , "msg" : "a" }  ` + "\n" + `  { "ts" : 2 , "msg" : "b" }  ` + "\n" + "{\"ts\":3,\"msg\":\"c\"}\r\n" +
+			"{\"ts\":4,\"msg\":\"d\"}\r\n" + "\t{\"ts\":5}\t\r\n" + "\n   \n" + `{"ts":6,"msg":"e"}`,
+		fast: 6,
+	}, {
+		name: "nested objects",
+		in: `{"ts":1,"src":{"file":"a.go","line":3,"host":"h"},"t":{"ns":5},"msg":"x"}` + "\n" +
+			`{"ts":2,"src":{"file":"b.go","line":4,"host":null},"t":{"ns":6},"msg":"y"}` + "\n" +
+			`{"ts":3,"src":{},"msg":"empty object"}` + "\n" + `{"ts":4,"src":{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}}}` + "\n" +
+			`{"ts":5,"src":{"a":{"b":1}},"src.a.b":2}` + "\n" + `{"ts":6,"a":[1,2],"msg":"array"}` + "\n" + `{"ts":7,"a":{"b":[]}}` + "\n",
+		fast: -1,
+	}, {
+		name: "syntax errors",
+		in: `{"ts":1,"msg":"a"}` + "\n" + `{"ts":1,"msg":"a"` + "\n" + `{"ts":1,"msg":"a"}}` + "\n" + `{"ts":1,"msg":"a",}` + "\n" +
+			`{"ts":01,"msg":"a"}` + "\n" + `{"ts":1.,"msg":"a"}` + "\n" + `{"ts":1,"msg":tru}` + "\n" + `{"ts":1,"msg":truex}` + "\n" +
+			`{"ts":1,"msg":"a"} x` + "\n" + `{"ts":1 "msg":"a"}` + "\n" + `{"ts":1,"msg":"a` + "\n" + `{"ts":-,"msg":"a"}` + "\n" +
+			`{"ts":1,"msg":nul}` + "\n" + `{"ts":1,"msg":"a"}{}` + "\n" + `{"ts":1,"msg"}` + "\n" + `[1]` + "\n" + `{}` + "\n" +
+			`{"ts":1,"msg":1e+}` + "\n" + `{"ts":1,"msg":-01}` + "\n" + `{"ts":1,"msg":"a"}` + "\n",
+		fast: -1,
+	}, {
+		name: "more shapes than remembered",
+		in: func() string {
+			var b strings.Builder
+			for i := range 60 {
+				fmt.Fprintf(&b, `{"ts":%d,"k%d":"v","msg":"m%d"}`+"\n", i+1, i%7, i)
+			}
+			return b.String()
+		}(),
+		fast: 60,
+	}, {
+		name: "huge line",
+		in: `{"ts":1,"msg":"` + strings.Repeat("x", 100<<10) + `","a":"` + strings.Repeat("é", 30<<10) + `"}` + "\n" +
+			`{"ts":2,"msg":"` + strings.Repeat("y", 100<<10) + `","a":"` + strings.Repeat("é", 30<<10) + `"}` + "\n",
+		fast: 2,
+	}, {
+		name: "many leaves",
+		in: func() string {
+			var b strings.Builder
+			for _, n := range []int{63, 64, 65, 64} {
+				b.WriteString(`{"ts":1`)
+				for i := 1; i < n; i++ {
+					fmt.Fprintf(&b, `,"a%d":%d`, i, i)
+				}
+				b.WriteString("}\n")
+			}
+			return b.String()
+		}(),
+		fast: 3,
+	}, {
+		name: "kinds and sources",
+		in:   `{"ts":1,"k":"span","src":{"file":"x"}}` + "\n" + `{"ts":2,"k":"","src":{"file":"y"}}` + "\n" + `{"ts":3,"k":7,"src":{"file":true}}` + "\n",
+		fast: 3,
+	}} {
+		for _, mp := range fastTestMappings {
+			t.Run(tc.name+"/"+mp.name, func(t *testing.T) {
+				fast := checkFastMatchesScanner(t, []byte(tc.in), mp.m, true)
+				if mp.name == "default" && tc.fast >= 0 && fast != tc.fast {
+					t.Errorf("the fast path built %d events, want %d", fast, tc.fast)
+				}
+			})
+		}
+	}
+}
+
+// TestJSONLinesFastEventsStay checks that events keep their text and
+// attrs while later lines are parsed, across many slabs, and that an
+// append to one event's Attrs leaves its neighbours alone.
+func TestJSONLinesFastEventsStay(t *testing.T) {
+	data := benchLines(5000, 3)
+	p := NewJSONLines(bytes.NewReader(data), Options{File: "f"}, DefaultJSONMapping())
+	got, err := ReadAll(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.(*jsonLines).fs.events; n != 5000 {
+		t.Fatalf("the fast path built %d of 5000 events", n)
+	}
+	for i := range got {
+		got[i].Attrs = append(got[i].Attrs, Attr{"extra", strconv.Itoa(i)})
+	}
+	want, err := ReadAll(newScannerOnly(bytes.NewReader(data), Options{File: "f"}, DefaultJSONMapping()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Attrs = append(want[i].Attrs, Attr{"extra", strconv.Itoa(i)})
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("event %d:\n%s\nwant\n%s", i, renderEvent(got[i]), renderEvent(want[i]))
+		}
+	}
+}
+
+// FuzzJSONLinesFast checks the fast path against jsonScanner on any
+// input, under every mapping of fastTestMappings. (Reading byte by byte
+// is FuzzJSONLines' concern: the fast path sees whole lines.)
+func FuzzJSONLinesFast(f *testing.F) {
+	for _, name := range []string{"edge.jsonl", "slog.jsonl", "zap.jsonl", "journalctl.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata/jsonl", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(benchLines(20, 1))
+	f.Add([]byte(`{"ts":1,"src":{"file":"a","line":2},"msg":"x"}` + "\n" + `{"ts":2,"src":{"file":"b","line":null},"msg":"\u00e9"}` + "\n"))
+	f.Add([]byte(`{"ts":"2023-11-14T22:13:20Z","host":null,"hostname":"h"}` + "\n" + `{"ts":"1700000000","host":"x","hostname":"h"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, mp := range fastTestMappings {
+			checkFastMatchesScanner(t, data, mp.m, false)
+		}
+	})
+}
+
+func TestUnixIntToNs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		n := 1 + rng.IntN(21)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		if rng.IntN(4) == 0 {
+			b[0] = '9'
+		}
+		for _, exp := range []int{-1, 0, 3, 6, 9} {
+			got, ok := unixIntToNs(b, exp)
+			want, err := decimalToNs(b, exp)
+			if ok && (err != nil || got != want) {
+				t.Fatalf("unixIntToNs(%s, %d) = %d; decimalToNs: %d, %v", b, exp, got, want, err)
+			}
+			if !ok && err == nil && n <= 18 && b[0] != '0' {
+				t.Fatalf("unixIntToNs(%s, %d) declined a result decimalToNs gives: %d", b, exp, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "-1", "1.5", "1e3", "12a"} {
+		if _, ok := unixIntToNs([]byte(s), 0); ok {
+			t.Errorf("unixIntToNs(%q) took it", s)
+		}
+	}
+}
+
+func TestJSONSpecialMatchesBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{'a', ' ', '"', '\\', 0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff, '0'}
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(8) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = byte('a' + rng.IntN(26))
+			}
+		}
+		from := 0
+		if len(b) > 0 {
+			from = rng.IntN(len(b) + 1)
+		}
+		want := from
+		for want < len(b) && jsonPlain[b[want]] {
+			want++
+		}
+		if got := jsonSpecial(b, from); got != want {
+			t.Fatalf("jsonSpecial(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	}
+}
+
+func TestJSONDigitsEndMatchesBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []byte{'/', '0', '5', '9', ':', 0x29, 0x2a, 0x39, 0x3a, 0xf9, 0xfa, 0xff, 0x00, 'e', '.'}
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(6) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = byte('0' + rng.IntN(10))
+			}
+		}
+		from := 0
+		if len(b) > 0 {
+			from = rng.IntN(len(b) + 1)
+		}
+		want := from
+		for want < len(b) && isDigit(b[want]) {
+			want++
+		}
+		if got := jsonDigitsEnd(b, from); got != want {
+			t.Fatalf("jsonDigitsEnd(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	}
+}
+
+// benchLines is n lines like bench-tracecat's files: about 150 bytes, a
+// 19-digit ts first, and ten fields; seed varies the values.
+func benchLines(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	levels := []string{"info", "debug", "warn", "error"}
+	comps := []string{"vmm", "migrate", "disk", "net"}
+	msgs := []string{"vcpu exit handled", "dirty pages copied", "request served", "queue drained"}
+	var b []byte
+	ts := int64(1700000000) * 1e9
+	for i := range n {
+		ts += 1 + rng.Int64N(4e6)
+		b = fmt.Appendf(b, `{"ts":%d,"host":"hv3","level":"%s","component":"%s","msg":"%s","vm":"vm-%d","req":"%x","seq":%d,"dur_us":%d}`+"\n",
+			ts, levels[rng.IntN(4)], comps[rng.IntN(4)], msgs[rng.IntN(4)], 1000+rng.IntN(9000), rng.Uint64()&0xffffffffff, i, rng.IntN(100000))
+	}
+	return b
+}
+
+// BenchmarkJSONLinesCommon reads lines of one common shape, as
+// bench-tracecat writes them.
+func BenchmarkJSONLinesCommon(b *testing.B) {
+	benchmarkJSONLines(b, benchLines(10000, 1), 10000, false)
+}
+
+func BenchmarkJSONLinesCommonScanner(b *testing.B) {
+	benchmarkJSONLines(b, benchLines(10000, 1), 10000, true)
+}
+
+func BenchmarkJSONLinesZap(b *testing.B) {
+	benchmarkJSONLines(b, zapLines(10000), 10000, false)
+}
+
+func benchmarkJSONLines(b *testing.B, data []byte, n int, scannerOnly bool) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p := NewJSONLines(bytes.NewReader(data), Options{File: "bench"}, DefaultJSONMapping()).(*jsonLines)
+		p.scannerOnly = scannerOnly
+		if got := drain(b, p); got != n {
+			b.Fatalf("%d events", got)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}

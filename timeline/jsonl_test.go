@@ -1,0 +1,234 @@
+package timeline
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand"
+	"strconv"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clockd/clockd/ingest"
+)
+
+// referenceJSONL is JSONLWriter's line for ev, written plainly: every
+// field in turn, times through time.Format and strings escaped byte by
+// byte.
+func referenceJSONL(ev Event) []byte {
+	str := func(b []byte, s string) []byte {
+		b = append(b, '"')
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				b = append(b, `\ufffd`...)
+			case r == '\u2028' || r == '\u2029':
+				b = append(b, `\u202`...)
+				b = append(b, hexDigits[r&0xf])
+			case r < utf8.RuneSelf && !jsonPlain[r]:
+				b = appendEscape(b, byte(r))
+			default:
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+		}
+		return append(b, '"')
+	}
+	b := []byte(`{"ts":"` + FormatTime(ev.TimeNs))
+	if ev.LocalNs != 0 {
+		b = append(b, `","local":"`+FormatTime(ev.LocalNs)...)
+	}
+	b = append(b, `","corrected":`+strconv.FormatBool(ev.Corrected)+`,"host":`...)
+	b = str(b, ev.Host)
+	b = str(append(b, `,"source":`...), ev.Source)
+	b = strconv.AppendUint(append(b, `,"seq":`...), ev.SourceSeq, 10)
+	b = str(append(b, `,"kind":`...), ev.Kind)
+	b = str(append(b, `,"msg":`...), ev.Name)
+	if ev.DurNs != 0 || ev.Kind == "span" {
+		b = strconv.AppendInt(append(b, `,"dur_ns":`...), ev.DurNs, 10)
+	}
+	if ev.GSN != 0 {
+		b = strconv.AppendUint(append(b, `,"gsn":`...), ev.GSN, 10)
+	}
+	if ev.LateNs != 0 {
+		b = strconv.AppendInt(append(b, `,"late_ns":`...), ev.LateNs, 10)
+	}
+	if ev.Issue != "" {
+		b = str(append(b, `,"issue":`...), string(ev.Issue))
+	}
+	if ev.RefEarliest != 0 || ev.RefLatest != 0 {
+		b = append(b, `,"ref_earliest":"`+FormatTime(ev.RefEarliest)+`","ref_latest":"`+FormatTime(ev.RefLatest)+`"`...)
+	}
+	if len(ev.Attrs) > 0 {
+		b = append(b, `,"attrs":{`...)
+		for i, a := range ev.Attrs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = str(append(str(b, a.Key), ':'), a.Value)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+// TestJSONLEncoderMatchesReference renders random events, in runs that
+// repeat and change the fields the encoder keeps, and compares each line
+// with referenceJSONL.
+func TestJSONLEncoderMatchesReference(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	pieces := []string{"a", "hv1", "é", "\"", "\\", "\n", "\x00", "\x7f", "\u2028", "\u2029", "日本", "\xff", "\xe2\x82", " ", "vm-4242", "long text with spaces"}
+	text := func() string {
+		var b []byte
+		for j := rng.Intn(6); j > 0; j-- {
+			b = append(b, pieces[rng.Intn(len(pieces))]...)
+		}
+		return string(b)
+	}
+	pick := func(common string) string {
+		if rng.Intn(4) > 0 {
+			return common
+		}
+		return text()
+	}
+	enc := NewJSONLEncoder()
+	var w bytes.Buffer
+	jw := NewJSONLWriter(&w)
+	var want []byte
+	ns := base
+	for i := 0; i < 5000; i++ {
+		ns += rng.Int63n(3e9) - 1e8
+		e := Event{Event: ingest.Event{
+			Host: pick("hv1"), Source: pick("/var/log/hv1.jsonl"), SourceSeq: rng.Uint64() >> uint(rng.Intn(64)),
+			LocalNs: ns + rng.Int63n(1e9), Kind: pick(ingest.KindLog), Name: pick("request served"),
+		}, TimeNs: ns, Corrected: rng.Intn(5) > 0}
+		if rng.Intn(10) == 0 {
+			e.LocalNs = 0
+		}
+		if rng.Intn(10) == 0 {
+			e.DurNs, e.GSN, e.LateNs, e.Issue = rng.Int63()-rng.Int63(), uint64(rng.Int63()), rng.Int63n(1e9), IssueNoOffsets
+		}
+		if rng.Intn(10) == 0 {
+			e.RefEarliest, e.RefLatest = ns-rng.Int63n(1e6), ns+rng.Int63n(1e6)
+		}
+		keys := []string{"level", "component", "vm", "req"}
+		for k := rng.Intn(6); k > 0; k-- {
+			e.Attrs = append(e.Attrs, ingest.Attr{Key: pick(keys[len(e.Attrs)%len(keys)]), Value: pick("info")})
+		}
+		line := referenceJSONL(e)
+		if got := enc.AppendEvent(nil, &e); !bytes.Equal(got, line) {
+			t.Fatalf("seed %d, event %d:\n got %s\nwant %s", seed, i, got, line)
+		}
+		if err := jw.Write(e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, line...)
+	}
+	if err := jw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.Bytes(), want) {
+		t.Fatalf("seed %d: JSONLWriter's output differs from the reference", seed)
+	}
+}
+
+func TestDigits8(t *testing.T) {
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	check := func(n uint32) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], digits8(n))
+		if want := fmt.Sprintf("%08d", n); string(b[:]) != want {
+			t.Fatalf("digits8(%d) = %q, want %q", n, b, want)
+		}
+	}
+	for _, n := range []uint32{0, 1, 9, 10, 99, 100, 9999, 10000, 10001, 99999999, 12345678, 90000009} {
+		check(n)
+	}
+	for range 100000 {
+		check(uint32(rng.Intn(1e8)))
+	}
+}
+
+// TestMergeEncodedMatchesMerge checks that rendering on the inputs'
+// goroutines writes what JSONLWriter writes behind Merge: on threeHosts
+// and on random inputs with ties, late and untimed events, and in small
+// batches.
+func TestMergeEncodedMatchesMerge(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	check := func(name string, mk func() ([]Input, MergeOptions)) {
+		inputs, opts := mk()
+		var want bytes.Buffer
+		w := NewJSONLWriter(&want)
+		wantSum, err := Merge(inputs, opts, w.Write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		inputs, opts = mk()
+		var got bytes.Buffer
+		encoders := 0
+		newEncoder := func() Encoder { encoders++; return NewJSONLEncoder() }
+		sum, err := MergeEncoded(inputs, opts, newEncoder, func(line []byte) error {
+			got.Write(line)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if encoders != len(inputs) {
+			t.Errorf("%s: %d encoders for %d inputs", name, encoders, len(inputs))
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("seed %d: %s: MergeEncoded wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, got.Bytes(), want.Bytes())
+		}
+		var a, b bytes.Buffer
+		sum.WriteText(&a)
+		wantSum.WriteText(&b)
+		if a.String() != b.String() {
+			t.Errorf("%s: summary\n%s\nwant\n%s", name, a.String(), b.String())
+		}
+	}
+	check("three hosts", threeHosts)
+	for trial := range 20 {
+		inputs := make([][]ingest.Event, 1+rng.Intn(9))
+		for i := range inputs {
+			ts := base
+			for range rng.Intn(300) {
+				ts += rng.Int63n(2e6) - 2e5
+				e := ev(fmt.Sprint("hv", rng.Intn(3)), "app", ts, ingest.KindLog, "m", "k", fmt.Sprint(rng.Intn(9)))
+				if rng.Intn(50) == 0 {
+					e.LocalNs = 0
+				}
+				inputs[i] = append(inputs[i], e)
+			}
+		}
+		batch := 1 + rng.Intn(64)
+		check(fmt.Sprint("trial ", trial), func() ([]Input, MergeOptions) {
+			var ins []Input
+			for i, evs := range inputs {
+				ins = append(ins, input(fmt.Sprint("in", i), append([]ingest.Event(nil), evs...)...))
+			}
+			return ins, MergeOptions{BatchEvents: batch}
+		})
+	}
+}
+
+func TestMergeEncodedEmitErrorStops(t *testing.T) {
+	inputs, opts := threeHosts()
+	n := 0
+	_, err := MergeEncoded(inputs, opts, func() Encoder { return NewJSONLEncoder() }, func([]byte) error {
+		if n++; n == 3 {
+			return errTest
+		}
+		return nil
+	})
+	if err != errTest || n != 3 {
+		t.Fatalf("MergeEncoded returned %v after %d lines, want the emit error after 3", err, n)
+	}
+}
