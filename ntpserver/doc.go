@@ -9,8 +9,9 @@
 // the true time, and a status. The server is stateless towards clients
 // apart from one token bucket per source. One goroutine, the one running
 // Serve, reads a datagram, reads the Source at once (the receive
-// timestamp), decides, reads the Source again just before sending (the
-// transmit timestamp) and writes the reply:
+// timestamp), decides, dates the reply just before sending (the transmit
+// timestamp: the receive reading moved on by the local monotonic time
+// since) and writes it; the Source is read once per datagram:
 //
 //	srv, err := ntpserver.New(ntpserver.Config{Listen: ":123", Source: clk.Read, Logger: log})
 //	if err != nil { ... }
@@ -18,7 +19,8 @@
 //
 // The decision is a pure function of the datagram, its source address, the
 // local time (for the limiter only) and the receive reading; tests drive
-// it without a socket.
+// it without a socket, with a scripted interval for the transmit
+// timestamp.
 //
 // # Answers
 //
@@ -27,10 +29,11 @@
 // Uncertainty in NTP short format, rounded up and saturated at
 // 0xffffffff (about 65536 s); Reference ID Config.RefID; reference and
 // receive timestamps the receive reading's Time; origin timestamp the
-// request's transmit timestamp; transmit timestamp the Time of the second
-// reading. The precision field is measured once in New as the cheapest of
-// a few Source reads, rounded up to a power of two seconds, within
-// [-30, 0].
+// request's transmit timestamp; transmit timestamp the receive reading's
+// Time plus the local monotonic time elapsed since it was taken, measured
+// just before the reply is encoded. The precision field is measured once
+// in New as the cheapest of a few Source reads, rounded up to a power of
+// two seconds, within [-30, 0].
 //
 // What is announced follows the reading's status:
 //
@@ -64,6 +67,38 @@
 //
 // A kiss carries no clock state: its receive and transmit timestamps both
 // echo the request's transmit timestamp, root delay and dispersion are 0.
+//
+// # The read loop
+//
+// On Linux, Serve takes the socket out of Go's hands: it duplicates the
+// *net.UDPConn's descriptor and closes the conn, which removes the socket
+// from Go's netpoller (its epoll would otherwise wake a thread of its own
+// for every datagram) while the duplicate keeps it bound. It then locks
+// its goroutine to its OS thread and serves the socket with system calls
+// of its own:
+//
+//	for not closing:
+//	    recvfrom(MSG_DONTWAIT) the next datagram and its source address
+//	    EAGAIN: poll(2) the socket and the eventfd, no timeout; loop
+//	    read the Source, decide, sendto(MSG_DONTWAIT) the source address
+//
+// Between datagrams the thread sleeps in poll(2) and the kernel wakes it
+// alone: an arrival costs one thread wake-up, not a netpoller wake-up and
+// a goroutine switch, and the reply leaves from the same thread. The
+// source address goes back to sendto as the kernel wrote it, in a buffer
+// reused for every datagram, so answering a known source allocates
+// nothing. Should the send buffer be full, the loop polls for room, as the
+// *net.UDPConn's WriteTo would wait for it.
+//
+// Close sets a flag the loop reads before every datagram and makes an
+// eventfd readable, which ends the poll; it returns once the loop has
+// closed its descriptor. Close before the loop has taken the socket just
+// closes the *net.UDPConn, and the loop never starts. The thread is
+// unlocked and goes back to the runtime when Serve returns.
+//
+// Elsewhere, Serve reads and writes through the *net.UDPConn, parked in the
+// netpoller between datagrams. Both loops hand every datagram to the same
+// decision code and answer alike.
 //
 // # Rate limiting
 //
@@ -100,7 +135,16 @@
 //   - HAZARD: the receive timestamp is taken in user space after the read
 //     returns, not by the kernel. Scheduling delay between the packet's
 //     arrival and the read shows up as asymmetry and biases the client's
-//     offset by up to half of it. Keep the Serve goroutine unstarved.
+//     offset by up to half of it. Keep the Serve goroutine unstarved: on
+//     Linux its thread must also get a P back from the Go scheduler when
+//     poll(2) returns, which waits while every P is busy.
+//   - HAZARD: the transmit timestamp advances the receive reading at the
+//     rate of the local monotonic clock, not the Source's. The two differ
+//     by the Source's rate correction (for clockd, at most some hundreds of
+//     ppm), so the transmit timestamp is off by that rate times the
+//     server's turnaround: under 10 ns for 1000 ppm over 10 µs.
+//   - HAZARD: on Linux the Serve goroutine keeps an OS thread to itself
+//     while it runs, blocked in poll(2) when idle.
 //   - HAZARD: the leap indicator never announces a leap second; clockd's
 //     readings carry no leap information.
 //   - HAZARD: with more active sources than MaxSources, evicted sources

@@ -68,8 +68,9 @@ func reading(status vclock.Status, t time.Time, unc time.Duration) vclock.Readin
 }
 
 // newSocketless builds a Server with no socket, for tests that drive
-// respond directly; it never measures precision.
-func newSocketless(t testing.TB, cfg Config) *Server {
+// respond directly; it never measures precision. turnaround is what the
+// server takes between the receive reading and the transmit timestamp.
+func newSocketless(t testing.TB, cfg Config, turnaround time.Duration) *Server {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -78,7 +79,9 @@ func newSocketless(t testing.TB, cfg Config) *Server {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	return newServer(cfg, testPrecision)
+	s := newServer(cfg, testPrecision)
+	s.elapsed = func(time.Time) time.Duration { return turnaround }
+	return s
 }
 
 // request is an NTP client request of length n (at least headerLen; bytes

@@ -58,24 +58,41 @@ func TestAnswer(t *testing.T) {
 	}
 }
 
-// TestRespondStampsTransmitLast checks that the transmit timestamp comes
-// from a Source read after the receive reading.
-func TestRespondStampsTransmitLast(t *testing.T) {
-	src := &scriptedSource{}
-	src.set(reading(vclock.StatusSynchronized, t2024, time.Millisecond), int64(7*time.Microsecond))
-	s := newSocketless(t, Config{Source: src.read})
-	rx := src.read()
-	var out [headerLen]byte
-	resp := s.respond(request(4, modeClient, 6, 1, headerLen), netip.MustParseAddr("192.0.2.1"), t2024, rx, out[:])
-	h, err := decodeHeader(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := fromTimestamp(h.RecvTime), t2024.UnixNano(); got != want {
-		t.Errorf("receive %d, want %d", got, want)
-	}
-	if got, want := fromTimestamp(h.XmitTime), t2024.Add(7*time.Microsecond).UnixNano(); got != want {
-		t.Errorf("transmit %d, want %d", got, want)
+// TestRespondStampsTransmitFromReceive checks that the transmit timestamp
+// is the receive reading moved on by the local time the server took, that
+// a negative interval leaves it at the receive timestamp, and that respond
+// does not read the Source.
+func TestRespondStampsTransmitFromReceive(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		turnaround time.Duration
+		want       time.Duration // transmit - receive
+	}{
+		{"7us", 7 * time.Microsecond, 7 * time.Microsecond},
+		{"zero", 0, 0},
+		{"negative", -time.Second, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &scriptedSource{}
+			src.set(reading(vclock.StatusSynchronized, t2024, time.Millisecond), int64(time.Second))
+			s := newSocketless(t, Config{Source: src.read}, tc.turnaround)
+			rx := src.read()
+			var out [headerLen]byte
+			resp := s.respond(request(4, modeClient, 6, 1, headerLen), netip.MustParseAddr("192.0.2.1"), t2024, rx, out[:])
+			h, err := decodeHeader(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fromTimestamp(h.RecvTime), t2024.UnixNano(); got != want {
+				t.Errorf("receive %d, want %d", got, want)
+			}
+			if got, want := fromTimestamp(h.XmitTime), t2024.Add(tc.want).UnixNano(); got != want {
+				t.Errorf("transmit %d, want %d", got, want)
+			}
+			if src.reads != 1 {
+				t.Errorf("the Source was read %d times, want once (the receive reading)", src.reads)
+			}
+		})
 	}
 }
 
@@ -84,20 +101,21 @@ func TestRespondStampsTransmitLast(t *testing.T) {
 // at most one reply, never longer than the datagram, and only to v3/v4
 // client requests.
 func FuzzRespond(f *testing.F) {
-	f.Add(request(4, modeClient, 6, 1, headerLen), uint8(2), int64(1e6), uint8(0), uint8(1))
-	f.Add(request(3, modeClient, 6, 1, headerLen+20), uint8(3), int64(1e12), uint8(1), uint8(2))
-	f.Add(request(4, modeClient, 6, 1, headerLen), uint8(1), int64(-1), uint8(2), uint8(30))
-	f.Add(request(4, modeClient, 6, 1, 20), uint8(2), int64(0), uint8(3), uint8(1))
-	f.Add(request(4, 6, 6, 1, headerLen), uint8(2), int64(0), uint8(3), uint8(1))
+	f.Add(request(4, modeClient, 6, 1, headerLen), uint8(2), int64(1e6), uint8(0), uint8(1), int64(5000))
+	f.Add(request(3, modeClient, 6, 1, headerLen+20), uint8(3), int64(1e12), uint8(1), uint8(2), int64(0))
+	f.Add(request(4, modeClient, 6, 1, headerLen), uint8(1), int64(-1), uint8(2), uint8(30), int64(-1))
+	f.Add(request(4, modeClient, 6, 1, 20), uint8(2), int64(0), uint8(3), uint8(1), int64(1))
+	f.Add(request(4, 6, 6, 1, headerLen), uint8(2), int64(0), uint8(3), uint8(1), int64(1))
 
-	f.Fuzz(func(t *testing.T, data []byte, status uint8, uncNs int64, fromByte uint8, repeat uint8) {
+	f.Fuzz(func(t *testing.T, data []byte, status uint8, uncNs int64, fromByte uint8, repeat uint8, turnaroundNs int64) {
 		src := &scriptedSource{}
 		unc := time.Duration(uncNs)
 		if uncNs < -1 {
 			unc = -unc
 		}
 		src.set(reading(vclock.Status(status%6), t2024, unc), int64(fromByte))
-		s := newSocketless(t, Config{Source: src.read, RateLimit: rate.Every(time.Hour), Burst: 2, MaxSources: 2})
+		s := newSocketless(t, Config{Source: src.read, RateLimit: rate.Every(time.Hour), Burst: 2, MaxSources: 2},
+			time.Duration(turnaroundNs))
 		_, reqErr := parseRequest(data)
 		from := netip.AddrFrom4([4]byte{192, 0, 2, fromByte % 3})
 		var out [headerLen]byte

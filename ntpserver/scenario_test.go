@@ -21,10 +21,13 @@ import (
 //
 // Commands:
 //
-//	server [stratum=N] [refid=XXXX] [rate=R|inf] [burst=B] [max-sources=N]
-//	    a fresh server; rate is requests/s; precision is fixed at -20
+//	server [stratum=N] [refid=XXXX] [rate=R|inf] [burst=B] [max-sources=N] [turnaround=D]
+//	    a fresh server; rate is requests/s; precision is fixed at -20;
+//	    turnaround is the local time from a receive reading to its
+//	    transmit timestamp (default 0)
 //	reading status=S [time=RFC3339] [unc=D|unbounded] [step=D]
-//	    what the Source returns from now on; every read advances it by step
+//	    what the Source returns from now on; every read (one per request)
+//	    advances it by step
 //	request from=IP [at=D] [version=V] [mode=M] [poll=P] [len=N]
 //	    one datagram at local time at (from a fixed origin); prints the
 //	    reply in full, or "no reply"
@@ -58,7 +61,7 @@ func (sc *scenario) run(t *testing.T, d *datadriven.TestData) string {
 	}
 	switch d.Cmd {
 	case "server":
-		sc.srv = newSocketless(t, scenarioConfig(t, args, sc.src.read))
+		sc.srv = newSocketless(t, scenarioConfig(t, args, sc.src.read), durationArg(t, args, "turnaround", 0))
 		return ""
 	case "reading":
 		sc.src.set(scenarioReading(t, args))

@@ -53,9 +53,8 @@ type Config struct {
 	// Listen is the UDP host:port to bind, e.g. "127.0.0.1:0" or ":123".
 	Listen string
 	// Source reads the reference clock. It is called on the Serve
-	// goroutine for every datagram and for the transmit timestamp of every
-	// answer, and 32 times by New to measure its cost. It must
-	// be cheap and must not block. Required.
+	// goroutine once for every datagram, and 32 times by New to measure
+	// its cost. It must be cheap and must not block. Required.
 	Source func() vclock.Reading
 	// Stratum is announced while the Source is SYNCHRONIZED (1..15); in
 	// HOLDOVER the server announces Stratum+1, at most 15.
@@ -148,11 +147,23 @@ type Server struct {
 	src  func() vclock.Reading
 	pol  policy
 	conn *net.UDPConn
+	addr string // conn's local address, which outlives conn
 	log  *zap.Logger
+	// elapsed is the local time since a time.Now reading: time.Since,
+	// except in tests of the decision path, which script it.
+	elapsed func(time.Time) time.Duration
 
 	// table is owned by the Serve goroutine.
 	table *sourceTable
 	stats counters
+
+	// kern is what Close shares with the kernel read loop (serve_linux.go);
+	// nil where Serve runs the netpoller loop and for servers without a
+	// socket. closing is set first thing in Close, and the kernel loop
+	// checks it before every read, so a loop that never has to wait still
+	// stops.
+	kern    *kernelState
+	closing atomic.Bool
 
 	served    atomic.Bool
 	closeOnce sync.Once
@@ -175,22 +186,28 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ntpserver: listen on %s (Config.Listen): %w", cfg.Listen, err)
 	}
+	s.addr = s.conn.LocalAddr().String()
+	if s.kern, err = newKernelState(); err != nil {
+		s.conn.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // newServer builds a Server without a socket from a validated Config.
 func newServer(cfg Config, precision int8) *Server {
 	return &Server{
-		src: cfg.Source,
-		pol: policy{stratum: cfg.Stratum, refID: cfg.RefID, precision: precision},
-		log: cfg.Logger.Named("ntpserver"),
+		src:     cfg.Source,
+		pol:     policy{stratum: cfg.Stratum, refID: cfg.RefID, precision: precision},
+		log:     cfg.Logger.Named("ntpserver"),
+		elapsed: time.Since,
 		table: newSourceTable(cfg.RateLimit, cfg.Burst, cfg.MaxSources,
 			rateKissEvery),
 	}
 }
 
 // Addr is the bound local address, host:port.
-func (s *Server) Addr() string { return s.conn.LocalAddr().String() }
+func (s *Server) Addr() string { return s.addr }
 
 // Stats returns the counters. Safe to call from any goroutine.
 func (s *Server) Stats() Stats {
@@ -206,16 +223,22 @@ func (s *Server) Stats() Stats {
 
 // Close releases the socket; a running Serve then returns nil. Serve closes
 // the socket itself on return, so Close is needed only for a Server that
-// is never served. Calls after the first return the first result.
+// is never served. Close returns once the read loop has let go of the
+// socket, so the Source must not call it. Calls after the first return the
+// first result.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.conn.Close() })
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.closeErr = s.release()
+	})
 	return s.closeErr
 }
 
 // Serve reads and answers requests on one goroutine, the calling one,
 // until ctx ends or Close is called, then closes the socket and returns
-// nil. A read error other than the socket closing stops it and is
-// returned. Serve may be called once.
+// nil. On Linux the goroutine keeps its OS thread for the whole time
+// (doc.go, "The read loop"). A read error other than the socket closing
+// stops it and is returned. Serve may be called once.
 func (s *Server) Serve(ctx context.Context) error {
 	if !s.served.CompareAndSwap(false, true) {
 		return ErrServed
@@ -232,13 +255,23 @@ func (s *Server) Serve(ctx context.Context) error {
 		zap.Int("burst", s.table.burst),
 		zap.Int("max-sources", s.table.maxSources))
 
+	if err := s.readLoop(); err != nil {
+		return err
+	}
+	s.log.Info("ntp server stopped", zap.String("addr", s.Addr()))
+	return nil
+}
+
+// readNetpoll is the portable read loop: it reads and writes through the
+// *net.UDPConn, so the goroutine sleeps in Go's netpoller between
+// datagrams. It returns nil once the socket is closed.
+func (s *Server) readNetpoll() error {
 	buf := make([]byte, readBufLen)
 	var out [headerLen]byte
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				s.log.Info("ntp server stopped", zap.String("addr", s.Addr()))
 				return nil
 			}
 			return fmt.Errorf("ntpserver: read: %w", err)
@@ -249,17 +282,22 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		if _, err := s.conn.WriteToUDPAddrPort(resp, from); err != nil {
-			s.stats.sendFailed.Add(1)
-			s.log.Debug("ntp send failed", zap.Stringer("to", from), zap.Error(err))
+			s.sendFailed(from, err)
 		}
 	}
 }
 
+// sendFailed counts and logs a reply the socket refused.
+func (s *Server) sendFailed(to netip.AddrPort, err error) {
+	s.stats.sendFailed.Add(1)
+	s.log.Debug("ntp send failed", zap.Stringer("to", to), zap.Error(err))
+}
+
 // respond decides the reply to the datagram pkt from from and encodes it
 // into out, returning the bytes to send, or nil to send nothing. rx is the
-// reading taken when pkt was read and now the local time, for the limiter.
-// The transmit timestamp of a normal answer is read from the Source here,
-// as late as possible. The reply is never longer than pkt.
+// Source reading taken when pkt was read and now the local time read just
+// after it; now drives the limiter and dates rx on the local monotonic
+// clock. The reply is never longer than pkt.
 func (s *Server) respond(pkt []byte, from netip.Addr, now time.Time, rx vclock.Reading, out []byte) []byte {
 	h, o := s.decide(pkt, from, now, rx)
 	s.count(o)
@@ -267,9 +305,11 @@ func (s *Server) respond(pkt []byte, from netip.Addr, now time.Time, rx vclock.R
 		return nil
 	}
 	if o == outAnswer {
-		// Time is monotone across reads; max only guards against a
-		// Source that breaks that, so that receive <= transmit.
-		h.XmitTime = toTimestamp(max(s.src().Time, rx.Time))
+		// The transmit timestamp is rx moved on by the local time since,
+		// taken as late as possible; the Source is read once per
+		// datagram. max keeps receive <= transmit should the local
+		// clock ever report a negative interval.
+		h.XmitTime = toTimestamp(rx.Time + max(s.elapsed(now), 0).Nanoseconds())
 	}
 	h.encode(out)
 	return out[:headerLen]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,12 @@ import (
 	"github.com/clockd/clockd/vclock"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if listen := os.Getenv(benchChildListen); listen != "" {
+		os.Exit(serveBenchChild(listen, os.Getenv(benchChildLoop)))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // failsafe bounds every blocking read in these tests, so a broken server
 // fails the test instead of hanging it. No test waits on it to pass.
@@ -48,6 +54,18 @@ func (l *liveSource) read() vclock.Reading {
 func serve(t *testing.T, cfg Config, tweak func(*Server)) *Server {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
+	return serveWith(t, cfg, tweak)
+}
+
+// serveOn is serve on the address listen.
+func serveOn(t testing.TB, listen string, cfg Config) *Server {
+	t.Helper()
+	cfg.Listen = listen
+	return serveWith(t, cfg, nil)
+}
+
+func serveWith(t testing.TB, cfg Config, tweak func(*Server)) *Server {
+	t.Helper()
 	cfg.Logger = zaptest.NewLogger(t)
 	s, err := New(cfg)
 	if err != nil {
@@ -309,7 +327,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-func dialServer(t *testing.T, s *Server) *net.UDPConn {
+func dialServer(t testing.TB, s *Server) *net.UDPConn {
 	t.Helper()
 	raddr, err := net.ResolveUDPAddr("udp", s.Addr())
 	if err != nil {
@@ -333,6 +351,12 @@ func send(t *testing.T, c *net.UDPConn, pkt []byte) {
 // tryRecv reads a datagram already queued on c without waiting.
 func tryRecv(t *testing.T, c *net.UDPConn) (int, bool) {
 	t.Helper()
+	return tryRecvInto(t, c, make([]byte, 1500))
+}
+
+// tryRecvInto is tryRecv into buf.
+func tryRecvInto(t *testing.T, c *net.UDPConn, buf []byte) (int, bool) {
+	t.Helper()
 	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +364,6 @@ func tryRecv(t *testing.T, c *net.UDPConn) (int, bool) {
 	var (
 		n    int
 		rerr error
-		buf  = make([]byte, 1500)
 	)
 	if err := rc.Read(func(fd uintptr) bool {
 		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
