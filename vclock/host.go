@@ -109,8 +109,13 @@ type Host struct {
 	mu sync.Mutex
 	// Invariant: every reading returned so far is <= hwm, and hwm is on
 	// stable storage.
-	hwm     int64
-	hwmErr  error
+	hwm    int64
+	hwmErr error
+	// storeMu serialises writes of the mark, made outside mu by Run so
+	// readers do not wait on the disk; stored is the last mark written.
+	// Lock order: mu, then storeMu.
+	storeMu sync.Mutex
+	stored  int64
 	seg     Segment
 	anchor  ordering.Anchor // the latest anchor of this incarnation
 	prev    ordering.Anchor // the one before, for the drift estimate
@@ -134,7 +139,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, hwm: floor, changed: make(chan struct{})}
+	h := &Host{cfg: cfg, log: cfg.Logger, hwm: floor, stored: floor, changed: make(chan struct{})}
 	h.seg = Segment{Status: StatusInitializing, MonoNs: cfg.Clock.Mono(), TimeNs: floor, TargetNs: NoTarget,
 		ErrNs: -1, SlewPPM: cfg.SlewPPM, DriftPPM: cfg.DriftPPM, HoldoverAtNs: math.MaxInt64, UnsyncAtNs: math.MaxInt64}
 	if cfg.Publish != nil {
@@ -232,14 +237,35 @@ func (h *Host) setLocked(s Segment) {
 // raiseLocked stores a mark a window above ns.
 func (h *Host) raiseLocked(ns int64) {
 	next := SatAdd(ns, int64(h.cfg.HWMWindow))
-	if err := h.cfg.HWM.Store(next); err != nil {
+	h.raisedLocked(next, h.persist(next, false))
+}
+
+// raisedLocked records the outcome of persisting mark next.
+func (h *Host) raisedLocked(next int64, err error) {
+	if err != nil {
 		if h.hwmErr == nil {
 			h.log.Error("high-water mark write failed", zap.Error(err))
 		}
 		h.hwmErr = err
 		return
 	}
-	h.hwm, h.hwmErr = next, nil
+	h.hwm, h.hwmErr = max(h.hwm, next), nil
+}
+
+// persist writes mark next unless one at least as high is written
+// already (or, with lower, writes it anyway: the clean shutdown's tight
+// mark).
+func (h *Host) persist(next int64, lower bool) error {
+	h.storeMu.Lock()
+	defer h.storeMu.Unlock()
+	if next <= h.stored && !lower {
+		return nil
+	}
+	if err := h.cfg.HWM.Store(next); err != nil {
+		return err
+	}
+	h.stored = next
+	return nil
 }
 
 // Err reports a failing high-water mark store: the restart guarantee is
@@ -260,18 +286,27 @@ func (h *Host) Run(ctx context.Context) {
 		case <-ctx.Done():
 			h.mu.Lock()
 			r := h.seg.At(h.cfg.Clock.Mono())
-			if err := h.cfg.HWM.Store(r.Time + 1); err != nil {
+			if err := h.persist(r.Time+1, true); err != nil {
 				h.log.Error("final high-water mark write failed", zap.Error(err))
 			}
 			h.hwm = r.Time + 1
 			h.mu.Unlock()
 			return
 		case <-t.C:
+			// The mark is written outside mu: readers go on meanwhile,
+			// below the mark in force, which stays until the new one is
+			// on disk.
 			h.mu.Lock()
-			if r := h.seg.At(h.cfg.Clock.Mono()); r.Time+int64(h.cfg.HWMWindow/2) > h.hwm {
-				h.raiseLocked(r.Time)
-			}
+			r := h.seg.At(h.cfg.Clock.Mono())
+			need := r.Time+int64(h.cfg.HWMWindow/2) > h.hwm
 			h.mu.Unlock()
+			if need {
+				next := SatAdd(r.Time, int64(h.cfg.HWMWindow))
+				err := h.persist(next, false)
+				h.mu.Lock()
+				h.raisedLocked(next, err)
+				h.mu.Unlock()
+			}
 		}
 	}
 }
