@@ -32,6 +32,8 @@ type Config struct {
 	NTPListen     string `yaml:"ntp_listen"`     // empty: no NTP server
 	MetricsListen string `yaml:"metrics_listen"` // empty: no /metrics
 	ShmPath       string `yaml:"shm_path"`       // empty: no shared page
+	// Pprof serves the Go profiler's /debug/pprof/ next to /metrics.
+	Pprof bool `yaml:"pprof"`
 
 	// Members bootstraps a cluster: "ID=HOST:PORT" for every member,
 	// this one included. Join instead joins a running cluster through any

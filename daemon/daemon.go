@@ -113,13 +113,8 @@ func (d *Daemon) open() error {
 			d.metrics.tickApplied(d.id, t)
 			d.offsets.record(t)
 		},
-		OnEvents: func(evs []ordering.LogEvent) {
-			if err := d.events.store.Append(evs); err != nil {
-				d.log.Error("event store write failed", zap.Error(err))
-				d.storeErr.Store(err)
-			}
-		},
-		BeforeSnapshot: func() error { return d.events.store.Sync() },
+		OnEvents:       d.events.writer.write,
+		BeforeSnapshot: d.events.writer.flush,
 	}
 	if err = d.openTransport(); err != nil {
 		return err
@@ -164,7 +159,11 @@ func (d *Daemon) driverConfig() driver.Config {
 		m, _ := ParseMember(s) // validated
 		core.Members = append(core.Members, m.ID)
 	}
-	return driver.Config{Core: core, TickInterval: protocolTick, Logger: d.log}
+	// Snapshots come every 32 MiB of commands, and the log keeps at most
+	// 64 MiB of them behind a snapshot for followers that lag: with slots
+	// of trace events, a count of slots would not bound memory.
+	return driver.Config{Core: core, TickInterval: protocolTick, Logger: d.log,
+		SnapshotBytes: 32 << 20, SnapshotTrailingBytes: 64 << 20}
 }
 
 func (d *Daemon) openTransport() error {

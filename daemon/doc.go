@@ -11,8 +11,14 @@
 //     every member (transport.Call "clock.sample") and commits a tick;
 //   - the timestamp oracle (package vclock/tso) on the leader, committing
 //     window ceilings through the log; followers forward requests to it;
-//   - the services: the gRPC API (TimeService, AdminService, health,
-//     reflection), the NTP server, the shared page and /metrics.
+//   - the ordered event log: trace events from the API (OrderingService),
+//     tailed files and the ingest socket go through one event pipeline
+//     into the log (events.go, flights.go), and a store writer puts what
+//     commits into this host's event store (package eventlog) on a
+//     goroutine of its own (storewriter.go);
+//   - the services: the gRPC API (TimeService, AdminService,
+//     OrderingService, health, reflection), the NTP server, the shared
+//     page and /metrics (and /debug/pprof/ when pprof is set).
 //
 // Membership changes and leader transfers asked of a follower are
 // forwarded to the leader over the peer link, so clients may talk to any
@@ -26,8 +32,31 @@
 // leader has committed, it calls Config.OnReady (sd_notify READY=1).
 // Healthy is what the systemd watchdog checks.
 //
+// # The event pipeline
+//
+// Events wait in one FIFO: the spool on disk while it holds anything,
+// else a queue in memory (bounded: adding waits for room). The pipeline
+// cuts them into batches of up to 256 KiB, numbers each within an epoch
+// and proposes up to 64 at a time, in order; a member that does not lead
+// forwards them to the leader ("events.propose"), which submits each
+// origin's batches in batch order. The state machine applies a batch only
+// if it is its pipeline's next (package ordering), so they commit in
+// order. When the batch at the head fails, the pipeline waits for every
+// try under way and proposes again, in order, every batch not known to be
+// committed. A batch from memory that has not committed after 2 s goes to
+// the spool, with everything queued behind it, and its sender is told so;
+// the next batch starts a new epoch. Epochs are stored
+// (data_dir/events-epoch) before use and only grow.
+//
 // # Guarantees
 //
+//   - Every host holds the same events in the same order; each source's
+//     events commit in the order this host received them; a batch, or a
+//     client's retry, never commits an event twice; an acknowledged
+//     event is in the log of a majority.
+//   - While the cluster is out of reach, events wait in the spool, within
+//     spool_max_bytes; beyond it they are dropped and counted
+//     (clockd_events_dropped_total), never silently.
 //   - Timestamps are unique and increasing across leaders: a new leader
 //     commits a ceiling of its own before serving, and starts above the
 //     one before it (package vclock/tso). It serves only while its lease
@@ -41,4 +70,11 @@
 //     reference by up to tso_window, until the reference catches up.
 //   - A node that joins must advertise an address the others can dial
 //     (peer_advertise, or a concrete peer_listen).
+//   - The consensus log keeps at most 64 MiB of commands behind a
+//     snapshot: a member further behind than that catches up by snapshot
+//     and its event store misses the events in between (package
+//     eventlog).
+//   - An acknowledged append is readable from this host's store at once
+//     (Read waits for the store writer), but a Subscribe elsewhere may
+//     see it a moment later.
 package daemon

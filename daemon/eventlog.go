@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
 	"github.com/clockd/clockd/ordering"
+	"github.com/clockd/clockd/vclock"
 )
 
 // openEvents opens the event store, the spool and the offset history.
@@ -28,12 +30,18 @@ func (d *Daemon) openEvents() error {
 		return err
 	}
 	d.closers = append(d.closers, store.Close)
+	writer := startStoreWriter(store, d.log, func(err error) { d.storeErr.Store(err) })
+	d.closers = append(d.closers, writer.Close)
 	sp, err := openSpool(filepath.Join(d.cfg.DataDir, "spool"), d.cfg.SpoolMaxBytes)
 	if err != nil {
 		return err
 	}
 	d.closers = append(d.closers, sp.Close)
-	d.events = newEventPipeline(d, store, sp)
+	d.events, err = newEventPipeline(d, store, sp, vclock.FileHWM{Path: filepath.Join(d.cfg.DataDir, "events-epoch")})
+	if err != nil {
+		return err
+	}
+	d.events.writer = writer
 	d.offsets, err = openOffsetLog(filepath.Join(d.cfg.DataDir, "offsets.jsonl"))
 	if err != nil {
 		return err
@@ -49,12 +57,15 @@ func (d *Daemon) openEvents() error {
 //	{"host":"hv1","ref_unix_nano":…,"offset_nanos":…,"err_nanos":…}
 //
 // It is derived from the log, like the event store: every host records
-// the same samples.
+// the same samples. A restart replays the ticks after the last snapshot;
+// those are recorded already, and are skipped by their reference times,
+// which grow from tick to tick (lastRef, read back from the file's end).
 type offsetLog struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	w    *bufio.Writer
+	mu      sync.Mutex
+	path    string
+	f       *os.File
+	w       *bufio.Writer
+	lastRef int64
 }
 
 // OffsetSample is one line of the offset history.
@@ -70,12 +81,53 @@ func openOffsetLog(path string) (*offsetLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offset history: %w", err)
 	}
-	return &offsetLog{path: path, f: f, w: bufio.NewWriter(f)}, nil
+	last, err := lastOffsetRef(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("offset history: %w", err)
+	}
+	return &offsetLog{path: path, f: f, w: bufio.NewWriter(f), lastRef: last}, nil
+}
+
+// lastOffsetRef is the greatest reference time in the last lines of the
+// file at path (0 when empty): the last tick recorded.
+func lastOffsetRef(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	const tail = 64 << 10
+	off := max(st.Size()-tail, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return 0, err
+	}
+	var last int64
+	for line := range bytes.Lines(b) {
+		var s OffsetSample
+		if json.Unmarshal(line, &s) == nil { // the first may be cut, the last torn
+			last = max(last, s.RefUnixNano)
+		}
+	}
+	return last, nil
 }
 
 func (o *offsetLog) record(t ordering.Tick) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	var ref int64
+	for _, a := range t.Anchors {
+		ref = max(ref, a.RefNs)
+	}
+	if ref <= o.lastRef {
+		return // replayed after a restart: recorded already
+	}
+	o.lastRef = ref
 	for _, a := range t.Anchors {
 		host := a.Name
 		if host == "" {
@@ -154,13 +206,13 @@ func (s *orderingServer) Append(stream clockdv1.OrderingService_AppendServer) er
 		if err != nil && r.spooled == 0 {
 			return grpcError(err)
 		}
-		resp.Accepted += uint64(r.res.Accepted)
-		resp.Duplicates += uint64(r.res.Duplicates)
+		resp.Accepted += uint64(r.accepted)
+		resp.Duplicates += uint64(r.duplicates)
 		if resp.FirstGsn == 0 {
-			resp.FirstGsn = r.res.FirstGSN
+			resp.FirstGsn = r.firstGSN
 		}
-		if r.last != 0 {
-			resp.LastGsn = r.last
+		if r.lastGSN != 0 {
+			resp.LastGsn = r.lastGSN
 		}
 	}
 }
@@ -171,6 +223,7 @@ func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.
 		return nil, status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(in), maxAppendEvents)
 	}
 	out := make([]ingest.Event, 0, len(in))
+	var key string // of the source of the event before
 	for i, pe := range in {
 		if size := eventSize(pe); size > maxEventBytes {
 			return nil, status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
@@ -178,21 +231,26 @@ func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.
 		if pe.Source == "" {
 			return nil, status.Errorf(codes.InvalidArgument, "event %d has no source", i)
 		}
-		k := pe.Host + "\x00" + pe.Source
+		if i == 0 || pe.Host != in[i-1].Host || pe.Source != in[i-1].Source {
+			key = pe.Host + "\x00" + pe.Source
+		}
 		if pe.SourceSeq != 0 {
-			if pe.SourceSeq <= lastSeq[k] {
+			if pe.SourceSeq <= lastSeq[key] {
 				return nil, status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
-					i, pe.Source, pe.SourceSeq, lastSeq[k])
+					i, pe.Source, pe.SourceSeq, lastSeq[key])
 			}
-			lastSeq[k] = pe.SourceSeq
+			lastSeq[key] = pe.SourceSeq
 		}
 		e := ingest.Event{Host: pe.Host, Source: pe.Source, SourceSeq: pe.SourceSeq, LocalNs: pe.LocalUnixNano,
 			Kind: pe.Kind, Name: pe.Name, DurNs: pe.DurNanos}
 		if e.Kind == "" {
 			e.Kind = ingest.KindLog
 		}
-		for _, a := range pe.Attrs {
-			e.Attrs = append(e.Attrs, ingest.Attr{Key: a.Key, Value: a.Value})
+		if len(pe.Attrs) > 0 {
+			e.Attrs = make([]ingest.Attr, len(pe.Attrs))
+			for j, a := range pe.Attrs {
+				e.Attrs[j] = ingest.Attr{Key: a.Key, Value: a.Value}
+			}
 		}
 		out = append(out, e)
 	}
@@ -224,6 +282,7 @@ func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*
 	if limit <= 0 || limit > maxRead {
 		limit = maxRead
 	}
+	s.d.events.writer.caughtUp(ctx)
 	evs, next, err := s.d.events.store.Read(max(req.FromGsn, 1), limit)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())

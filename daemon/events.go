@@ -8,73 +8,159 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
-	"github.com/clockd/clockd/internal/wire"
-	"github.com/clockd/clockd/ordering"
+	"github.com/clockd/clockd/vclock"
 )
 
-// callEventsPropose: an encoded Events command → its encoded result.
-const callEventsPropose = "events.propose"
-
-// maxCommandBytes keeps one event batch under the consensus core's batch
-// limit (MaxBatchBytes, 2 MiB as the daemon configures it).
-const maxCommandBytes = 1536 << 10
+// The event pipeline's bounds.
+const (
+	// maxCommandBytes bounds one batch's events (as encodedSize counts
+	// them). A slot packs several batches, up to the consensus core's
+	// MaxBatchBytes.
+	maxCommandBytes = 256 << 10
+	// maxInflight bounds the batches proposed and not yet resolved, and
+	// maxInflightBytes their events.
+	maxInflight      = 64
+	maxInflightBytes = 16 << 20
+	// maxQueuedBytes bounds the events held in memory, queued or in
+	// flight; beyond it, adding events waits for room.
+	maxQueuedBytes = 64 << 20
+	// proposeTimeout bounds one try of one batch.
+	proposeTimeout = 2 * time.Second
+	// spillAfter is how long a batch from memory may go uncommitted
+	// before it, and everything queued behind it, goes to the spool and
+	// its senders get their answer.
+	spillAfter = 2 * time.Second
+)
 
 // eventPipeline takes stamped events from every source on this host and
-// commits them in batches, one batch in flight at a time: each source's
-// events then commit in order, and a batch that failed is retried before
-// anything after it, so the per-source dedupe in the state machine never
-// mistakes a retried event for a duplicate. Events that wait while the
-// cluster is out of reach go to the spool, within its bound; beyond it
-// they are dropped and counted, never silently.
+// commits them in order, keeping many batches in flight.
+//
+// Events wait in one FIFO: the spool (on disk) while it holds anything,
+// else the queue (in memory). The pipeline cuts them into batches,
+// numbers each batch within an epoch, and proposes them in that order;
+// the state machine applies a batch only if it is its pipeline's next
+// (ordering.Events), so the batches commit in order even though several
+// are in flight. When a batch fails (its try timed out, the leader
+// changed, or it was rejected because one before it was missing), the
+// pipeline waits for every try under way and proposes again, in order,
+// every batch not known to be committed (go-back-N). A batch keeps its
+// number and its events until it is committed, so a late copy of it is
+// rejected as stale and nothing commits twice.
+//
+// An epoch is a run of numbers: a new one starts when the pipeline starts,
+// after batches were given up to the spool, and whenever the state shows
+// a position this pipeline did not reach itself. Epochs are stored
+// durably before use (epochs) and only grow, so an old batch, from
+// an earlier run or proposed before a spill, can never pass for a new
+// one. Events proposed again under a new epoch are dropped by the
+// per-source dedupe if an old copy did commit.
+//
+// Invariant: while the spool holds events, nothing is queued or in
+// flight from memory; so the spool's events are older than the queue's,
+// and the FIFO order is the commit order.
 type eventPipeline struct {
-	d     *Daemon
-	store *eventlog.Store
-	spool *spool
+	d      *Daemon
+	store  *eventlog.Store
+	writer *storeWriter
+	spool  *spool
+	epochs vclock.HWMStore // the last epoch taken
 
-	mu      sync.Mutex
-	queue   []*pendingBatch // FIFO, in memory
-	queued  int             // bytes in queue
-	wake    chan struct{}
-	seqs    map[string]uint64 // next SourceSeq handed out, for events without one
+	mu     sync.Mutex
+	queue  []*pendingBatch // FIFO, in memory
+	queued int             // bytes of events in memory: queued or in flight
+	room   chan struct{}   // closed and replaced when queued shrinks
+	wake   chan struct{}
+	seqs   map[string]uint64 // the last SourceSeq handed out or seen, by source
+
 	dropped atomic.Uint64
+	forward forwardOrder
+
+	// send proposes a batch and reports its outcome on done
+	// (sendToCluster); clock times tries. Tests replace both.
+	send  func(ctx context.Context, cmd []byte, done chan<- outcome)
+	clock pipelineClock
+
+	// Owned by run.
+	epoch      uint64 // 0: take a new one before the next batch
+	lastBatch  uint64 // the last number given in epoch
+	stored     uint64 // the largest epoch stored
+	flights    []*flight
+	inflight   int   // bytes of events in flights
+	spoolNext  int64 // spool offset of the first event in no flight
+	retryDelay time.Duration
 }
 
-// pendingBatch is events waiting to be committed, and whoever waits for
-// them (nil for sources that do not wait).
+// pendingBatch is events waiting in the queue, and whoever waits for them
+// (nil for sources that do not wait).
 type pendingBatch struct {
 	events []ingest.Event
+	taken  int // events already cut into flights
 	bytes  int
-	done   chan batchResult // buffered; nil when nobody waits
+	w      *waiter
 }
 
-type batchResult struct {
-	res     ordering.EventsResult
-	last    uint64 // the last GSN of the batch, 0 when none accepted
-	spooled int
-	err     error
+// waiter is one Append waiting for the outcome of all its events, which
+// may be cut into several batches. It is updated on the run goroutine.
+type waiter struct {
+	left int // events without an outcome yet
+	r    appendResult
+	done chan appendResult // buffered
 }
 
-// maxQueuedBytes bounds the events waiting in memory; beyond it they go
-// to the spool.
-const maxQueuedBytes = 64 << 20
+type appendResult struct {
+	accepted, duplicates int
+	firstGSN, lastGSN    uint64 // of the accepted events, 0 when none
+	spooled              int
+	err                  error
+}
 
-func newEventPipeline(d *Daemon, store *eventlog.Store, sp *spool) *eventPipeline {
-	return &eventPipeline{d: d, store: store, spool: sp, wake: make(chan struct{}, 1), seqs: map[string]uint64{}}
+// resolve records the outcome of n more events and answers once all have
+// one.
+func (w *waiter) resolve(n int) {
+	if w == nil {
+		return
+	}
+	w.left -= n
+	if w.left == 0 {
+		w.done <- w.r
+	}
+}
+
+func (w *waiter) committed(accepted, duplicates int, first uint64) {
+	if w == nil {
+		return
+	}
+	w.r.accepted += accepted
+	w.r.duplicates += duplicates
+	if accepted > 0 {
+		if w.r.firstGSN == 0 {
+			w.r.firstGSN = first
+		}
+		w.r.lastGSN = first + uint64(accepted) - 1
+	}
+}
+
+func newEventPipeline(d *Daemon, store *eventlog.Store, sp *spool, epochs vclock.HWMStore) (*eventPipeline, error) {
+	stored, _, err := epochs.Load()
+	if err != nil {
+		return nil, err
+	}
+	p := &eventPipeline{d: d, store: store, spool: sp, epochs: epochs, stored: uint64(stored),
+		room: make(chan struct{}), wake: make(chan struct{}, 1), seqs: map[string]uint64{}, clock: realClock{}}
+	p.send = p.sendToCluster
+	if sp.Len() > 0 {
+		p.spoolNext = sp.Head()
+	}
+	return p, nil
 }
 
 // stamp fills what the receiving host adds: its name where the event has
-// no host, the reference interval now, and the next sequence number of a
-// source that brought none.
+// no host, and the reference interval now.
 func (p *eventPipeline) stamp(evs []ingest.Event) {
 	r := p.d.host.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	for i := range evs {
 		e := &evs[i]
 		if e.Host == "" {
@@ -83,40 +169,82 @@ func (p *eventPipeline) stamp(evs []ingest.Event) {
 		if r.Bounded() {
 			e.RefEarliest, e.RefLatest = r.Earliest, r.Latest
 		}
-		k := e.Host + "\x00" + e.Source
-		if e.SourceSeq == 0 {
-			last, seen := p.seqs[k]
-			if !seen { // first sight of the source since start: resume after what is committed
-				last = p.d.machine.SourceSeq(e.Host, e.Source)
-			}
-			e.SourceSeq = last + 1
-		}
-		p.seqs[k] = max(p.seqs[k], e.SourceSeq)
 	}
 }
 
-// submit queues stamped events; done (if not nil) receives the outcome.
-func (p *eventPipeline) submit(evs []ingest.Event, done chan batchResult) {
-	b := &pendingBatch{events: evs, bytes: encodedSize(evs), done: done}
+// numberLocked gives events of a source that brought no sequence numbers
+// the next ones. It runs under p.mu together with the enqueueing, so the
+// numbers follow the FIFO order.
+func (p *eventPipeline) numberLocked(evs []ingest.Event) {
+	var key string
+	for i := range evs {
+		e := &evs[i]
+		if i == 0 || e.Host != evs[i-1].Host || e.Source != evs[i-1].Source {
+			key = e.Host + "\x00" + e.Source
+		}
+		if e.SourceSeq == 0 {
+			last, seen := p.seqs[key]
+			if !seen { // first sight since start: resume after what is committed or spooled
+				last = max(p.d.machine.SourceSeq(e.Host, e.Source), p.spool.seqs[key])
+			}
+			e.SourceSeq = last + 1
+			p.seqs[key] = e.SourceSeq
+		} else if e.SourceSeq > p.seqs[key] {
+			p.seqs[key] = e.SourceSeq
+		}
+	}
+}
+
+// add numbers and queues stamped events; w (if not nil) gets their
+// outcome. While the memory bound is reached it waits for room, until
+// ctx ends. While the spool holds events, the new ones go there too, and
+// w is answered at once.
+func (p *eventPipeline) add(ctx context.Context, evs []ingest.Event, w *waiter) error {
+	b := &pendingBatch{events: evs, bytes: encodedSize(evs), w: w}
 	p.mu.Lock()
-	if p.queued+b.bytes > maxQueuedBytes || p.spool.Len() > 0 {
+	for p.spool.Len() == 0 && p.queued > 0 && p.queued+b.bytes > maxQueuedBytes {
+		room := p.room
 		p.mu.Unlock()
-		// The cluster is behind or out of reach: keep the events on disk,
-		// in order after everything already spooled.
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	p.numberLocked(evs)
+	if p.spool.Len() > 0 {
+		// The cluster is out of reach: keep the events on disk, in order
+		// after everything already spooled.
 		n, err := p.spool.Push(evs)
+		p.mu.Unlock()
 		if dropped := len(evs) - n; dropped > 0 {
 			p.drop(dropped, err)
 		}
-		if done != nil {
-			done <- batchResult{spooled: n, err: err}
+		if w != nil {
+			w.r.spooled, w.r.err = n, err
+			w.resolve(len(evs))
 		}
 		p.kick()
-		return
+		return nil
 	}
 	p.queue = append(p.queue, b)
 	p.queued += b.bytes
 	p.mu.Unlock()
 	p.kick()
+	return nil
+}
+
+// release returns n bytes of memory room.
+func (p *eventPipeline) release(n int) {
+	if n == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.queued -= n
+	close(p.room)
+	p.room = make(chan struct{})
+	p.mu.Unlock()
 }
 
 func (p *eventPipeline) drop(n int, err error) {
@@ -133,6 +261,7 @@ func (p *eventPipeline) kick() {
 	}
 }
 
+// encodedSize estimates the events' size in a command.
 func encodedSize(evs []ingest.Event) int {
 	n := 0
 	for i := range evs {
@@ -145,217 +274,31 @@ func encodedSize(evs []ingest.Event) int {
 	return n
 }
 
-// run commits batches until ctx ends: spooled events first, then the
-// queue, each group cut to the command size limit. Spooled events leave
-// the spool only once committed; at shutdown, events taken from the queue
-// and not yet committed go to the spool for the next start.
-func (p *eventPipeline) run(ctx context.Context) error {
-	defer p.spillQueue()
-	for ctx.Err() == nil {
-		if p.spool.Len() > 0 {
-			p.drainSpool(ctx)
-			continue
-		}
-		evs, waiters := p.next()
-		if len(evs) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-p.wake:
-			}
-			continue
-		}
-		res, last, rest, err := p.commit(ctx, evs, time.Now().Add(spillAfter))
-		spooled := 0
-		if len(rest) > 0 {
-			// Out of reach (or stopping): keep the rest on disk.
-			n, perr := p.spool.Push(rest)
-			if n < len(rest) {
-				p.drop(len(rest)-n, perr)
-			}
-			spooled = n
-		}
-		for _, w := range waiters {
-			w <- batchResult{res: res, last: last, spooled: spooled}
-		}
-		if err != nil {
-			return nil
-		}
-	}
-	return nil
-}
-
-// spillAfter is how long a batch from memory may wait for the cluster
-// before it goes to the spool and its senders get their answer.
-const spillAfter = 2 * time.Second
-
-// drainSpool commits one group of spooled events.
-func (p *eventPipeline) drainSpool(ctx context.Context) {
-	evs, err := p.spool.Peek(maxCommandBytes)
-	if err != nil {
-		p.d.log.Error("spool unreadable; its events are dropped", zap.Error(err))
-		p.drop(p.spool.Len(), err)
-		p.spool.Reset()
-		return
-	}
-	if _, _, _, err := p.commit(ctx, evs, time.Time{}); err != nil {
-		return // ctx ended; the events stay spooled
-	}
-	if err := p.spool.Pop(len(evs)); err != nil {
-		p.d.log.Error("spool", zap.Error(err))
-	}
-}
-
-// spillQueue moves what waits in memory to the spool at shutdown.
-func (p *eventPipeline) spillQueue() {
-	p.mu.Lock()
-	q := p.queue
-	p.queue, p.queued = nil, 0
-	p.mu.Unlock()
-	for _, b := range q {
-		n, err := p.spool.Push(b.events)
-		if n < len(b.events) {
-			p.drop(len(b.events)-n, err)
-		}
-		if b.done != nil {
-			b.done <- batchResult{spooled: n, err: errors.New("daemon: stopping")}
-		}
-	}
-	p.spool.Sync()
-}
-
-// next takes whole batches from the queue up to the command limit.
-func (p *eventPipeline) next() ([]ingest.Event, []chan batchResult) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var evs []ingest.Event
-	var waiters []chan batchResult
-	size := 0
-	for len(p.queue) > 0 {
-		b := p.queue[0]
-		if size > 0 && size+b.bytes > maxCommandBytes {
-			break
-		}
-		p.queue = p.queue[1:]
-		p.queued -= b.bytes
-		size += b.bytes
-		evs = append(evs, b.events...)
-		if b.done != nil {
-			waiters = append(waiters, b.done)
-		}
-	}
-	return evs, waiters
-}
-
-// commit proposes evs (in chunks under the command limit) until each is
-// committed, retrying through leader changes. It gives up when ctx ends
-// (with an error) or, when spillAt is set, once that time has passed (with
-// none); either way it returns the events not committed, in order.
-func (p *eventPipeline) commit(ctx context.Context, evs []ingest.Event, spillAt time.Time) (ordering.EventsResult, uint64, []ingest.Event, error) {
-	var total ordering.EventsResult
-	var last uint64
-	for len(evs) > 0 {
-		n, cmd := chunk(evs)
-		for attempt := 0; ; attempt++ {
-			res, err := p.proposeOnce(ctx, cmd)
-			if err == nil {
-				if total.FirstGSN == 0 {
-					total.FirstGSN = res.FirstGSN
-				}
-				total.Accepted += res.Accepted
-				total.Duplicates += res.Duplicates
-				if res.Accepted > 0 {
-					last = res.FirstGSN + uint64(res.Accepted) - 1
-				}
-				p.d.metrics.eventsCommitted.Add(float64(res.Accepted))
-				break
-			}
-			if ctx.Err() != nil {
-				return total, last, evs, ctx.Err()
-			}
-			if !spillAt.IsZero() && time.Now().After(spillAt) {
-				return total, last, evs, nil
-			}
-			if attempt == 0 {
-				p.d.log.Info("event batch not committed yet; retrying", zap.Error(err))
-			}
-			select {
-			case <-ctx.Done():
-				return total, last, evs, ctx.Err()
-			case <-time.After(min(time.Duration(attempt+1)*50*time.Millisecond, time.Second)):
-			}
-		}
-		evs = evs[n:]
-	}
-	return total, last, nil, nil
-}
-
-// chunk encodes the longest prefix of evs under maxCommandBytes (at least
-// one event).
-func chunk(evs []ingest.Event) (int, []byte) {
-	size, n := 0, 0
-	for n < len(evs) {
-		s := encodedSize(evs[n : n+1])
-		if n > 0 && size+s > maxCommandBytes {
-			break
-		}
-		size += s
-		n++
-	}
-	return n, ordering.EncodeEvents(evs[:n])
-}
-
-func (p *eventPipeline) proposeOnce(ctx context.Context, cmd []byte) (ordering.EventsResult, error) {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out, err := p.d.onLeader(cctx, func() ([]byte, error) { return p.proposeLocal(cctx, cmd) }, callEventsPropose, cmd)
-	if err != nil {
-		return ordering.EventsResult{}, err
-	}
-	return decodeEventsResult(out)
-}
-
-func (p *eventPipeline) proposeLocal(ctx context.Context, cmd []byte) ([]byte, error) {
-	res, err := p.d.replica.Propose(ctx, cmd)
-	if err != nil {
-		return nil, err
-	}
-	r, ok := res.Value.(ordering.EventsResult)
-	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "not an event batch: %v", res.Value)
-	}
-	return encodeEventsResult(r), nil
-}
-
-// serveProposal is the leader's side of callEventsPropose.
-func (p *eventPipeline) serveProposal(ctx context.Context, _ consensus.NodeID, cmd []byte) ([]byte, error) {
-	if k, _, err := ordering.Decode(cmd); err != nil || k != ordering.KindEvents {
-		return nil, status.Errorf(codes.InvalidArgument, "not an event batch (kind %d): %v", k, err)
-	}
-	out, err := p.proposeLocal(ctx, cmd)
-	return out, grpcError(err)
-}
-
-func encodeEventsResult(r ordering.EventsResult) []byte {
-	b := uvarint(r.FirstGSN)
-	b = append(b, uvarint(uint64(r.Accepted))...)
-	return append(b, uvarint(uint64(r.Duplicates))...)
-}
-
-func decodeEventsResult(b []byte) (ordering.EventsResult, error) {
-	d := wire.NewDecoder(b, errors.New("daemon: malformed events result"))
-	r := ordering.EventsResult{FirstGSN: d.Uvarint(), Accepted: int(d.Uvarint()), Duplicates: int(d.Uvarint())}
-	return r, d.Finish()
-}
-
 // Append stamps and commits one client batch and waits for the outcome.
-func (p *eventPipeline) Append(ctx context.Context, evs []ingest.Event) (batchResult, error) {
+func (p *eventPipeline) Append(ctx context.Context, evs []ingest.Event) (appendResult, error) {
 	p.stamp(evs)
-	done := make(chan batchResult, 1)
-	p.submit(evs, done)
+	w := &waiter{left: len(evs), done: make(chan appendResult, 1)}
+	if err := p.add(ctx, evs, w); err != nil {
+		return appendResult{}, err
+	}
 	select {
-	case r := <-done:
+	case r := <-w.done:
 		return r, r.err
 	case <-ctx.Done():
-		return batchResult{}, ctx.Err()
+		return appendResult{}, ctx.Err()
 	}
 }
+
+// pipelineClock is the time the pipeline goes by.
+type pipelineClock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// errStopping answers the senders of events spooled at shutdown.
+var errStopping = errors.New("daemon: stopping")

@@ -128,7 +128,8 @@ func (d *Daemon) openAPI() (*apiService, error) {
 	limits := server.DefaultLimits()
 	limits.MaxRecvMsgBytes = 4 << 20
 	opts := append(limits.ServerOptions(),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(newAppendCodec()))
 	if !d.cfg.Insecure {
 		tc, err := auth.ServerTLS(d.cfg.TLSCA, d.cfg.TLSCert, d.cfg.TLSKey)
 		if err != nil {

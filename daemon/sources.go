@@ -33,7 +33,9 @@ func (d *Daemon) feed(ctx context.Context, p ingest.Parser, skip func(*ingest.Ev
 	flush := func() {
 		if len(batch) > 0 {
 			d.events.stamp(batch)
-			d.events.submit(batch, nil)
+			// The wait for room ends at the latest when the pipeline
+			// stops and moves what it holds to the spool.
+			d.events.add(context.WithoutCancel(ctx), batch, nil)
 			batch = make([]ingest.Event, 0, sourceBatch)
 		}
 	}

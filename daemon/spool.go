@@ -20,9 +20,9 @@ var ErrSpoolFull = errors.New("daemon: event spool full")
 // spool keeps events that wait for the cluster, on disk, first in first
 // out, within maxBytes: frames as the event store writes them
 // (eventlog.AppendFrame), each holding one event as ordering.AppendEvent
-// encodes it. Events leave it (Pop) only
-// once committed; after a crash the whole file is proposed again and the
-// state machine drops what was already committed (per-source dedupe).
+// encodes it. Events leave it (PopTo) only once committed; after a crash
+// the whole file is proposed again and the state machine drops what was
+// already committed (per-source dedupe).
 type spool struct {
 	path     string
 	maxBytes int64
@@ -32,6 +32,10 @@ type spool struct {
 	size  int64 // bytes in the file
 	head  int64 // offset of the first event not yet popped
 	count int   // events from head on
+
+	// seqs is the last sequence number of each source (host\x00source)
+	// among the events the file held when opened.
+	seqs map[string]uint64
 }
 
 func openSpool(path string, maxBytes int64) (*spool, error) {
@@ -39,17 +43,19 @@ func openSpool(path string, maxBytes int64) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &spool{path: path, maxBytes: maxBytes, f: f}
+	s := &spool{path: path, maxBytes: maxBytes, f: f, seqs: map[string]uint64{}}
 	// Count the records; a torn tail from a crash is cut off.
 	r := bufio.NewReader(f)
 	var off int64
 	for {
-		_, n, err := readSpoolRecord(r)
+		e, n, err := readSpoolRecord(r)
 		if err != nil {
 			break
 		}
 		off += int64(n)
 		s.count++
+		k := e.Host + "\x00" + e.Source
+		s.seqs[k] = max(s.seqs[k], e.SourceSeq)
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
@@ -113,11 +119,23 @@ func (s *spool) Push(evs []ingest.Event) (int, error) {
 	return n, nil
 }
 
-// Peek returns the oldest events, up to about maxBytes of them.
-func (s *spool) Peek(maxBytes int) ([]ingest.Event, error) {
+// Head is the offset of the oldest event not yet popped.
+func (s *spool) Head() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := bufio.NewReader(io.NewSectionReader(s.f, s.head, s.size-s.head))
+	return s.head
+}
+
+// Read returns the events from offset off on, up to about maxBytes of
+// them, and the offset after the last one. off is Head or an offset an
+// earlier Read returned, as long as the events before it are not popped.
+func (s *spool) Read(off int64, maxBytes int) ([]ingest.Event, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if off < s.head || off > s.size {
+		return nil, off, fmt.Errorf("spool: read at %d, outside [%d, %d]", off, s.head, s.size)
+	}
+	r := bufio.NewReader(io.NewSectionReader(s.f, off, s.size-off))
 	var out []ingest.Event
 	size := 0
 	for size < maxBytes {
@@ -126,27 +144,24 @@ func (s *spool) Peek(maxBytes int) ([]ingest.Event, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, off, err
 		}
 		out = append(out, e)
 		size += n
 	}
-	return out, nil
+	return out, off + int64(size), nil
 }
 
-// Pop removes the n oldest events; an emptied spool is truncated.
-func (s *spool) Pop(n int) error {
+// PopTo removes the n oldest events, which end at offset end (as Read
+// returned it); an emptied spool is truncated.
+func (s *spool) PopTo(end int64, n int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := bufio.NewReader(io.NewSectionReader(s.f, s.head, s.size-s.head))
-	for range n {
-		_, k, err := readSpoolRecord(r)
-		if err != nil {
-			return err
-		}
-		s.head += int64(k)
-		s.count--
+	if end < s.head || end > s.size || n > s.count {
+		return fmt.Errorf("spool: pop %d events to %d, outside [%d, %d] with %d events", n, end, s.head, s.size, s.count)
 	}
+	s.head = end
+	s.count -= n
 	if s.count == 0 {
 		return s.resetLocked()
 	}

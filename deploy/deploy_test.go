@@ -39,6 +39,7 @@ var exampleConfig = map[string]any{
 	"api_listen":            "0.0.0.0:7401",
 	"ntp_listen":            "0.0.0.0:123",
 	"metrics_listen":        "127.0.0.1:7402",
+	"pprof":                 false,
 	"shm_path":              "/run/clockd/clock",
 	"members":               []any{"1=192.0.2.11:7400", "2=192.0.2.12:7400", "3=192.0.2.13:7400"},
 	"join":                  "",

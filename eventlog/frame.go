@@ -26,6 +26,15 @@ func AppendFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// appendFrameHead appends the head of the frame whose payload is a then
+// b (its length and CRC), for writing a and b after it without copying
+// them together.
+func appendFrameHead(dst, a, b []byte) []byte {
+	crc := crc32.Update(crc32.Update(0, castagnoli, a), castagnoli, b)
+	dst = binary.AppendUvarint(dst, uint64(len(a)+len(b)))
+	return binary.LittleEndian.AppendUint32(dst, crc)
+}
+
 // ReadFrame reads one framed payload and the frame's size on disk. At a
 // clean end it returns io.EOF; a torn or damaged frame is another error.
 func ReadFrame(r *bufio.Reader) ([]byte, int, error) {

@@ -14,8 +14,11 @@
 // retention removes it.
 //
 // Files: Dir/<first GSN, 20 digits>.seg, a sequence of frames (AppendFrame)
-// whose payload is the uvarint GSN followed by ordering.AppendEvent's
-// encoding.
+// whose payload is either one event, the uvarint GSN followed by
+// ordering.AppendEvent's encoding (Append), or a block of events, a
+// uvarint 0 followed by the block ordering.ParseBlock reads: the events
+// one command committed, as the log carried them (AppendCommitted). The
+// sparse index points at every block and at every 64th single event.
 //
 // # Guarantees
 //
@@ -32,6 +35,9 @@
 // A host that installs a state-machine snapshot from another member skips
 // the events before it: its store has a gap, reported by Read as a jump in
 // GSNs.
+//
+// Block records are newer than single-event ones: a clockd from before
+// them cannot read a store that holds them.
 package eventlog
 
 import (
@@ -99,8 +105,8 @@ type Store struct {
 	w       *bufio.Writer
 	total   int64
 	changed chan struct{} // closed and replaced on every append
-	buf     []byte        // payload scratch
-	frame   []byte        // record scratch
+	buf     []byte        // event scratch
+	frame   []byte        // scratch for a frame's head and GSN
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -117,7 +123,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, changed: make(chan struct{})}
+	s := &Store{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}), frame: make([]byte, 2*binary.MaxVarintLen64+4)}
 	names, err := filepath.Glob(filepath.Join(cfg.Dir, "*.seg"))
 	if err != nil {
 		return nil, err
@@ -160,7 +166,7 @@ func scan(path string, last bool) (*segment, error) {
 	var off int64
 	var n int
 	for {
-		gsn, size, err := readRecord(r, nil)
+		rec, size, err := readRecord(r)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -173,10 +179,10 @@ func scan(path string, last bool) (*segment, error) {
 			}
 			break
 		}
-		if n%indexEvery == 0 {
-			seg.index = append(seg.index, indexEntry{gsn: gsn, off: off})
+		if n%indexEvery == 0 || rec.block != nil {
+			seg.index = append(seg.index, indexEntry{gsn: rec.first, off: off})
 		}
-		seg.last = gsn
+		seg.last = rec.last
 		off += int64(size)
 		n++
 	}
@@ -184,25 +190,60 @@ func scan(path string, last bool) (*segment, error) {
 	return seg, nil
 }
 
-// readRecord reads one record; with into non-nil it also decodes the
-// event into it. size is the record's length on disk.
-func readRecord(r *bufio.Reader, into *ordering.LogEvent) (gsn uint64, size int, err error) {
+// record is one record of a segment: one event, or a block of them.
+type record struct {
+	first, last uint64 // GSNs
+	event       []byte // one event, as ordering.AppendEvent writes it
+	block       []byte // a block, as ordering.ParseBlock reads it
+}
+
+// readRecord reads one record. size is its length on disk.
+func readRecord(r *bufio.Reader) (rec record, size int, err error) {
 	payload, size, err := ReadFrame(r)
 	if err != nil {
-		return 0, 0, err
+		return rec, 0, err
 	}
-	d := wire.NewDecoder(payload, ErrCorrupt)
-	gsn = d.Uvarint()
-	if into != nil {
-		into.GSN = gsn
-		into.Event = ordering.DecodeEvent(&d)
+	gsn, k := binary.Uvarint(payload)
+	if k <= 0 {
+		return rec, 0, fmt.Errorf("%w: record's GSN", ErrCorrupt)
+	}
+	if gsn != 0 {
+		return record{first: gsn, last: gsn, event: payload[k:]}, size, nil
+	}
+	first, n, err := ordering.BlockSpan(payload[k:])
+	if err != nil {
+		return rec, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return record{first: first, last: first + uint64(n) - 1, block: payload[k:]}, size, nil
+}
+
+// events decodes the record's events from GSN from on, up to max of them.
+func (rec *record) events(from uint64, max int, into []ordering.LogEvent) ([]ordering.LogEvent, error) {
+	if rec.last < from || max <= 0 {
+		return into, nil
+	}
+	if rec.event != nil {
+		d := wire.NewDecoder(rec.event, ErrCorrupt)
+		e := ordering.DecodeEvent(&d)
 		if err := d.Finish(); err != nil {
-			return 0, 0, err
+			return into, err
 		}
-	} else if d.Err != nil {
-		return 0, 0, d.Err
+		return append(into, ordering.LogEvent{GSN: rec.first, Event: e}), nil
 	}
-	return gsn, size, nil
+	c, err := ordering.ParseBlock(rec.block)
+	if err != nil {
+		return into, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if c.First != rec.first || c.Len != int(rec.last-rec.first+1) {
+		return into, fmt.Errorf("%w: block %d..%d holds %d..", ErrCorrupt, rec.first, rec.last, c.First)
+	}
+	for _, e := range c.Events() {
+		if e.GSN >= from && max > 0 {
+			into = append(into, e)
+			max--
+		}
+	}
+	return into, nil
 }
 
 func (s *Store) openActive(seg *segment) error {
@@ -254,42 +295,109 @@ func (s *Store) Append(evs []ordering.LogEvent) error {
 		if e.GSN <= last {
 			continue
 		}
-		if err := s.appendLocked(e); err != nil {
+		s.buf = ordering.AppendEvent(s.buf[:0], &e.Event)
+		if err := s.appendLocked(e.GSN, s.buf); err != nil {
 			return err
 		}
 		last, wrote = e.GSN, true
 	}
-	if wrote {
-		close(s.changed)
-		s.changed = make(chan struct{})
-		return s.retainLocked()
-	}
-	return nil
+	return s.appendedLocked(wrote)
 }
 
-func (s *Store) appendLocked(e *ordering.LogEvent) error {
+// AppendCommitted stores a run of committed events as the state machine
+// hands them over: as one record, without decoding them, unless part of
+// the run is stored already (a replay), which it skips.
+// It does not sync; Sync does.
+func (s *Store) AppendCommitted(c ordering.Committed) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := s.lastLocked()
+	end := c.First + uint64(c.Len) - 1
+	switch {
+	case c.Len == 0 || end <= last:
+		return nil
+	case c.First > last:
+		if err := s.appendBlockLocked(c); err != nil {
+			return err
+		}
+		return s.appendedLocked(true)
+	}
+	var err error
+	c.Each(func(gsn uint64, event []byte) {
+		if gsn > last && err == nil {
+			err = s.appendLocked(gsn, event)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return s.appendedLocked(true)
+}
+
+// appendBlockLocked writes one block record: GSN 0, then the block.
+func (s *Store) appendBlockLocked(c ordering.Committed) error {
 	seg := s.tailLocked()
 	if seg == nil || seg.size >= s.cfg.SegmentBytes {
-		if err := s.rollLocked(e.GSN); err != nil {
+		if err := s.rollLocked(c.First); err != nil {
 			return err
 		}
 		seg = s.tailLocked()
 	}
-	payload := binary.AppendUvarint(s.buf[:0], e.GSN)
-	payload = ordering.AppendEvent(payload, &e.Event)
-	rec := AppendFrame(s.frame[:0], payload)
-	s.buf, s.frame = payload, rec
-	if _, err := s.w.Write(rec); err != nil {
-		return fmt.Errorf("eventlog: write: %w", err)
+	head := c.AppendBlockHead(append(s.buf[:0], 0))
+	s.buf = head
+	body := c.BlockBody()
+	frame := appendFrameHead(s.frame[:0], head, body)
+	for _, b := range [3][]byte{frame, head, body} {
+		if _, err := s.w.Write(b); err != nil {
+			return fmt.Errorf("eventlog: write: %w", err)
+		}
 	}
-	if (e.GSN-seg.first)%indexEvery == 0 || len(seg.index) == 0 {
-		seg.index = append(seg.index, indexEntry{gsn: e.GSN, off: seg.size})
-	}
-	size := int64(len(rec))
+	seg.index = append(seg.index, indexEntry{gsn: c.First, off: seg.size})
+	size := int64(len(frame) + len(head) + len(body))
 	seg.size += size
 	s.total += size
-	seg.last = e.GSN
-	seg.modTime = time.Now()
+	seg.last = c.First + uint64(c.Len) - 1
+	return nil
+}
+
+// appendedLocked wakes the waiters and applies retention after appends.
+func (s *Store) appendedLocked(wrote bool) error {
+	if !wrote {
+		return nil
+	}
+	if seg := s.tailLocked(); seg != nil {
+		seg.modTime = time.Now()
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return s.retainLocked()
+}
+
+// appendLocked writes one record: the GSN, then the event's encoding.
+func (s *Store) appendLocked(gsn uint64, event []byte) error {
+	seg := s.tailLocked()
+	if seg == nil || seg.size >= s.cfg.SegmentBytes {
+		if err := s.rollLocked(gsn); err != nil {
+			return err
+		}
+		seg = s.tailLocked()
+	}
+	// The frame's head, then its payload: the GSN and the event.
+	head := s.frame[:binary.MaxVarintLen64+4]
+	g := binary.AppendUvarint(s.frame[len(head):len(head)], gsn)
+	head = appendFrameHead(head[:0], g, event)
+	for _, b := range [3][]byte{head, g, event} {
+		if _, err := s.w.Write(b); err != nil {
+			return fmt.Errorf("eventlog: write: %w", err)
+		}
+	}
+	if (gsn-seg.first)%indexEvery == 0 || len(seg.index) == 0 {
+		seg.index = append(seg.index, indexEntry{gsn: gsn, off: seg.size})
+	}
+	size := int64(len(head) + len(g) + len(event))
+	seg.size += size
+	s.total += size
+	seg.last = gsn
 	return nil
 }
 
@@ -408,16 +516,15 @@ func readSegment(seg *segment, from uint64, max int) ([]ordering.LogEvent, error
 	r := bufio.NewReaderSize(io.LimitReader(f, seg.size-off), 256<<10)
 	var out []ordering.LogEvent
 	for len(out) < max {
-		var e ordering.LogEvent
-		_, _, err := readRecord(r, &e)
+		rec, _, err := readRecord(r)
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err == nil {
+			out, err = rec.events(from, max-len(out), out)
+		}
 		if err != nil {
 			return out, fmt.Errorf("%w: %s: %v", ErrCorrupt, seg.path, err)
-		}
-		if e.GSN >= from {
-			out = append(out, e)
 		}
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/clockd/clockd/ingest"
@@ -109,4 +110,60 @@ func TestRetentionAndWait(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAppendCommitted: events handed over as the state machine commits
+// them are stored as blocks and read back as Append's single events are;
+// a replay adds nothing, a partial replay only the rest; a reopened store
+// finds them all.
+func TestAppendCommitted(t *testing.T) {
+	var runs []ordering.Committed
+	m := ordering.Machine{OnEvents: func(c ordering.Committed) { runs = append(runs, c) }}
+	var want []ordering.LogEvent
+	for n, r := range [][2]uint64{{1, 300}, {301, 420}, {421, 421}} {
+		var evs []ingest.Event
+		for _, e := range events(r[0], r[1]) {
+			evs = append(evs, e.Event)
+		}
+		if n == 1 {
+			evs = append(evs[:50:50], append([]ingest.Event{evs[10]}, evs[50:]...)...) // a duplicate inside
+		}
+		m.Apply(uint64(n+1), ordering.EncodeEvents(&ordering.Events{Origin: 1, Epoch: 1, Batch: uint64(n + 1), Events: evs}))
+		want = append(want, events(r[0], r[1])...)
+	}
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir, SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(want[:150]); err != nil { // the first run partly stored already
+		t.Fatal(err)
+	}
+	for _, c := range append(runs, runs[1]) { // the last a replay
+		if err := s.AppendCommitted(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *Store) {
+		t.Helper()
+		if got := readAll(t, s, 1); !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d events back, want %d", len(got), len(want))
+		}
+		if got := readAll(t, s, 333); len(got) != 421-332 || got[0].GSN != 333 {
+			t.Fatalf("read from 333: %d events, first %d", len(got), got[0].GSN)
+		}
+		if evs, next, err := s.Read(302, 5); err != nil || len(evs) != 5 || next != 307 {
+			t.Fatalf("read 5 from 302: %d events, next %d, %v", len(evs), next, err)
+		}
+		if s.Last() != 421 {
+			t.Fatalf("last %d", s.Last())
+		}
+	}
+	check(s)
+	s.Close()
+	if s, err = Open(Config{Dir: dir, SegmentBytes: 4 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s)
 }

@@ -20,6 +20,8 @@ const (
 	KindVMResume  Kind = 4
 	KindVMRelease Kind = 5
 	KindEvents    Kind = 6
+	// KindEventBatch is an Events batch with its pipeline place.
+	KindEventBatch Kind = 7
 )
 
 // codecVersion is the second byte of every command.
@@ -144,7 +146,7 @@ func EncodeCeiling(c Ceiling) []byte {
 }
 
 // Decode splits a command into its kind and decoded value: a Tick, a
-// Ceiling, a VMFreeze, a VMResume or a VMRelease.
+// Ceiling, a VMFreeze, a VMResume, a VMRelease or Events.
 func Decode(cmd []byte) (Kind, any, error) {
 	if len(cmd) == 0 {
 		return 0, nil, fmt.Errorf("%w: empty", ErrCodec)
@@ -164,8 +166,15 @@ func Decode(cmd []byte) (Kind, any, error) {
 		v = decodeVMResume(&d)
 	case KindVMRelease:
 		v = decodeVMRelease(&d)
-	case KindEvents:
-		v = decodeEvents(&d)
+	case KindEvents, KindEventBatch:
+		if d.Err != nil {
+			return k, nil, d.Err
+		}
+		b, err := decodeEvents(k, cmd[2:]) // past the version Version checked
+		if err != nil {
+			return k, nil, err
+		}
+		return k, b, nil
 	default:
 		return k, nil, fmt.Errorf("%w: unknown kind %d", ErrCodec, k)
 	}

@@ -1,11 +1,11 @@
 package ordering
 
 import (
-	"encoding/binary"
+	"bytes"
 	"fmt"
 
+	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/ingest"
-	"github.com/clockd/clockd/internal/wire"
 )
 
 // Events is one batch of trace events, stamped on their host, committed
@@ -13,16 +13,41 @@ import (
 // (GSNs) in batch order and drops the ones already committed: an event is
 // known by (Host, Source, SourceSeq), and each source's SourceSeq only
 // grows.
+//
+// A sequenced batch (Origin not 0) also has a place in its host's
+// pipeline: Apply takes it only if it is the next one, Batch+1 of the same
+// Epoch, or Batch 1 of a larger Epoch, and otherwise rejects it whole
+// (EventsResult.Rejected). A host may then keep many batches in flight
+// and still commit them in its own order, and a copy of a batch that
+// arrives late (a retry, a forwarded proposal overtaken by the next one,
+// a value a new leader re-proposes) never commits twice or out of turn.
 type Events struct {
-	Events []ingest.Event
+	// Origin is the node whose pipeline proposed the batch; 0 for an
+	// unsequenced batch, applied whenever it comes.
+	Origin consensus.NodeID
+	// Epoch names one run of Origin's pipeline: a new run takes a larger
+	// epoch than any before it and numbers its batches from 1.
+	Epoch, Batch uint64
+	Events       []ingest.Event
 }
 
 // EventsResult is what Apply returns for Events.
 type EventsResult struct {
 	// FirstGSN is the GSN of the first accepted event, 0 when none was.
+	// The accepted events have consecutive GSNs, in batch order.
 	FirstGSN   uint64
 	Accepted   int
 	Duplicates int
+	// DuplicateAt lists the batch indexes of the duplicates, ascending;
+	// nil when there are none.
+	DuplicateAt []int
+	// Rejected: a sequenced batch that was not the next of its pipeline;
+	// nothing of it was applied.
+	Rejected bool
+	// Epoch and Batch are Origin's pipeline position once Apply is done:
+	// the batch's own when it was applied, the last one applied when it
+	// was rejected.
+	Epoch, Batch uint64
 }
 
 // LogEvent is a committed event and its place in the total order.
@@ -31,87 +56,114 @@ type LogEvent struct {
 	Event ingest.Event
 }
 
-// EncodeEvents returns the batch as a log command.
-func EncodeEvents(es []ingest.Event) []byte {
-	b := []byte{byte(KindEvents), codecVersion}
-	b = binary.AppendUvarint(b, uint64(len(es)))
-	for i := range es {
-		b = AppendEvent(b, &es[i])
-	}
-	return b
+// pipeState is a pipeline's position: the last batch applied.
+type pipeState struct{ epoch, batch uint64 }
+
+// eventHead is what Apply needs of one event: its source and sequence
+// number, aliasing the command.
+type eventHead struct {
+	host, source []byte
+	seq          uint64
 }
 
-// AppendEvent encodes one event (also the event store's record format).
-func AppendEvent(b []byte, e *ingest.Event) []byte {
-	b = wire.AppendString(b, e.Host)
-	b = wire.AppendString(b, e.Source)
-	b = binary.AppendUvarint(b, e.SourceSeq)
-	b = binary.AppendVarint(b, e.LocalNs)
-	b = binary.AppendVarint(b, e.RefEarliest)
-	b = binary.AppendVarint(b, e.RefLatest)
-	b = wire.AppendString(b, e.Kind)
-	b = wire.AppendString(b, e.Name)
-	b = binary.AppendVarint(b, e.DurNs)
-	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
-	for _, a := range e.Attrs {
-		b = wire.AppendString(b, a.Key)
-		b = wire.AppendString(b, a.Value)
+// applyEncodedEvents applies an Events command without decoding its
+// events into strings: it checks every event first, as Decode would, so a
+// malformed command changes nothing, then hands what it took to OnEvents.
+func (m *Machine) applyEncodedEvents(cmd []byte) any {
+	if len(cmd) < 2 || cmd[1] != codecVersion {
+		_, _, err := Decode(cmd) // the same error
+		return err
 	}
-	return b
-}
-
-// DecodeEvent decodes one event AppendEvent wrote, from d.
-func DecodeEvent(d *wire.Decoder) ingest.Event {
-	e := ingest.Event{Host: d.String(), Source: d.String(), SourceSeq: d.Uvarint(), LocalNs: d.Varint(),
-		RefEarliest: d.Varint(), RefLatest: d.Varint(), Kind: d.String(), Name: d.String(), DurNs: d.Varint()}
-	if n := d.Count(2); n > 0 {
-		e.Attrs = make([]ingest.Attr, n)
-		for i := range e.Attrs {
-			e.Attrs[i] = ingest.Attr{Key: d.String(), Value: d.String()}
-		}
+	b, body, err := decodeEventsPlace(Kind(cmd[0]), cmd[2:])
+	if err != nil {
+		return err
 	}
-	return e
-}
-
-func decodeEvents(d *wire.Decoder) Events {
-	n := d.Count(12)
-	out := Events{Events: make([]ingest.Event, 0, n)}
-	for range n {
-		out.Events = append(out.Events, DecodeEvent(d))
+	heads, err := scanEvents(Kind(cmd[0]), body, m.heads[:0])
+	m.heads = heads[:0]
+	defer clear(heads) // the scratch must not keep the command alive
+	if err != nil {
+		return err
 	}
-	return out
-}
-
-// sourceKey names a source across the cluster.
-func sourceKey(e *ingest.Event) string { return e.Host + "\x00" + e.Source }
-
-func (m *Machine) applyEvents(b Events) EventsResult {
 	m.mu.Lock()
+	var res EventsResult
+	if b.Origin != 0 && !m.takeBatch(&b, &res) {
+		m.mu.Unlock()
+		return res
+	}
+	m.dedupe(heads, &res)
+	m.mu.Unlock()
+	if m.OnEvents != nil && res.Accepted > 0 {
+		m.OnEvents(Committed{First: res.FirstGSN, Len: res.Accepted, kind: Kind(cmd[0]), body: body,
+			dups: res.DuplicateAt})
+	}
+	return res
+}
+
+// scanEvents checks the events of a command's body and appends each one's
+// head to into.
+func scanEvents(kind Kind, body []byte, into []eventHead) ([]eventHead, error) {
+	r, err := newBatchReader(kind, body)
+	if err != nil {
+		return into, err
+	}
+	for r.next() {
+		into = append(into, eventHead{host: r.cur.host, source: r.cur.source, seq: r.cur.seq})
+	}
+	return into, r.finish()
+}
+
+// dedupe numbers the events not yet committed. Events of one source come
+// in runs: its entry is read at the start of a run and written back at
+// its end. m.mu is held.
+func (m *Machine) dedupe(heads []eventHead, res *EventsResult) {
 	if m.sources == nil {
 		m.sources = map[string]uint64{}
 	}
-	var res EventsResult
-	accepted := make([]LogEvent, 0, len(b.Events))
-	for i := range b.Events {
-		e := &b.Events[i]
-		k := sourceKey(e)
-		if e.SourceSeq <= m.sources[k] {
+	var key []byte
+	var seq uint64
+	changed := false
+	endRun := func() {
+		if changed {
+			m.sources[string(key)] = seq
+		}
+	}
+	for i := range heads {
+		h := &heads[i]
+		if i == 0 || !bytes.Equal(h.host, heads[i-1].host) || !bytes.Equal(h.source, heads[i-1].source) {
+			endRun()
+			key = append(append(append(key[:0], h.host...), 0), h.source...)
+			seq, changed = m.sources[string(key)], false
+		}
+		if h.seq <= seq {
 			res.Duplicates++
+			res.DuplicateAt = append(res.DuplicateAt, i)
 			continue
 		}
-		m.sources[k] = e.SourceSeq
+		seq, changed = h.seq, true
 		m.gsn++
 		if res.FirstGSN == 0 {
 			res.FirstGSN = m.gsn
 		}
-		accepted = append(accepted, LogEvent{GSN: m.gsn, Event: *e})
+		res.Accepted++
 	}
-	res.Accepted = len(accepted)
-	m.mu.Unlock()
-	if m.OnEvents != nil && len(accepted) > 0 {
-		m.OnEvents(accepted)
+	endRun()
+}
+
+// takeBatch decides whether the sequenced batch b is its pipeline's next,
+// and moves the pipeline on if so. res gets the position. m.mu is held.
+func (m *Machine) takeBatch(b *Events, res *EventsResult) bool {
+	p := m.pipes[b.Origin]
+	next := (b.Epoch == p.epoch && b.Batch == p.batch+1) || (b.Epoch > p.epoch && b.Batch == 1)
+	if !next {
+		res.Rejected, res.Epoch, res.Batch = true, p.epoch, p.batch
+		return false
 	}
-	return res
+	if m.pipes == nil {
+		m.pipes = map[consensus.NodeID]pipeState{}
+	}
+	m.pipes[b.Origin] = pipeState{epoch: b.Epoch, batch: b.Batch}
+	res.Epoch, res.Batch = b.Epoch, b.Batch
+	return true
 }
 
 // LastGSN is the GSN of the last event committed.
@@ -128,6 +180,32 @@ func (m *Machine) SourceSeq(host, source string) uint64 {
 	return m.sources[host+"\x00"+source]
 }
 
+// Pipeline is the position of origin's pipeline: the epoch and batch of
+// the last sequenced batch applied from it (0, 0 before the first).
+func (m *Machine) Pipeline(origin consensus.NodeID) (epoch, batch uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pipes[origin]
+	return p.epoch, p.batch
+}
+
 func (r EventsResult) String() string {
+	if r.Rejected {
+		return fmt.Sprintf("rejected at %d/%d", r.Epoch, r.Batch)
+	}
 	return fmt.Sprintf("first GSN %d, %d accepted, %d duplicates", r.FirstGSN, r.Accepted, r.Duplicates)
+}
+
+// BatchPlace reads the pipeline place of an encoded event batch without
+// decoding its events: origin 0 for an unsequenced batch. It fails for
+// any other command.
+func BatchPlace(cmd []byte) (origin consensus.NodeID, epoch, batch uint64, err error) {
+	if len(cmd) < 2 || (Kind(cmd[0]) != KindEvents && Kind(cmd[0]) != KindEventBatch) {
+		return 0, 0, 0, fmt.Errorf("%w: not an event batch", ErrCodec)
+	}
+	if cmd[1] != codecVersion {
+		return 0, 0, 0, fmt.Errorf("%w: codec version %d", ErrCodec, cmd[1])
+	}
+	b, _, err := decodeEventsPlace(Kind(cmd[0]), cmd[2:])
+	return b.Origin, b.Epoch, b.Batch, err
 }

@@ -8,11 +8,12 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/internal/wire"
 )
 
-// Machine is the replicated state: the last tick and the timestamp
-// oracle's ceiling. It implements driver.StateMachine. Apply, Snapshot
+// Machine is the replicated state: the last tick, the timestamp oracle's
+// ceiling, the VMs, and the ordered event log's numbering. It implements driver.StateMachine. Apply, Snapshot
 // and Restore run on the driver goroutine; the accessors may be called
 // from any goroutine.
 type Machine struct {
@@ -21,10 +22,11 @@ type Machine struct {
 	// block. It is not called for ticks a snapshot restores: those are
 	// history, not news.
 	OnTick func(Tick)
-	// OnEvents, if set, receives every batch of newly committed events,
-	// in GSN order, on the driver goroutine (the host's event store). The
-	// slice is the callee's.
-	OnEvents func([]LogEvent)
+	// OnEvents, if set, receives every run of newly committed events, in
+	// GSN order, on the driver goroutine (the host's event store). The
+	// events' bytes alias the command, which nobody changes: the callee
+	// may keep them.
+	OnEvents func(Committed)
 	// BeforeSnapshot, if set, runs before Snapshot writes: the event store
 	// syncs there, because once the snapshot exists the log before it may
 	// be compacted and the store holds the only copy of those events here.
@@ -38,6 +40,9 @@ type Machine struct {
 	vms       map[string]*vmEntry
 	gsn       uint64            // the last GSN assigned
 	sources   map[string]uint64 // host\x00source → last SourceSeq committed
+	// pipes holds every event pipeline's last batch applied, by origin.
+	pipes map[consensus.NodeID]pipeState
+	heads []eventHead // Apply's scratch; only the driver goroutine applies
 }
 
 // TickResult is what Apply returns for a tick.
@@ -50,6 +55,9 @@ type CeilingResult struct{ PrevMs, Ms uint64 }
 // Apply applies one command. A command that does not decode changes
 // nothing, and its error is the result: every replica agrees on that too.
 func (m *Machine) Apply(_ uint64, cmd []byte) any {
+	if len(cmd) > 0 && (Kind(cmd[0]) == KindEvents || Kind(cmd[0]) == KindEventBatch) {
+		return m.applyEncodedEvents(cmd)
+	}
 	_, v, err := Decode(cmd)
 	if err != nil {
 		return err
@@ -61,8 +69,6 @@ func (m *Machine) Apply(_ uint64, cmd []byte) any {
 		return m.applyCeiling(v)
 	case VMFreeze, VMResume, VMRelease:
 		return m.applyVM(v)
-	case Events:
-		return m.applyEvents(v)
 	}
 	panic(fmt.Sprintf("ordering: decoded %T has no apply", v))
 }
@@ -104,9 +110,9 @@ func (m *Machine) CeilingMs() uint64 {
 	return m.ceilingMs
 }
 
-// snapshotVersion 2 added the VM records, 3 the event sequence; Restore
-// reads every earlier version.
-const snapshotVersion = 3
+// snapshotVersion 2 added the VM records, 3 the event sequence, 4 the
+// event pipelines' positions; Restore reads every earlier version.
+const snapshotVersion = 4
 
 // Snapshot writes the whole state.
 func (m *Machine) Snapshot(w io.Writer) error {
@@ -146,6 +152,7 @@ func (m *Machine) Snapshot(w io.Writer) error {
 		b = wire.AppendString(b, k)
 		b = binary.AppendUvarint(b, m.sources[k])
 	}
+	b = m.appendPipes(b)
 	m.mu.Unlock()
 	_, err := w.Write(b)
 	return err
@@ -189,6 +196,13 @@ func (m *Machine) Restore(r io.Reader) error {
 			sources[k] = d.Uvarint()
 		}
 	}
+	pipes := map[consensus.NodeID]pipeState{}
+	if version >= 4 {
+		for n := d.Count(3); n > 0 && d.Err == nil; n-- {
+			id := consensus.NodeID(d.Uvarint())
+			pipes[id] = pipeState{epoch: d.Uvarint(), batch: d.Uvarint()}
+		}
+	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("ordering: snapshot: %w", err)
 	}
@@ -203,5 +217,23 @@ func (m *Machine) Restore(r io.Reader) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ticks, m.ceilingMs, m.last, m.vms, m.gsn, m.sources = ticks, ceiling, last, vms, gsn, sources
+	m.pipes = pipes
 	return nil
+}
+
+// appendPipes writes the pipelines' positions, by origin. m.mu is held.
+func (m *Machine) appendPipes(b []byte) []byte {
+	ids := make([]consensus.NodeID, 0, len(m.pipes))
+	for id := range m.pipes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		p := m.pipes[id]
+		b = binary.AppendUvarint(b, uint64(id))
+		b = binary.AppendUvarint(b, p.epoch)
+		b = binary.AppendUvarint(b, p.batch)
+	}
+	return b
 }

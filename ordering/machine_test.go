@@ -76,8 +76,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(EncodeVMFreeze(VMFreeze{VM: "a", Owner: 1, Generation: 2, TimeNs: -4, RequestID: "r"}))
 	f.Add(EncodeVMResume(VMResume{VM: "a", Host: 1, Generation: 2, RefNs: 9, Policy: VMPolicy{500, 1e9}}))
 	f.Add(EncodeVMRelease(VMRelease{VM: "a"}))
-	f.Add(EncodeEvents([]ingest.Event{{Host: "h", Source: "s", SourceSeq: 1, Kind: "log", Name: "x",
-		Attrs: []ingest.Attr{{Key: "k", Value: "v"}}}}))
+	evs := []ingest.Event{{Host: "h", Source: "s", SourceSeq: 1, Kind: "log", Name: "x",
+		Attrs: []ingest.Attr{{Key: "k", Value: "v"}}}}
+	f.Add(EncodeEvents(&Events{Events: evs}))
+	f.Add(EncodeEvents(&Events{Origin: 3, Epoch: 9, Batch: 2, Events: evs}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, v, err := Decode(b)
 		if err != nil {
@@ -96,8 +98,9 @@ func FuzzDecode(f *testing.F) {
 			again = EncodeVMResume(v.(VMResume))
 		case KindVMRelease:
 			again = EncodeVMRelease(v.(VMRelease))
-		case KindEvents:
-			again = EncodeEvents(v.(Events).Events)
+		case KindEvents, KindEventBatch:
+			b := v.(Events)
+			again = EncodeEvents(&b)
 		}
 		_, v2, err := Decode(again)
 		if err != nil || !reflect.DeepEqual(v, v2) {

@@ -175,3 +175,85 @@ func checkSourceOrder(t *testing.T, log []string, perSource int) {
 		next[source]++
 	}
 }
+
+// TestOrderedEventLogFailover kills the leader while every host is
+// appending, batches in flight on all of them, and starts it again. The
+// clients retry what failed, through another host. Every host ends with
+// the same log, holding each event exactly once, in its source's order.
+func TestOrderedEventLogFailover(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := proccluster.Build("../..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+		Args: []string{"--tick-interval", "200ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := cl.WaitSynchronized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conns := map[uint64]clockdv1.OrderingServiceClient{}
+	for id := uint64(1); id <= 3; id++ {
+		c, err := cl.Dial(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[id] = clockdv1.NewOrderingServiceClient(c.Conn())
+	}
+	leader := status(t, ctx, cl, 1).LeaderId
+	const perSource, batch = 3000, 100
+	acked := make(chan struct{}, 3*perSource/batch)
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			via := id
+			for seq := uint64(1); seq <= perSource; seq += batch {
+				for attempt := 0; ; attempt++ {
+					actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+					_, err := appendEvents(actx, conns[via], fmt.Sprintf("host-%d", id), "fail", seq, batch)
+					acancel()
+					if err == nil {
+						break
+					}
+					if attempt == 50 {
+						t.Errorf("host-%d seq %d: %v", id, seq, err)
+						return
+					}
+					via = otherThan(via) // the retry goes elsewhere
+				}
+				acked <- struct{}{}
+			}
+		}()
+	}
+	for range 15 {
+		<-acked
+	}
+	cl.Kill(leader)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if err := cl.Start(leader); err != nil {
+		t.Fatal(err)
+	}
+	total := 3 * perSource
+	logs := map[uint64][]string{}
+	for id := uint64(1); id <= 3; id++ {
+		logs[id] = readLog(t, ctx, conns[id], total)
+		if len(logs[id]) != total {
+			t.Fatalf("host %d holds %d events, want %d", id, len(logs[id]), total)
+		}
+	}
+	if !slices.Equal(logs[1], logs[2]) || !slices.Equal(logs[1], logs[3]) {
+		t.Fatal("hosts hold different orders")
+	}
+	checkSourceOrder(t, logs[1], perSource)
+}

@@ -38,6 +38,7 @@ func options(c *daemon.Config) []option {
 		{"api_listen", "HOST:PORT for gRPC TimeService and AdminService", &c.APIListen},
 		{"ntp_listen", "HOST:PORT for the NTP server; empty disables it", &c.NTPListen},
 		{"metrics_listen", "HOST:PORT for Prometheus /metrics; empty disables it", &c.MetricsListen},
+		{"pprof", "serve /debug/pprof/ on metrics_listen (off by default)", &c.Pprof},
 		{"shm_path", "shared page for local readers; empty disables it", &c.ShmPath},
 		{"members", "bootstrap members, ID=HOST:PORT each, this node included", &c.Members},
 		{"join", "join a running cluster through member ID=HOST:PORT instead", &c.Join},

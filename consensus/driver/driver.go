@@ -75,7 +75,11 @@ type Config struct {
 	// log, so peers that lag a little catch up without a snapshot.
 	// Default 10000.
 	SnapshotTrailing uint64
-	Logger           *zap.Logger
+	// SnapshotTrailingBytes, if set, also bounds the command bytes of
+	// those slots: fewer stay when theirs would exceed it, so the log in
+	// memory stays bounded however large slots are.
+	SnapshotTrailingBytes int
+	Logger                *zap.Logger
 }
 
 // Errors returned by Propose besides *consensus.NotLeaderError.
@@ -137,7 +141,12 @@ type Replica struct {
 	applyWaits []applyWait
 	sending    map[consensus.NodeID]bool // snapshot transfers under way
 	sinceSnap  struct{ entries, bytes int }
-	peersVer   uint64 // the core's configuration version last pushed to the transport
+	// trail holds, while SnapshotTrailingBytes is set, every applied slot
+	// with commands above the compaction point, oldest first, with the
+	// bytes applied through it.
+	trail    []slotBytes
+	applied  int64  // command bytes applied since start
+	peersVer uint64 // the core's configuration version last pushed to the transport
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -246,21 +255,45 @@ func (r *Replica) Step(m consensus.Message) {
 // On a follower it fails at once with *consensus.NotLeaderError naming the
 // leader; proposals are never forwarded.
 func (r *Replica) Propose(ctx context.Context, cmd []byte) (Result, error) {
-	if err := ctx.Err(); err != nil {
+	p, err := r.Submit(ctx, cmd)
+	if err != nil {
 		return Result{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a proposal on its way; Wait returns its outcome.
+type Pending struct {
+	r     *Replica
+	reply chan reply
+}
+
+// Submit hands cmd to the driver and returns without waiting for the
+// outcome. The driver takes proposals in the order they were submitted,
+// and a leader gives them slots in that order, so commands one goroutine
+// submits are chosen in its order unless some fail (leadership lost).
+func (r *Replica) Submit(ctx context.Context, cmd []byte) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	p := proposal{cmd: consensus.Command{Data: cmd}, reply: make(chan reply, 1)}
 	select {
 	case r.proposals <- p:
+		return &Pending{r: r, reply: p.reply}, nil
 	case <-r.done:
-		return Result{}, ErrStopped
+		return nil, ErrStopped
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// Wait returns the outcome, as Propose does. Giving up (ctx) leaves the
+// proposal in place: it may still be chosen.
+func (p *Pending) Wait(ctx context.Context) (Result, error) {
 	select {
 	case rep := <-p.reply:
 		return rep.res, rep.err
-	case <-r.done:
+	case <-p.r.done:
 		return Result{}, ErrStopped
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
@@ -433,6 +466,10 @@ func (r *Replica) apply(ents []consensus.Entry) {
 			r.resolve(c.ID, reply{res: Result{Slot: e.Slot, Value: v}})
 			r.sinceSnap.entries++
 			r.sinceSnap.bytes += len(c.Data)
+			r.applied += int64(len(c.Data))
+		}
+		if r.cfg.SnapshotTrailingBytes > 0 && len(e.Value.Cmds) > 0 {
+			r.trail = append(r.trail, slotBytes{slot: e.Slot, through: r.applied})
 		}
 	}
 	if len(ents) > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,6 +42,11 @@ func (noNet) SendSnapshot(context.Context, consensus.NodeID, io.Reader, int64) e
 
 func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Replica, *storage.Store, context.CancelFunc) {
 	t.Helper()
+	return startSoloWith(t, path, sm, func(*driver.Config) {})
+}
+
+func startSoloWith(t *testing.T, path string, sm driver.StateMachine, edit func(*driver.Config)) (*driver.Replica, *storage.Store, context.CancelFunc) {
+	t.Helper()
 	store, err := storage.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +57,7 @@ func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Repli
 	}
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
 		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t), SnapshotEntries: 2, SnapshotTrailing: 1}
+	edit(&cfg)
 	r, err := driver.New(cfg, store, snaps, noNet{}, sm)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +109,61 @@ func TestProposeReturnsSlotAndResultAndSurvivesRestart(t *testing.T) {
 	proposeLeader(t, r2, "d")
 	if got := strings.Join(again.applied, ","); got != "a,b,c,d" {
 		t.Fatalf("after restart applied %q, want a,b,c,d", got)
+	}
+}
+
+// TestSubmitKeepsOrder: commands one goroutine submits without waiting
+// are applied in the order submitted.
+func TestSubmitKeepsOrder(t *testing.T) {
+	sm := &recorder{}
+	r, store, cancel := startSolo(t, filepath.Join(t.TempDir(), "paxos.db"), sm)
+	defer func() { cancel(); <-r.Done(); store.Close() }()
+	proposeLeader(t, r, "0")
+	var pend []*driver.Pending
+	want := []string{"0"}
+	for i := 1; i <= 300; i++ {
+		p, err := r.Submit(context.Background(), []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pend = append(pend, p)
+		want = append(want, fmt.Sprint(i))
+	}
+	for i, p := range pend {
+		res, err := p.Wait(context.Background())
+		if err != nil || res.Value != i+2 {
+			t.Fatalf("command %d: %v, %v", i+1, res.Value, err)
+		}
+	}
+	if got := strings.Join(sm.applied, ","); got != strings.Join(want, ",") {
+		t.Fatalf("applied %s", got)
+	}
+}
+
+// TestSnapshotTrailingBytes: however many slots SnapshotTrailing allows,
+// the log behind a snapshot keeps no more command bytes than
+// SnapshotTrailingBytes.
+func TestSnapshotTrailingBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paxos.db")
+	r, store, cancel := startSoloWith(t, path, &recorder{}, func(c *driver.Config) {
+		c.SnapshotEntries, c.SnapshotBytes = 1<<30, 4<<10
+		c.SnapshotTrailing, c.SnapshotTrailingBytes = 1000, 3<<10
+	})
+	defer store.Close()
+	var last uint64
+	for i := range 40 {
+		last = proposeLeader(t, r, fmt.Sprintf("%04d", i)+strings.Repeat("x", 1020)).Slot
+	}
+	cancel()
+	<-r.Done()
+	floor, err := store.Compacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Snapshots came every 4 KiB: the last at most 4 slots ago, with at
+	// most 3 slots of 1 KiB kept behind it.
+	if floor == 0 || last-floor > 4+3 {
+		t.Fatalf("log compacted to %d of %d", floor, last)
 	}
 }
 

@@ -22,7 +22,8 @@ type install struct {
 const keepSnapshots = 2
 
 // maybeSnapshot takes a snapshot once enough was applied since the last
-// one, then compacts the log behind it, keeping SnapshotTrailing slots.
+// one, then compacts the log behind it, keeping SnapshotTrailing slots
+// (fewer if SnapshotTrailingBytes says so).
 // It runs on the driver goroutine, so consensus pauses while the state
 // machine writes its state.
 func (r *Replica) maybeSnapshot() error {
@@ -43,7 +44,8 @@ func (r *Replica) maybeSnapshot() error {
 		return err
 	}
 	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
-	upTo := index - min(index, r.cfg.SnapshotTrailing)
+	upTo := max(index-min(index, r.cfg.SnapshotTrailing), r.trailingBound())
+	r.dropTrail(upTo)
 	if err := r.node.Compact(index, upTo); err != nil {
 		return err
 	}
@@ -52,6 +54,38 @@ func (r *Replica) maybeSnapshot() error {
 	}
 	r.log.Info("snapshot taken", zap.Uint64("slot", index), zap.Uint64("compacted-to", upTo))
 	return r.snaps.Prune(keepSnapshots)
+}
+
+// slotBytes is an applied slot and the command bytes applied through it.
+type slotBytes struct {
+	slot    uint64
+	through int64
+}
+
+// trailingBound is the lowest slot the log may be compacted to so that
+// the slots after it hold at most SnapshotTrailingBytes; 0 when unset.
+func (r *Replica) trailingBound() uint64 {
+	limit := int64(r.cfg.SnapshotTrailingBytes)
+	if limit <= 0 {
+		return 0
+	}
+	i := 0
+	for i < len(r.trail) && r.applied-r.trail[i].through > limit {
+		i++
+	}
+	if i == len(r.trail) {
+		return 0
+	}
+	return r.trail[i].slot
+}
+
+// dropTrail forgets the slots at or below upTo.
+func (r *Replica) dropTrail(upTo uint64) {
+	i := 0
+	for i < len(r.trail) && r.trail[i].slot <= upTo {
+		i++
+	}
+	r.trail = append(r.trail[:0], r.trail[i:]...)
 }
 
 // sendSnapshot streams the latest snapshot to a peer that lags behind the
@@ -120,6 +154,7 @@ func (r *Replica) install(meta snapshot.Meta) error {
 		return nil
 	}
 	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
+	r.dropTrail(meta.Index)
 	if err := r.store.Compact(meta.Index); err != nil {
 		return err
 	}

@@ -251,3 +251,46 @@ func TestCompactClosed(t *testing.T) {
 		t.Errorf("compacted = %v, want %v", err, ErrClosed)
 	}
 }
+
+// TestCompactAfterLoad: once Load has read the file, Compact still raises
+// the promise to a ballot a record holds above it, and otherwise keeps it.
+func TestCompactAfterLoad(t *testing.T) {
+	lo, hi := ballot(1, 1), ballot(3, 2)
+	cases := []struct {
+		name   string
+		ballot consensus.Ballot
+		want   consensus.Ballot
+	}{
+		{"records at the promise", lo, lo},
+		{"a record above the promise", hi, hi},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "acceptor.db")
+			s := openT(t, path)
+			if err := s.Save(hardState(lo, 0), true, []consensus.Entry{ent(1, lo, false, "a")}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openT(t, path)
+			if _, _, err := s.Load(); err != nil {
+				t.Fatal(err)
+			}
+			// What a crash between Save's two fsyncs leaves behind when
+			// the ballot is above the promise.
+			if err := s.Save(hardState(lo, 2), false, []consensus.Entry{ent(2, tc.ballot, false, "b")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Compact(2); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openT(t, path)
+			defer s.Close()
+			hs, ents, err := s.Load()
+			if err != nil || len(ents) != 0 || hs.Promised != tc.want {
+				t.Fatalf("loaded %+v %v %v, want promise %v", hs, ents, err, tc.want)
+			}
+		})
+	}
+}

@@ -69,7 +69,8 @@
 // value: dropping a record could drop an acceptance, and guessing a promise
 // could lower it. The slot's key is not covered by the checksum; a record
 // under the wrong key is caught because every entry names its own slot.
-// Compact checks the records it deletes in the same way.
+// Compact checks the records it deletes in the same way when it reads them
+// (see Compaction).
 //
 // # Lazy commit
 //
@@ -113,7 +114,9 @@
 //  1. "hardstate", only if a record about to go is not recorded as chosen
 //     and has a ballot above the durable promise: Promised is raised to it.
 //     Load's promise repair reads those records; after the deletion only
-//     the hardstate can remember the ballot.
+//     the hardstate can remember the ballot. Once Load has read the file,
+//     the Store knows the highest such ballot of any record it holds, and
+//     reads nothing when the durable promise is at least that.
 //  2. "compacted" = n, the compaction floor. It only ever rises.
 //  3. Every record with slot <= n, deleted in one DeleteRange transaction.
 //

@@ -62,14 +62,34 @@ func (s *Store) load() (hs consensus.HardState, ents []consensus.Entry, floor ui
 		return hs, nil, 0, err
 	}
 	first, last, err := s.span(floor, math.MaxUint64)
-	if err != nil || first > last {
+	if err != nil {
 		return hs, nil, floor, err
 	}
+	if first > last {
+		s.noteLoaded(consensus.Ballot{})
+		return hs, nil, floor, nil
+	}
+	var accepted consensus.Ballot
 	err = s.scan(first, last, func(hint uint64, e consensus.Entry) {
 		hs.Commit = max(hs.Commit, hint)
 		ents = append(ents, e)
+		if !e.Chosen && accepted.Less(e.Ballot) {
+			accepted = e.Ballot
+		}
 	})
+	if err == nil {
+		s.noteLoaded(accepted)
+	}
 	return hs, ents, floor, err
+}
+
+// noteLoaded records that every record in the file was read, the highest
+// ballot not recorded as chosen among them being accepted.
+func (s *Store) noteLoaded(accepted consensus.Ballot) {
+	if s.accepted.Less(accepted) {
+		s.accepted = accepted
+	}
+	s.acceptedKnown = true
 }
 
 // clampCommit returns commit lowered below the first slot above floor that

@@ -28,8 +28,10 @@ var (
 const openTimeout = time.Second
 
 // maxRetainedBytes caps the encode buffer kept between Saves; a rare huge
-// batch must not pin its buffer for the life of the process.
-const maxRetainedBytes = 1 << 20
+// batch must not pin its buffer for the life of the process. Saves of
+// several megabytes are common (slots of trace events), and are encoded
+// in the kept buffer.
+const maxRetainedBytes = 16 << 20
 
 // Store is the durable acceptor store. It is not safe for concurrent use:
 // one goroutine, normally the driver's, calls every method.
@@ -41,6 +43,13 @@ type Store struct {
 	// err is sticky: once set, by a failed write or by Close, every Save and
 	// Load returns it and nothing more is written.
 	err error
+
+	// accepted is, once acceptedKnown (Load read every record), at least
+	// the ballot of every record in the file not recorded as chosen: Save
+	// raises it with each record it writes. Compact skips reading the
+	// records it deletes when the durable promise is already this high.
+	accepted      consensus.Ballot
+	acceptedKnown bool
 
 	// Scratch reused by Save, valid only during one call.
 	order []int
@@ -114,6 +123,9 @@ func (s *Store) Save(hs consensus.HardState, hsChanged bool, ents []consensus.En
 		if ents[i].Slot == 0 {
 			return s.fail("save", ErrSlotZero)
 		}
+		if !ents[i].Chosen && s.accepted.Less(ents[i].Ballot) {
+			s.accepted = ents[i].Ballot
+		}
 	}
 	// Entries before hardstate: a durable Commit must never cover entries
 	// that are not durable yet.
@@ -176,6 +188,10 @@ func (s *Store) Compact(upTo uint64) error {
 // those records (a crash between Save's two fsyncs can leave the promise
 // behind them); once they are deleted, only the hardstate can remember it.
 func (s *Store) keepPromise(floor, upTo uint64) error {
+	hs, err := s.loadHardState()
+	if err != nil || (s.acceptedKnown && !hs.Promised.Less(s.accepted)) {
+		return err // no record in the file has a ballot above the promise
+	}
 	first, last, err := s.span(floor, upTo)
 	if err != nil || first > last {
 		return err
@@ -186,10 +202,6 @@ func (s *Store) keepPromise(floor, upTo uint64) error {
 			accepted = e.Ballot
 		}
 	})
-	if err != nil {
-		return err
-	}
-	hs, err := s.loadHardState()
 	if err != nil || !hs.Promised.Less(accepted) {
 		return err
 	}
@@ -242,8 +254,13 @@ func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
 	}
 
 	// Encode everything first and slice afterwards: appending may move buf.
-	if cap(s.buf) > maxRetainedBytes {
-		s.buf = nil
+	size := 0
+	for _, i := range kept {
+		v := &ents[i].Value
+		size += 48 + v.Bytes() + 16*len(v.Cmds)
+	}
+	if cap(s.buf) > maxRetainedBytes || cap(s.buf) < size {
+		s.buf = make([]byte, 0, max(size, min(2*cap(s.buf), maxRetainedBytes))) // at once, not by doubling
 	}
 	s.buf = s.buf[:0]
 	ends := make([]int, len(kept))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/mem"
 )
@@ -83,6 +84,7 @@ func fitsAlone(maxBytes, n int) bool {
 }
 
 func (b *frameBuilder) add(msg []byte) {
+	b.body = slices.Grow(b.body, binary.MaxVarintLen64+len(msg)) // at once, not by doubling
 	b.body = binary.AppendUvarint(b.body, uint64(len(msg)))
 	b.body = append(b.body, msg...)
 	b.count++

@@ -32,7 +32,7 @@ func (t *Transport) send(m *consensus.Message) {
 		t.stats.dropped.Add(1)
 		return
 	}
-	buf := consensus.AppendMessage(nil, m)
+	buf := consensus.AppendMessage(make([]byte, 0, sizeHint(m)), m)
 	if !fitsAlone(t.cfg.MaxFrameBytes, len(buf)) {
 		t.dropMessage("message exceeds MaxFrameBytes", m, zap.Int("msg-bytes", len(buf)),
 			zap.Int("max-frame-bytes", t.cfg.MaxFrameBytes))
@@ -51,6 +51,17 @@ func (t *Transport) send(m *consensus.Message) {
 		t.stats.dropped.Add(1)
 		t.log.Debug("outbound queue full", zap.Uint64("peer-id", uint64(p.id)))
 	}
+}
+
+// sizeHint is at least the size of m's encoding, so encoding it never
+// grows the buffer: the entries of an Accept can run to megabytes.
+func sizeHint(m *consensus.Message) int {
+	n := 64
+	for i := range m.Entries {
+		v := &m.Entries[i].Value
+		n += 32 + v.Bytes() + 16*len(v.Cmds)
+	}
+	return n
 }
 
 func (t *Transport) dropMessage(reason string, m *consensus.Message, fields ...zap.Field) {
