@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clockd/clockd/bench/internal/benchmain"
 )
 
 // TestMain lets the test binary serve as a node process: the smoke test
 // re-executes it with "node ...", as the real binary re-executes itself.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "node" {
-		os.Exit(run(os.Args))
+		os.Exit(benchmain.Run(newApp(), os.Args))
 	}
 	os.Exit(m.Run())
 }

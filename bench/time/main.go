@@ -1,47 +1,17 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clockd/clockd/bench/internal/benchmain"
 )
 
-// Exit codes.
-const (
-	exitError       = 1   // the cluster failed, a node died, I/O failed
-	exitUsage       = 2   // bad flags
-	exitInterrupted = 130 // Ctrl-C or SIGTERM
-)
+func main() { os.Exit(benchmain.Run(newApp(), os.Args)) }
 
-func main() { os.Exit(run(os.Args)) }
-
-func run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newApp().RunContext(ctx, args)
-	switch {
-	case err == nil:
-		return 0
-	case ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "bench-time: interrupted")
-		return exitInterrupted
-	}
-	fmt.Fprintln(os.Stderr, "bench-time:", err)
-	if errors.As(err, new(usageError)) {
-		return exitUsage
-	}
-	return exitError
-}
-
-// usageError is a bad flag or flag value.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
+// usageError is a bad flag or flag value (exit status 2).
+type usageError = benchmain.UsageError
 
 func newApp() *cli.App {
 	return &cli.App{
@@ -54,7 +24,7 @@ func newApp() *cli.App {
 		Flags:  flags(),
 		Action: action,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return usageError{Err: err}
 		},
 	}
 }
@@ -62,7 +32,7 @@ func newApp() *cli.App {
 func action(c *cli.Context) error {
 	cfg, err := configFrom(c)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	rep, err := Run(c.Context, cfg)
 	if err != nil {

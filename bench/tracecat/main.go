@@ -1,47 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clockd/clockd/bench/internal/benchmain"
 )
 
-// Exit statuses.
-const (
-	exitError       = 1   // a tool failed or its output was wrong
-	exitUsage       = 2   // bad flags
-	exitInterrupted = 130 // Ctrl-C or SIGTERM
-)
+func main() { os.Exit(benchmain.Run(newApp(), os.Args)) }
 
-func main() { os.Exit(run(os.Args)) }
-
-func run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newApp().RunContext(ctx, args)
-	switch {
-	case err == nil:
-		return 0
-	case ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "bench-tracecat: interrupted")
-		return exitInterrupted
-	}
-	fmt.Fprintln(os.Stderr, "bench-tracecat:", err)
-	if errors.As(err, new(usageError)) {
-		return exitUsage
-	}
-	return exitError
-}
-
-// usageError is a bad flag or flag value.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
+// usageError is a bad flag or flag value (exit status 2).
+type usageError = benchmain.UsageError
 
 func newApp() *cli.App {
 	env := func(s string) []string { return []string{"CLOCKD_BENCH_" + s} }
@@ -63,7 +35,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "part", Value: "merge", EnvVars: env("PART"), Usage: "what to measure: merge (files against sort -m), log (append throughput of the cluster event log) or all"},
 			&cli.BoolFlag{Name: "keep", EnvVars: env("KEEP"), Usage: "keep the generated data and print where"},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{Err: err} },
 		Action:       action,
 	}
 }
@@ -73,9 +45,9 @@ func action(c *cli.Context) error {
 		Dir: c.String("dir"), Tracecat: c.String("tracecat"), Part: c.String("part"), KeepData: c.Bool("keep"), Progress: os.Stderr}
 	switch {
 	case cfg.Files < 1 || cfg.PerFile < 1 || cfg.Repeat < 1:
-		return usageError{errors.New("--files, --events and --repeat must be positive")}
+		return usageError{Err: errors.New("--files, --events and --repeat must be positive")}
 	case cfg.Part != "merge" && cfg.Part != "log" && cfg.Part != "all":
-		return usageError{fmt.Errorf("--part %q: want merge, log or all", cfg.Part)}
+		return usageError{Err: fmt.Errorf("--part %q: want merge, log or all", cfg.Part)}
 	}
 	rep, err := Run(c.Context, cfg)
 	if rep != nil {
