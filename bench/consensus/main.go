@@ -22,12 +22,10 @@ func newApp() *cli.App {
 			"prints throughput, commit latency, CPU per command and peak RSS per node, the\n" +
 			"machine's floor (one fsync'd bolt write plus one loopback round trip) and a\n" +
 			"paused-follower memory scenario. Progress goes to stderr.",
-		Flags:    flags(),
-		Action:   action,
-		Commands: []*cli.Command{nodeCommand()},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{Err: err}
-		},
+		Flags:        flags(),
+		OnUsageError: benchmain.OnUsageError,
+		Action:       action,
+		Commands:     []*cli.Command{nodeCommand()},
 	}
 }
 

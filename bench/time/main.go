@@ -21,11 +21,9 @@ func newApp() *cli.App {
 			"measures Now over gRPC against the server's own gRPC health check, batched Timestamp\n" +
 			"throughput through api/client, a shared-page read against time.Now(), and NTP query\n" +
 			"latency against a chronyd it starts itself. Progress goes to stderr, the tables to stdout.",
-		Flags:  flags(),
-		Action: action,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{Err: err}
-		},
+		Flags:        flags(),
+		OnUsageError: benchmain.OnUsageError,
+		Action:       action,
 	}
 }
 

@@ -25,6 +25,7 @@ func newApp() *cli.App {
 			"files, interleaved, and prints bytes, events, seconds, MB/s and events/s of each\n" +
 			"tool's best run and the throughput ratio tracecat/sort. Both outputs are checked:\n" +
 			"every event present, in time order. Progress goes to stderr, the table to stdout.",
+		OnUsageError: benchmain.OnUsageError,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "files", Value: 8, EnvVars: env("FILES"), Usage: "input files, one per host"},
 			&cli.IntFlag{Name: "events", Value: 500_000, EnvVars: env("EVENTS"), Usage: "events per file"},
@@ -35,8 +36,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "part", Value: "merge", EnvVars: env("PART"), Usage: "what to measure: merge (files against sort -m), log (append throughput of the cluster event log) or all"},
 			&cli.BoolFlag{Name: "keep", EnvVars: env("KEEP"), Usage: "keep the generated data and print where"},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{Err: err} },
-		Action:       action,
+		Action: action,
 	}
 }
 

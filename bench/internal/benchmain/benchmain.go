@@ -33,6 +33,10 @@ type UsageError struct{ Err error }
 func (e UsageError) Error() string { return e.Err.Error() }
 func (e UsageError) Unwrap() error { return e.Err }
 
+// OnUsageError is the apps' cli.App.OnUsageError: a flag error is a
+// UsageError.
+func OnUsageError(_ *cli.Context, err error, _ bool) error { return UsageError{Err: err} }
+
 // Run runs app with args and returns the exit status.
 func Run(app *cli.App, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
