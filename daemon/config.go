@@ -34,6 +34,13 @@ type Config struct {
 	ShmPath       string `yaml:"shm_path"`       // empty: no shared page
 	// Pprof serves the Go profiler's /debug/pprof/ next to /metrics.
 	Pprof bool `yaml:"pprof"`
+	// Per-client rate limits: API calls a second and their burst, per
+	// client certificate (or address, without one); NTP answers a second
+	// and their burst, per source address.
+	APIRateLimit int64 `yaml:"api_rate_limit"`
+	APIBurst     int64 `yaml:"api_burst"`
+	NTPRateLimit int64 `yaml:"ntp_rate_limit"`
+	NTPBurst     int64 `yaml:"ntp_burst"`
 
 	// Members bootstraps a cluster: "ID=HOST:PORT" for every member,
 	// this one included. Join instead joins a running cluster through any
@@ -90,6 +97,10 @@ func Defaults() Config {
 		NTPListen:     "0.0.0.0:123",
 		MetricsListen: "127.0.0.1:7402",
 		ShmPath:       "/run/clockd/clock",
+		APIRateLimit:  2000,
+		APIBurst:      200,
+		NTPRateLimit:  8,
+		NTPBurst:      16,
 		TickInterval:  time.Second,
 		WallError:     50 * time.Millisecond,
 		MaxDriftPPM:   100,
@@ -194,6 +205,12 @@ func (c *Config) Validate() error {
 	for key, d := range positive {
 		if d <= 0 {
 			bad(key, "%v must be positive", d)
+		}
+	}
+	for key, v := range map[string]int64{"api_rate_limit": c.APIRateLimit, "api_burst": c.APIBurst,
+		"ntp_rate_limit": c.NTPRateLimit, "ntp_burst": c.NTPBurst} {
+		if v <= 0 {
+			bad(key, "%d must be positive", v)
 		}
 	}
 	if c.TickInterval > 0 && c.TickInterval < 10*time.Millisecond {

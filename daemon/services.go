@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
@@ -69,7 +70,8 @@ func (d *Daemon) openServices() error {
 	}
 	d.services = append(d.services, api)
 	if d.cfg.NTPListen != "" {
-		ntp, err := ntpserver.New(ntpserver.Config{Listen: d.cfg.NTPListen, Source: d.host.Now, Logger: d.log})
+		ntp, err := ntpserver.New(ntpserver.Config{Listen: d.cfg.NTPListen, Source: d.host.Now, Logger: d.log,
+			RateLimit: rate.Limit(d.cfg.NTPRateLimit), Burst: int(d.cfg.NTPBurst)})
 		if err != nil {
 			return fmt.Errorf("ntp_listen: %w", err)
 		}
@@ -127,6 +129,7 @@ func (d *Daemon) openAPI() (*apiService, error) {
 	// Append messages carry batches of trace events: up to 4 MiB each.
 	limits := server.DefaultLimits()
 	limits.MaxRecvMsgBytes = 4 << 20
+	limits.RatePerSec, limits.Burst = float64(d.cfg.APIRateLimit), int(d.cfg.APIBurst)
 	opts := append(limits.ServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ForceServerCodecV2(newAppendCodec()))

@@ -14,10 +14,12 @@
 // runs in the bench's own process and reaches the leader over TCP or UDP
 // on loopback.
 //
-// clockd has no option for either of its rate limits, so none is set:
+// clockd runs with its default rate limits (api_rate_limit, api_burst,
+// ntp_rate_limit, ntp_burst), as a deployment would, and the load is
+// spread so that they never refuse a call:
 //
 //   - The API server lets each client, in plaintext its IP address, start
-//     2000 calls/s with a burst of 200 (api/server.DefaultLimits), the
+//     2000 calls/s with a burst of 200 (api_rate_limit, api_burst), the
 //     health check included. From one address both kinds of call would
 //     be capped there and the comparison would say nothing. Now and the
 //     health check therefore share a pool of --conns connections (64),
@@ -26,7 +28,7 @@
 //     on the next connection of the pool. The table prints the busiest
 //     address's rate and warns when it comes within 80% of the limit.
 //   - The NTP server answers each source 8 requests/s with a burst of 16
-//     (ntpserver.DefaultRateLimit, DefaultBurst); beyond that it kisses or
+//     (ntp_rate_limit, ntp_burst); beyond that it kisses or
 //     drops. The queries therefore come from 127.3.x.y, each address
 //     sending 8 queries to each server before the next takes over, so
 //     clockd's limiter runs on every request but never refuses one.
