@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/clockd/clockd/bench/internal/benchmain"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 )
 
@@ -161,47 +161,14 @@ func clientsLabel(n int) string {
 
 func machineInfo(dir string) Machine {
 	m := Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(),
-		Filesystem: fsName(dir), DataDir: filepath.Dir(dir), Clockd: clockdRevision(), Raft: depVersion("github.com/hashicorp/raft")}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
+		Filesystem: fsName(dir), DataDir: filepath.Dir(dir), Clockd: benchmain.Revision(revision), Raft: depVersion("github.com/hashicorp/raft"),
+		Kernel: benchmain.Kernel(), CPUModel: benchmain.CPUModel()}
 	return m
 }
 
 // revision is the clockd commit under test; the Makefile sets it with
 // -ldflags "-X main.revision=...".
 var revision string
-
-func clockdRevision() string {
-	if revision != "" {
-		return revision
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value[:min(12, len(s.Value))]
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
-			}
-		}
-		if rev != "" {
-			return rev + dirty
-		}
-	}
-	return "unknown"
-}
 
 // depVersion is the version of module path this binary was built with.
 func depVersion(path string) string {

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/clockd/clockd/bench/internal/benchmain"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,12 +46,8 @@ func configFrom(c *cli.Context) (Config, error) {
 	if cfg.Exe, err = os.Executable(); err != nil {
 		return cfg, err
 	}
-	for _, f := range strings.Split(c.String("clients"), ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return cfg, fmt.Errorf("--clients: bad count %q", f)
-		}
-		cfg.Clients = append(cfg.Clients, n)
+	if cfg.Clients, err = benchmain.Counts(c.String("clients")); err != nil {
+		return cfg, fmt.Errorf("--clients: %w", err)
 	}
 	for _, e := range strings.Split(c.String("engines"), ",") {
 		switch e = strings.TrimSpace(e); e {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/clockd/clockd/bench/internal/benchmain"
 	"github.com/urfave/cli/v2"
 )
 
@@ -47,10 +47,10 @@ func configFrom(c *cli.Context) (Config, error) {
 		Clockd: c.String("clockd"), ClockdArgs: c.StringSlice("clockd-arg"), Chronyd: c.String("chronyd"),
 		Dir: c.String("dir"), Command: commandLine(os.Args), Progress: os.Stderr}
 	var err error
-	if cfg.Clients, err = counts(c.String("clients")); err != nil {
+	if cfg.Clients, err = benchmain.Counts(c.String("clients")); err != nil {
 		return cfg, fmt.Errorf("--clients: %w", err)
 	}
-	if cfg.TSCallers, err = counts(c.String("ts-callers")); err != nil {
+	if cfg.TSCallers, err = benchmain.Counts(c.String("ts-callers")); err != nil {
 		return cfg, fmt.Errorf("--ts-callers: %w", err)
 	}
 	switch {
@@ -67,19 +67,6 @@ func configFrom(c *cli.Context) (Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// counts parses a comma-separated list of positive integers.
-func counts(list string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(list, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bad count %q", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // commandLine is args as a shell would take them back.

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"github.com/clockd/clockd/bench/internal/benchmain"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strings"
 )
 
@@ -23,18 +23,8 @@ type Machine struct {
 
 func machineInfo() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(),
-		Clockd: revision(), LoadAvgStart: loadAvg()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
+		Clockd: benchmain.Revision(buildRevision), LoadAvgStart: loadAvg(), Kernel: benchmain.Kernel(),
+		CPUModel: benchmain.CPUModel()}
 	return m
 }
 
@@ -53,31 +43,3 @@ func loadAvg() string {
 // buildRevision is the clockd commit under test; the Makefile sets it with
 // -ldflags "-X main.buildRevision=...".
 var buildRevision string
-
-// revision is buildRevision, else the commit this program was built from
-// with -dirty for a modified tree. clockd is built from the same tree
-// unless --clockd names another binary.
-func revision() string {
-	if buildRevision != "" {
-		return buildRevision
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value[:min(12, len(s.Value))]
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return "unknown"
-	}
-	return rev + dirty
-}
