@@ -117,21 +117,8 @@ func cliPoll(t *testing.T, ctx context.Context, what string, check func() bool) 
 func TestCLI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	bin, cl, ctx := startSynchronized(t, 2*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	t.Run("status", func(t *testing.T) {
 		var st statusJSON
@@ -353,21 +340,8 @@ func cliBadUsage(t *testing.T, bin, addr string) {
 func TestCLIMutualTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 1, TLS: true,
+	bin, cl, _ := startSynchronized(t, 2*time.Minute, proccluster.Config{Dir: dir, Nodes: 1, TLS: true,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	ca := filepath.Join(cl.TLSDir(), certs.CAFile)
 	addr := cl.Node(1).APIAddr
 	localhost := "localhost:" + cliPort(t, addr)
@@ -561,4 +535,27 @@ func TestNowPrinterBackwards(t *testing.T) {
 		errOut.String() != "clockd now: reading 3 went back 500ns: 1970-01-01T00:00:00.000001500Z after 1970-01-01T00:00:00.000002000Z\n" {
 		t.Fatalf("reads %d, back %d, stdout %q, stderr %q", p.reads, p.back, out.String(), errOut.String())
 	}
+}
+
+// startSynchronized builds clockd into cfg.Dir, starts cfg's cluster of
+// real processes there, and waits, within timeout, until every node reads
+// SYNCHRONIZED. The cluster stops, and ctx ends, when the test does.
+func startSynchronized(t *testing.T, timeout time.Duration, cfg proccluster.Config) (string, *proccluster.Cluster, context.Context) {
+	t.Helper()
+	bin, err := proccluster.Build("../..", cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Binary = bin
+	cl, err := proccluster.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	if err := cl.WaitSynchronized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return bin, cl, ctx
 }

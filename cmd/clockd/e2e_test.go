@@ -30,22 +30,9 @@ import (
 // reads no lower than before it died.
 func TestClusterProcesses(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	_, cl, ctx := startSynchronized(t, 3*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		WallOffset: map[uint64]time.Duration{3: time.Hour, 1: 20 * time.Millisecond},
 		Args:       []string{"--tick-interval", "200ms", "--holdover-after", "2s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	mon := cl.Monitor(ctx)
 
 	st := status(t, ctx, cl, 1)
@@ -237,21 +224,8 @@ func checkSharedPage(t *testing.T, ctx context.Context, cl *proccluster.Cluster,
 // roles taken from the certificates.
 func TestClusterMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3, TLS: true,
+	_, cl, ctx := startSynchronized(t, 2*time.Minute, proccluster.Config{Dir: dir, Nodes: 3, TLS: true,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	st := status(t, ctx, cl, 2) // as admin
 	if len(st.Members) != 3 || st.LeaderId == 0 {
 		t.Fatalf("status over mTLS: %v", st)

@@ -19,21 +19,8 @@ import (
 // spools what it is given and commits it once they return.
 func TestOrderedEventLog(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	_, cl, ctx := startSynchronized(t, 3*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	ord := func(id uint64) clockdv1.OrderingServiceClient {
 		c, err := cl.Dial(ctx, id)
 		if err != nil {
@@ -182,21 +169,8 @@ func checkSourceOrder(t *testing.T, log []string, perSource int) {
 // the same log, holding each event exactly once, in its source's order.
 func TestOrderedEventLogFailover(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	_, cl, ctx := startSynchronized(t, 3*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	conns := map[uint64]clockdv1.OrderingServiceClient{}
 	for id := uint64(1); id <= 3; id++ {
 		c, err := cl.Dial(ctx, id)

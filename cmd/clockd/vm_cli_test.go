@@ -84,21 +84,8 @@ func vmcliWant(t *testing.T, r cliResult, code int, want ...string) {
 func TestVMCLI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	bin, cl, ctx := startSynchronized(t, 2*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		Args: []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	v := &vmcliCluster{t: t, ctx: ctx, bin: bin, cl: cl}
 	t.Run("lifecycle", func(t *testing.T) { vmcliLifecycle(t, v) })
 	t.Run("resume-wait", func(t *testing.T) { vmcliResumeWait(t, v) })

@@ -23,22 +23,9 @@ import (
 // converges to the reference.
 func TestVMMigrationProcesses(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := proccluster.Build("../..", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3,
+	_, cl, ctx := startSynchronized(t, 3*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		WallOffset: map[uint64]time.Duration{1: 30 * time.Millisecond, 2: -30 * time.Millisecond},
 		Args:       []string{"--tick-interval", "200ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := cl.WaitSynchronized(ctx); err != nil {
-		t.Fatal(err)
-	}
 	mig := func(id uint64) clockdv1.MigrationServiceClient {
 		conn, err := grpc.NewClient(cl.Node(id).APIAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
