@@ -546,49 +546,15 @@ func (sc *jsonScanner) literal() error {
 	return sc.syntax("where a value belongs")
 }
 
-// number validates -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and copies it.
+// number validates the number at pos (jsonNumberEnd) and copies it.
 func (sc *jsonScanner) number() error {
-	in, start := sc.in, sc.pos
-	i := start
-	if i < len(in) && in[i] == '-' {
-		i++
+	end, bad := jsonNumberEnd(sc.in, sc.pos)
+	if bad != "" {
+		sc.pos = end
+		return sc.syntax(bad)
 	}
-	switch {
-	case i < len(in) && in[i] == '0':
-		i++
-	case i < len(in) && '1' <= in[i] && in[i] <= '9':
-		for i < len(in) && isDigit(in[i]) {
-			i++
-		}
-	default:
-		sc.pos = i
-		return sc.syntax("where a value belongs")
-	}
-	if i < len(in) && in[i] == '.' {
-		i++
-		if i >= len(in) || !isDigit(in[i]) {
-			sc.pos = i
-			return sc.syntax("in a number's fraction")
-		}
-		for i < len(in) && isDigit(in[i]) {
-			i++
-		}
-	}
-	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
-		i++
-		if i < len(in) && (in[i] == '+' || in[i] == '-') {
-			i++
-		}
-		if i >= len(in) || !isDigit(in[i]) {
-			sc.pos = i
-			return sc.syntax("in a number's exponent")
-		}
-		for i < len(in) && isDigit(in[i]) {
-			i++
-		}
-	}
-	sc.arena = append(sc.arena, in[start:i]...)
-	sc.pos = i
+	sc.arena = append(sc.arena, sc.in[sc.pos:end]...)
+	sc.pos = end
 	return nil
 }
 

@@ -477,13 +477,14 @@ func jsonScalar(line []byte, pos int) (v jsonVal, next int, ok bool) {
 		}
 		return jsonVal{}, 0, false
 	}
-	end, ok := jsonNumberEnd(line, pos)
-	return jsonVal{pos, end, 'n'}, end, ok
+	end, bad := jsonNumberEnd(line, pos)
+	return jsonVal{pos, end, 'n'}, end, bad == ""
 }
 
-// jsonNumberEnd is the end of the number at in[i], which matches
-// -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? as jsonScanner.number requires.
-func jsonNumberEnd(in []byte, i int) (int, bool) {
+// jsonNumberEnd is the end of the number at in[i], which must match
+// -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?. When it does not, bad says
+// where it failed, for a syntax error, and end is where.
+func jsonNumberEnd(in []byte, i int) (end int, bad string) {
 	if i < len(in) && in[i] == '-' {
 		i++
 	}
@@ -494,12 +495,12 @@ func jsonNumberEnd(in []byte, i int) (int, bool) {
 		for i++; i < len(in) && isDigit(in[i]); i++ {
 		}
 	default:
-		return i, false
+		return i, "where a value belongs"
 	}
 	if i < len(in) && in[i] == '.' {
 		i++
 		if i >= len(in) || !isDigit(in[i]) {
-			return i, false
+			return i, "in a number's fraction"
 		}
 		for i < len(in) && isDigit(in[i]) {
 			i++
@@ -511,13 +512,13 @@ func jsonNumberEnd(in []byte, i int) (int, bool) {
 			i++
 		}
 		if i >= len(in) || !isDigit(in[i]) {
-			return i, false
+			return i, "in a number's exponent"
 		}
 		for i < len(in) && isDigit(in[i]) {
 			i++
 		}
 	}
-	return i, true
+	return i, ""
 }
 
 // jsonSkipWS is the index of the first byte at or after i that is not
