@@ -120,6 +120,16 @@ func (p *eventPipeline) received(f *flight, o outcome) {
 // settle answers for committed flights at the head, and recovers when the
 // head failed.
 func (p *eventPipeline) settle(ctx context.Context) error {
+	if p.popCommitted() {
+		return p.recover(ctx)
+	}
+	return nil
+}
+
+// popCommitted answers for the flights at the head whose commit is known,
+// in order, and drops them. It stops at the first still in flight, or
+// not committed, and reports whether that one failed.
+func (p *eventPipeline) popCommitted() (failed bool) {
 	for len(p.flights) > 0 {
 		head := p.flights[0]
 		if head.busy {
@@ -127,18 +137,16 @@ func (p *eventPipeline) settle(ctx context.Context) error {
 			case o := <-head.done:
 				p.received(head, o)
 			default:
-				return nil
+				return false
 			}
 		}
-		switch p.verdict(head) {
-		case vCommitted, vCommittedUnseen:
-			p.finish(head)
-			p.flights = p.flights[1:]
-		default:
-			return p.recover(ctx)
+		if v := p.verdict(head); v != vCommitted && v != vCommittedUnseen {
+			return true
 		}
+		p.finish(head)
+		p.flights = p.flights[1:]
 	}
-	return nil
+	return false
 }
 
 // fill cuts new flights from the FIFO and proposes them, within the
@@ -484,21 +492,7 @@ func (p *eventPipeline) spoolLost(err error) {
 // their events leave the spool, and moves what waits in memory to the
 // spool for the next start.
 func (p *eventPipeline) shutdown() {
-	for len(p.flights) > 0 {
-		head := p.flights[0]
-		if head.busy {
-			select {
-			case o := <-head.done:
-				p.received(head, o)
-			default:
-			}
-		}
-		if v := p.verdict(head); head.busy || v != vCommitted && v != vCommittedUnseen {
-			break
-		}
-		p.finish(head)
-		p.flights = p.flights[1:]
-	}
+	p.popCommitted()
 	p.spill(errStopping)
 	p.spool.Sync()
 }
