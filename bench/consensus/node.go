@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,9 +66,48 @@ func nodeCommand() *cli.Command {
 				return err
 			}
 			o := nodeOptions{Engine: c.String("engine"), ID: c.Uint64("id"), Members: members, Dir: c.String("dir")}
+			stop, err := startProfile(o)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return runNode(c.Context, o, os.Stdin, os.Stdout)
 		},
 	}
+}
+
+// startProfile writes a CPU profile of the node process when
+// CLOCKD_BENCH_CPUPROFILE names a directory: DIR/ENGINE-ID.pprof, covering
+// the node's first CLOCKD_BENCH_CPUPROFILE_FOR (default 10s). It is for
+// finding where an engine spends its time; the report does not use it.
+func startProfile(o nodeOptions) (stop func(), err error) {
+	dir := os.Getenv("CLOCKD_BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}, nil
+	}
+	span := 10 * time.Second
+	if v := os.Getenv("CLOCKD_BENCH_CPUPROFILE_FOR"); v != "" {
+		if span, err = time.ParseDuration(v); err != nil || span <= 0 {
+			return nil, fmt.Errorf("CLOCKD_BENCH_CPUPROFILE_FOR: bad duration %q", v)
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", o.Engine, o.ID)))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
+	time.AfterFunc(span, stop)
+	return stop, nil
 }
 
 func newEngine(o nodeOptions) (engine, error) {
