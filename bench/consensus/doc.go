@@ -42,6 +42,18 @@
 //     the leader for --pause-duration while sampling its VmRSS every
 //     second, then SIGCONT the follower and time its catch-up.
 //
+// # Profiles
+//
+// With CLOCKD_BENCH_CPUPROFILE=DIR every node process writes a CPU
+// profile of its first CLOCKD_BENCH_CPUPROFILE_FOR (default 10s) to
+// DIR/ENGINE-ID.pprof, for go tool pprof with the bench binary:
+//
+//	CLOCKD_BENCH_CPUPROFILE=/tmp/prof CLOCKD_BENCH_CPUPROFILE_FOR=6s \
+//	    bin/bench-consensus --clients 256 --engines clockd --pause-duration 0 --duration 8s
+//
+// The window starts with the process, so it covers the cluster's start
+// and warm-up too; a node killed before it ends leaves an empty file.
+//
 // # Guarantees
 //
 //   - Nothing runs with fsync off.
