@@ -33,4 +33,7 @@
 //     of the common record layouts sit in slabs of about 32 KiB shared
 //     with the events around them (see jsonl_fast.go), so keeping one
 //     event keeps its slabs. Copy what must outlive the stream.
+//   - The JSON lines parser is also a LazyParser: NextLazy leaves the
+//     Name and Attrs of those events in the read buffer (LineFields),
+//     where the next call overwrites them. Use or Fill them first.
 package ingest

@@ -22,6 +22,12 @@ import (
 // nesting, more than jsonMaxLeaves leaves, any syntax error) goes to
 // jsonScanner, which is the reference: for every line the fast path
 // accepts, both give the same Event.
+//
+// NextLazy (jsonl_lazy.go) takes the same lines without the copy: the
+// event's Name and Attrs stay in the read buffer as value spans
+// (LineFields), and a line of a known shape is matched where it stands
+// in the buffer, its end found by the match instead of by a search for
+// '\n' first.
 
 const (
 	// jsonShapes is how many layouts a parser remembers, most recent first.
@@ -85,10 +91,13 @@ func (l *jsonLit) at(line []byte, pos int) bool {
 }
 
 // jsonVal is one value of a line: its text line[lo:hi] (a string's
-// without the quotes) and its kind, as jsonLeaf's.
+// without the quotes) and its kind, as jsonLeaf's. wide marks a string
+// with bytes outside ASCII; every other value's text is printable ASCII
+// without '"' or '\\'.
 type jsonVal struct {
 	lo, hi int
 	kind   byte
+	wide   bool
 }
 
 // jsonFast is the fast path's state, reused from line to line.
@@ -112,67 +121,126 @@ type jsonFast struct {
 	// backoff is the next skip after a line the fast path cannot take.
 	skip, backoff int
 	events        int // built by the fast path
+	// attrIdx holds the indices of a lazy line's Attrs when its shape's
+	// list does not apply (LineFields.attrs).
+	attrIdx []int
 }
 
 // fast parses line into e if it has a shape; it is false, e undefined,
 // for any line the fast path does not take, and for the lines of a
 // backoff after one.
 func (p *jsonLines) fast(line []byte, e *Event) bool {
+	m, ok := p.fastMatch(line)
+	if !ok {
+		return false
+	}
+	fs := &p.fs
+	cp := m.cp // the line in the text slab
+	if cp == "" {
+		cp = fs.copyText(line)
+	}
+	str := func(v jsonVal) string { return cp[v.lo:v.hi] }
+	name := ""
+	if i := m.picked[jsonRoleMessage]; i >= 0 {
+		name = str(fs.vals[i])
+	}
+	var as []Attr
+	if m.attrs != nil {
+		as = fs.newAttrs(len(m.attrs))
+		for j, i := range m.attrs {
+			as[j] = Attr{Key: m.sh.keys[i], Value: str(fs.vals[i])}
+		}
+	} else {
+		as = fs.newAttrs(len(fs.vals))[:0]
+		for i, v := range fs.vals {
+			if !jsonPicked(m.picked, i) {
+				as = append(as, Attr{Key: m.sh.keys[i], Value: str(v)})
+			}
+		}
+	}
+	p.fastEvent(line, &m, e, str)
+	e.Name, e.Attrs = name, as
+	fs.events++
+	return true
+}
+
+// fastLine is a line the fast path takes: its shape, the values each
+// role takes and the values that become Attrs (nil: every value not
+// picked), and its time. cp is the line's copy in the text slab when
+// learning its shape made one, else "".
+type fastLine struct {
+	sh      *jsonShape
+	picked  [jsonNumRoles]int
+	attrs   []int
+	localNs int64
+	cp      string
+}
+
+// fastMatch finds line's shape, learning it if need be, and reads its
+// time into m; p.fs.vals holds its values. It is false for any line the
+// fast path does not take, and for the lines of a backoff after one.
+func (p *jsonLines) fastMatch(line []byte) (m fastLine, ok bool) {
 	fs := &p.fs
 	if fs.skip > 0 {
 		fs.skip--
-		return false
+		return m, false
 	}
-	var sh *jsonShape
 	var nulls uint64
-	var ok bool
 	for i, s := range fs.shapes {
 		if s == nil {
 			break
 		}
 		if fs.vals, nulls, ok = s.match(line, fs.vals[:0]); ok {
 			copy(fs.shapes[1:i+1], fs.shapes[:i])
-			fs.shapes[0], sh = s, s
+			fs.shapes[0], m.sh = s, s
 			break
 		}
 	}
-	var cp string // the line in the text slab
-	learnt := sh == nil
-	if learnt {
-		if sh, cp, nulls, ok = p.learn(line); !ok {
+	if m.sh == nil {
+		if m.sh, m.cp, nulls, ok = p.learn(line); !ok {
 			if jsonSkipWS(line, 0) == len(line) {
-				return false // blank: no reason to back off
+				return m, false // blank: no reason to back off
 			}
 			fs.skip = fs.backoff
 			fs.backoff = min(2*fs.backoff+1, jsonMaxBackoff)
-			return false
+			return m, false
 		}
 	}
+	return m, p.fastFinish(line, &m, nulls)
+}
+
+// fastFinish completes m for line, whose shape m.sh matched with the
+// null values nulls: the values each role takes, and the time. It is
+// false when the fast path does not take the line.
+func (p *jsonLines) fastFinish(line []byte, m *fastLine, nulls uint64) bool {
+	fs := &p.fs
 	fs.backoff = 0
-	picked, attrs := sh.picked, sh.attrs
-	if nulls&sh.cand != 0 {
-		picked, attrs = p.pick(sh.keys, fs.vals), nil
+	m.picked, m.attrs = m.sh.picked, m.sh.attrs
+	if nulls&m.sh.cand != 0 {
+		m.picked, m.attrs = p.pick(m.sh.keys, fs.vals), nil
 	}
-	var localNs int64
 	if p.roles[jsonRoleTime] != nil {
-		ti := picked[jsonRoleTime]
+		ti := m.picked[jsonRoleTime]
 		if ti < 0 {
 			return false // jsonScanner reports it
 		}
 		v := fs.vals[ti]
 		var err error
-		if localNs, err = p.readTime(line[v.lo:v.hi], v.kind); err != nil {
+		if m.localNs, err = p.readTime(line[v.lo:v.hi], v.kind); err != nil {
 			return false
 		}
 	}
-	if !learnt {
-		cp = fs.copyText(line)
-	}
-	str := func(v jsonVal) string { return cp[v.lo:v.hi] }
+	return true
+}
+
+// fastEvent sets e's fields but Name and Attrs from m; str gives a
+// value's text in memory that outlives the line.
+func (p *jsonLines) fastEvent(line []byte, m *fastLine, e *Event, str func(jsonVal) string) {
+	fs := &p.fs
 	// Host, source and kind mostly repeat: the previous event's string
 	// is reused, so that consumers comparing them find the same memory.
 	repeat := func(r int, def string) string {
-		i := picked[r]
+		i := m.picked[r]
 		if i < 0 {
 			return def
 		}
@@ -182,33 +250,13 @@ func (p *jsonLines) fast(line []byte, e *Event) bool {
 		}
 		return fs.last[r]
 	}
-	name := ""
-	if i := picked[jsonRoleMessage]; i >= 0 {
-		name = str(fs.vals[i])
-	}
 	source := repeat(jsonRoleSource, p.opts.File)
 	kind := repeat(jsonRoleKind, KindLog)
 	if kind == "" {
 		kind = KindLog
 	}
-	var as []Attr
-	if attrs != nil {
-		as = fs.newAttrs(len(attrs))
-		for j, i := range attrs {
-			as[j] = Attr{Key: sh.keys[i], Value: str(fs.vals[i])}
-		}
-	} else {
-		as = fs.newAttrs(len(fs.vals))[:0]
-		for i, v := range fs.vals {
-			if !jsonPicked(picked, i) {
-				as = append(as, Attr{Key: sh.keys[i], Value: str(v)})
-			}
-		}
-	}
 	*e = Event{Source: source, SourceSeq: p.seqs.next(source), Host: repeat(jsonRoleHost, p.opts.Host),
-		LocalNs: localNs, Kind: kind, Name: name, Attrs: as}
-	fs.events++
-	return true
+		LocalNs: m.localNs, Kind: kind}
 }
 
 // pick is jsonScanner.find for every role over a shape's keys: per role,
@@ -255,47 +303,72 @@ func (fs *jsonFast) newAttrs(n int) []Attr {
 }
 
 // match reads line as sh: each lit verbatim followed by a scalar value,
-// then tail. nulls has bit i set when value i is null. The common values
-// (ASCII strings, integers) are read here; jsonScalar reads the others.
+// then tail. nulls has bit i set when value i is null.
 func (sh *jsonShape) match(line []byte, vals []jsonVal) (_ []jsonVal, nulls uint64, ok bool) {
-	pos := 0
-	for i := range sh.lits {
+	vals, nulls, pos, ok := sh.matchValues(line, vals)
+	return vals, nulls, ok && string(line[pos:]) == sh.tail
+}
+
+// matchValues reads the start of line as sh up to its tail: each lit
+// verbatim followed by a scalar value; pos is where the tail belongs.
+// The common values (ASCII strings, integers) are read here; jsonScalar
+// reads the others. No lit, value or tail holds a '\n', so on a buffer
+// of lines it reads the first line only.
+func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, nulls uint64, pos int, ok bool) {
+	if cap(vals) < len(sh.lits) {
+		vals = make([]jsonVal, 0, jsonMaxLeaves)
+	}
+	vals = vals[:len(sh.lits)]
+	for i := range vals {
 		lit := &sh.lits[i]
 		if len(lit.text) <= 16 && pos+16 <= len(line) { // at, inline
 			a, b := binary.LittleEndian.Uint64(line[pos:]), binary.LittleEndian.Uint64(line[pos+8:])
 			if (a^lit.w[0])&lit.mask[0]|(b^lit.w[1])&lit.mask[1] != 0 {
-				return vals, 0, false
+				return vals[:0], 0, 0, false
 			}
 		} else if !lit.at(line, pos) {
-			return vals, 0, false
+			return vals[:0], 0, 0, false
 		}
 		pos += len(lit.text)
-		var v jsonVal
-		next := -1
 		if pos < len(line) {
 			switch c := line[pos]; {
 			case c == '"':
-				if end := jsonSpecial(line, pos+1); end < len(line) && line[end] == '"' {
-					v, next = jsonVal{pos + 1, end, 's'}, end+1
+				// Most strings are short: their end is in the first word,
+				// found without a call.
+				end := pos + 1
+				if end+8 <= len(line) {
+					if m := jsonSpecialMask(binary.LittleEndian.Uint64(line[end:])); m != 0 {
+						end += bits.TrailingZeros64(m) / 8
+					} else {
+						end = jsonSpecial(line, end+8)
+					}
+				} else {
+					end = jsonSpecial(line, end)
+				}
+				if end < len(line) && line[end] == '"' {
+					vals[i] = jsonVal{pos + 1, end, 's', false}
+					pos = end + 1
+					continue
 				}
 			case '1' <= c && c <= '9':
 				if end := jsonDigitsEnd(line, pos+1); end == len(line) || line[end] != '.' && line[end]|0x20 != 'e' {
-					v, next = jsonVal{pos, end, 'n'}, end
+					vals[i] = jsonVal{pos, end, 'n', false}
+					pos = end
+					continue
 				}
 			}
 		}
-		if next < 0 {
-			if v, next, ok = jsonScalar(line, pos); !ok {
-				return vals, 0, false
-			}
+		v, next, ok := jsonScalar(line, pos)
+		if !ok {
+			return vals[:0], 0, 0, false
 		}
 		if v.kind == 'z' {
 			nulls |= 1 << i
 		}
-		vals = append(vals, v)
+		vals[i] = v
 		pos = next
 	}
-	return vals, nulls, string(line[pos:]) == sh.tail
+	return vals, nulls, pos, true
 }
 
 // jsonDigitsEnd is the index of the first byte at or after i that is not
@@ -464,7 +537,7 @@ func jsonScalar(line []byte, pos int) (v jsonVal, next int, ok bool) {
 		if high && !utf8.Valid(line[pos+1:i]) {
 			return jsonVal{}, 0, false
 		}
-		return jsonVal{pos + 1, i, 's'}, i + 1, true
+		return jsonVal{pos + 1, i, 's', high}, i + 1, true
 	case 't', 'f', 'n':
 		for _, lit := range [...]string{"true", "false", "null"} {
 			if end := pos + len(lit); end <= len(line) && string(line[pos:end]) == lit {
@@ -472,13 +545,13 @@ func jsonScalar(line []byte, pos int) (v jsonVal, next int, ok bool) {
 				if c == 'n' {
 					kind = 'z'
 				}
-				return jsonVal{pos, end, kind}, end, true
+				return jsonVal{pos, end, kind, false}, end, true
 			}
 		}
 		return jsonVal{}, 0, false
 	}
 	end, bad := jsonNumberEnd(line, pos)
-	return jsonVal{pos, end, 'n'}, end, bad == ""
+	return jsonVal{pos, end, 'n', false}, end, bad == ""
 }
 
 // jsonNumberEnd is the end of the number at in[i], which must match
@@ -540,13 +613,8 @@ func jsonSkipWS(line []byte, i int) int {
 // continues a multi-byte character; len(b) if none. It looks at 8 bytes
 // at a time.
 func jsonSpecial(b []byte, i int) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
-		// Each term flags its bytes exactly up to the first flagged one
-		// (a borrow only runs upwards), which is all that is used.
-		if m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs; m != 0 {
+		if m := jsonSpecialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
@@ -556,6 +624,16 @@ func jsonSpecial(b []byte, i int) int {
 		}
 	}
 	return len(b)
+}
+
+// jsonSpecialMask flags the high bit of the bytes of the little-endian
+// word x that jsonSpecial stops at. Each term flags its bytes exactly up
+// to the first flagged one (a borrow only runs upwards), which is all
+// that is used.
+func jsonSpecialMask(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
+	return ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
 }
 
 // jsonPow10 holds the powers of ten readTime scales integers by.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 )
 
 // fastTestMappings are the mappings the fast path is checked under.
@@ -34,10 +35,18 @@ func newScannerOnly(r io.Reader, o Options, m JSONMapping) Parser {
 	return p
 }
 
+// The ways checkFastMatchesScanner reads: the scanner alone (the
+// reference), Next with the fast path, and NextLazy with LineFields.Fill.
+const (
+	readScanner = iota
+	readFast
+	readLazy
+)
+
 // checkFastMatchesScanner parses data with and without the fast path,
-// whole and (if bytewise) byte by byte, strict and not, and fails on any
-// difference in events, errors or their lines. It returns how many
-// events the fast path built.
+// and through NextLazy, whole and (if bytewise) byte by byte, strict and
+// not, and fails on any difference in events, errors or their lines. It
+// returns how many events the fast path built.
 func checkFastMatchesScanner(t *testing.T, data []byte, m JSONMapping, bytewise bool) int {
 	t.Helper()
 	type outcome struct {
@@ -45,17 +54,28 @@ func checkFastMatchesScanner(t *testing.T, data []byte, m JSONMapping, bytewise 
 		err  error
 		fast int
 	}
-	run := func(r io.Reader, strict, fast bool) outcome {
+	run := func(r io.Reader, strict bool, how int) outcome {
 		var out outcome
 		o := Options{File: "f.jsonl", Host: "fb", Strict: strict,
 			OnError: func(le *LineError) { out.recs = append(out.recs, parsedRecord{err: le, line: le.Line}) }}
 		mk := NewJSONLines
-		if !fast {
+		if how == readScanner {
 			mk = newScannerOnly
 		}
 		p := mk(r, o, m).(*jsonLines)
 		for {
-			e, err := p.Next()
+			var e Event
+			var err error
+			if how == readLazy {
+				var f LineFields
+				var lazy bool
+				if lazy, err = p.NextLazy(&e, &f); lazy {
+					checkLineFieldsText(t, &f)
+					f.Fill(&e)
+				}
+			} else {
+				e, err = p.Next()
+			}
 			if err != nil {
 				if err != io.EOF {
 					out.err = err
@@ -68,32 +88,59 @@ func checkFastMatchesScanner(t *testing.T, data []byte, m JSONMapping, bytewise 
 	}
 	var fastEvents int
 	for _, strict := range []bool{false, true} {
-		want := run(bytes.NewReader(data), strict, false)
-		readers := []io.Reader{bytes.NewReader(data)}
-		if bytewise {
-			readers = append(readers, iotest.OneByteReader(bytes.NewReader(data)))
-		}
-		for _, r := range readers {
-			got := run(r, strict, true)
-			if fmt.Sprint(got.err) != fmt.Sprint(want.err) {
-				t.Fatalf("strict %v: error %v, the scanner's %v", strict, got.err, want.err)
+		want := run(bytes.NewReader(data), strict, readScanner)
+		for _, how := range []int{readFast, readLazy} {
+			readers := []io.Reader{bytes.NewReader(data)}
+			if bytewise {
+				readers = append(readers, iotest.OneByteReader(bytes.NewReader(data)))
 			}
-			if len(got.recs) != len(want.recs) {
-				t.Fatalf("strict %v: %d records, the scanner's %d:\n%s\nvs\n%s", strict, len(got.recs), len(want.recs),
-					renderRecords(got.recs), renderRecords(want.recs))
-			}
-			for i := range got.recs {
-				g, w := got.recs[i], want.recs[i]
-				if !reflect.DeepEqual(g.ev, w.ev) || fmt.Sprint(g.err) != fmt.Sprint(w.err) || g.line != w.line {
-					t.Fatalf("strict %v: record %d:\n%s%v\nthe scanner's:\n%s%v", strict, i, renderEvent(g.ev), g.err, renderEvent(w.ev), w.err)
+			for _, r := range readers {
+				got := run(r, strict, how)
+				if fmt.Sprint(got.err) != fmt.Sprint(want.err) {
+					t.Fatalf("strict %v, read %d: error %v, the scanner's %v", strict, how, got.err, want.err)
 				}
-			}
-			if !strict {
-				fastEvents = got.fast
+				if len(got.recs) != len(want.recs) {
+					t.Fatalf("strict %v, read %d: %d records, the scanner's %d:\n%s\nvs\n%s", strict, how, len(got.recs), len(want.recs),
+						renderRecords(got.recs), renderRecords(want.recs))
+				}
+				for i := range got.recs {
+					g, w := got.recs[i], want.recs[i]
+					if !reflect.DeepEqual(g.ev, w.ev) || fmt.Sprint(g.err) != fmt.Sprint(w.err) || g.line != w.line {
+						t.Fatalf("strict %v, read %d: record %d:\n%s%v\nthe scanner's:\n%s%v", strict, how, i, renderEvent(g.ev), g.err, renderEvent(w.ev), w.err)
+					}
+				}
+				if !strict && how == readFast {
+					fastEvents = got.fast
+				} else if !strict && got.fast != fastEvents {
+					t.Fatalf("NextLazy took %d events lazily, Next %d fast", got.fast, fastEvents)
+				}
 			}
 		}
 	}
 	return fastEvents
+}
+
+// checkLineFieldsText checks what LineFields promise of their text:
+// plain text is printable ASCII without '"' or '\\', and any other is
+// valid UTF-8 without those or control bytes.
+func checkLineFieldsText(t *testing.T, f *LineFields) {
+	t.Helper()
+	check := func(what string, b []byte, plain bool) {
+		for _, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' || plain && c >= 0x80 {
+				t.Fatalf("%s %q (plain %v) holds %q", what, b, plain, c)
+			}
+		}
+		if !utf8.Valid(b) {
+			t.Fatalf("%s %q is not valid UTF-8", what, b)
+		}
+	}
+	name, plain := f.Name()
+	check("name", name, plain)
+	for i := range f.NumAttrs() {
+		v, plain := f.AttrValue(i)
+		check("attr "+f.AttrKey(i), v, plain)
+	}
 }
 
 func TestJSONLinesFastMatchesScanner(t *testing.T) {
@@ -357,6 +404,30 @@ func BenchmarkJSONLinesCommon(b *testing.B) {
 	benchmarkJSONLines(b, benchLines(10000, 1), 10000, false)
 }
 
+// BenchmarkJSONLinesCommonLazy reads the same lines through NextLazy,
+// which leaves each event's Name and Attrs in its line.
+func BenchmarkJSONLinesCommonLazy(b *testing.B) {
+	data := benchLines(10000, 1)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p := NewJSONLines(bytes.NewReader(data), Options{File: "bench"}, DefaultJSONMapping()).(*jsonLines)
+		n := 0
+		for {
+			var e Event
+			var f LineFields
+			if _, err := p.NextLazy(&e, &f); err != nil {
+				break
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatalf("%d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/event")
+}
+
 func BenchmarkJSONLinesCommonScanner(b *testing.B) {
 	benchmarkJSONLines(b, benchLines(10000, 1), 10000, true)
 }
@@ -376,4 +447,37 @@ func benchmarkJSONLines(b *testing.B, data []byte, n int, scannerOnly bool) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// TestJSONLinesLazyLineLimit checks NextLazy, which matches lines where
+// they stand in the read buffer, against the scanner when some lines
+// are longer than Options.MaxLineBytes, and when the limit is below the
+// buffer's size.
+func TestJSONLinesLazyLineLimit(t *testing.T) {
+	data := benchLines(200, 7)
+	data = append(data, `{"ts":1700000000000000001,"host":"hv3","level":"info","component":"vmm","msg":"`+strings.Repeat("m", 300)+`","vm":"vm-1","req":"1","seq":1,"dur_us":1}`+"\n"...)
+	data = append(data, benchLines(20, 8)...)
+	for _, max := range []int{100, 150, 160, 400, 0} {
+		read := func(lazy bool) (out []string) {
+			o := Options{File: "f", MaxLineBytes: max, OnError: func(le *LineError) { out = append(out, le.Error()) }}
+			p := NewJSONLines(bytes.NewReader(data), o, DefaultJSONMapping()).(*jsonLines)
+			p.scannerOnly = !lazy
+			for {
+				var e Event
+				var f LineFields
+				l, err := p.NextLazy(&e, &f)
+				if err != nil {
+					return append(out, fmt.Sprint(err))
+				}
+				if l {
+					f.Fill(&e)
+				}
+				out = append(out, renderEvent(e))
+			}
+		}
+		got, want := read(true), read(false)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("MaxLineBytes %d: NextLazy read\n%s\nthe scanner\n%s", max, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
 }

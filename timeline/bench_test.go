@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/clockd/clockd/ingest"
@@ -39,7 +40,8 @@ func BenchmarkAppendJSONString(b *testing.B) {
 }
 
 // BenchmarkMerge merges 8 inputs of sorted events with offsets, through
-// the heap, writing nothing: the cost of the merge and correction alone.
+// the tournament tree, writing nothing: the cost of the merge and
+// correction alone.
 func BenchmarkMerge(b *testing.B) {
 	const perInput = 50000
 	var samples []Sample
@@ -93,9 +95,10 @@ func BenchmarkJSONLEncoder(b *testing.B) {
 
 // BenchmarkMergeJSONLines is the whole of tracecat merge --output jsonl
 // on bench-tracecat-like files held in memory: 8 JSON-lines inputs
-// parsed by ingest, corrected by drifting offsets, rendered on the
-// inputs' goroutines and merged. With -cpu 1 its ns/event is the CPU
-// time per event.
+// parsed by ingest (lazily: ingest.LazyParser), corrected by drifting
+// offsets, rendered on the inputs' goroutines and merged in blocks
+// (MergeEncodedBlocks). With -cpu 1 its ns/event is the CPU time per
+// event.
 func BenchmarkMergeJSONLines(b *testing.B) {
 	const hosts, perHost = 8, 25000
 	data := make([][]byte, hosts)
@@ -126,7 +129,7 @@ func BenchmarkMergeJSONLines(b *testing.B) {
 			ins = append(ins, Input{Name: name, Parser: ingest.NewJSONLines(bytes.NewReader(d), ingest.Options{File: name}, ingest.DefaultJSONMapping())})
 		}
 		w := NewJSONLWriter(io.Discard)
-		if _, err := MergeEncoded(ins, MergeOptions{Offsets: offs}, func() Encoder { return NewJSONLEncoder() }, w.WriteEncoded); err != nil {
+		if _, err := MergeEncodedBlocks(ins, MergeOptions{Offsets: offs}, func() Encoder { return NewJSONLEncoder() }, w.WriteEncoded); err != nil {
 			b.Fatal(err)
 		}
 		w.Close()
@@ -134,5 +137,31 @@ func BenchmarkMergeJSONLines(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*hosts*perHost), "ns/event")
 	if cpu0 >= 0 {
 		b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*hosts*perHost), "cpu-ns/event")
+	}
+}
+
+// BenchmarkJSONLEncoderFields renders a bench-tracecat line from its
+// LineFields (AppendFields), as MergeEncoded's lazy inputs do: the
+// counterpart of BenchmarkJSONLEncoder.
+func BenchmarkJSONLEncoderFields(b *testing.B) {
+	line := `{"ts":1700000000123456789,"host":"hv3","level":"info","component":"migrate","msg":"dirty pages copied","vm":"vm-4242","req":"9f0c1e2a3b","seq":17,"dur_us":4242}` + "\n"
+	p := ingest.NewJSONLines(strings.NewReader(line), ingest.Options{File: "/tmp/bench-tracecat-1858809464/hv3.jsonl"}, ingest.DefaultJSONMapping()).(ingest.LazyParser)
+	var e Event
+	var f ingest.LineFields
+	// f stays valid until the parser's next call, which never comes.
+	if lazy, err := p.NextLazy(&e.Event, &f); err != nil || !lazy {
+		b.Fatalf("the line was not read lazily: %v", err)
+	}
+	e.TimeNs, e.Corrected = e.LocalNs-120000000, true
+	enc := NewJSONLEncoder()
+	buf := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.TimeNs += 1000
+		e.LocalNs += 1000
+		if len(buf) > 60<<10 {
+			buf = buf[:0]
+		}
+		buf = enc.AppendFields(buf, &e, &f)
 	}
 }

@@ -29,7 +29,12 @@
 // SourceSeq, input index). MergeEncoded does the same for output an
 // Encoder renders event by event (JSONLEncoder): each input's goroutine
 // renders its events too, so that rendering runs on every core, and the
-// merge only copies bytes. Export and Tail read the cluster's ordered
+// merge only compares times and copies bytes; MergeEncodedBlocks hands
+// the bytes on in blocks of 256 KiB. An input whose parser is an
+// ingest.LazyParser (JSON lines) and an encoder that is a FieldsEncoder
+// (JSONLEncoder) skip the event's text: its Name and Attrs are rendered
+// straight from the line read, and each value is copied once. Export
+// and Tail read the cluster's ordered
 // log through an EventSource instead: there the order is the log's
 // (GSN), and TimeNs is the midpoint of the reference interval the
 // cluster stamped.

@@ -17,17 +17,19 @@ type feed struct {
 	idx  int
 	in   Input
 	opts *MergeOptions
-	// enc, when set, renders every event as it is placed.
-	enc Encoder
+	// enc, when set, renders every event as it is placed. With lazy
+	// and fenc set too, the input's parser leaves the text of the
+	// events it reads fast in their record (fields), and fenc renders
+	// them from there.
+	enc    Encoder
+	lazy   ingest.LazyParser
+	fenc   FieldsEncoder
+	fields ingest.LineFields
 
 	// full carries filled batches to the merger in input order; free
 	// returns them. Both have room for every batch, so the merger never
-	// blocks on free.
+	// blocks on free. The merger's place in the input is its cursor.
 	full, free chan *batch
-
-	// The merger's side.
-	cur *batch // the batch being merged; nil before the first
-	pos int    // index in cur.evs of the input's next event
 
 	// The goroutine's side: read by the merger only after the goroutine
 	// has stopped.
@@ -51,41 +53,97 @@ type feed struct {
 	seenHost   string // the host of the previous event, already in hosts
 }
 
-// batch is a run of consecutive events of one input. err or eof, when
-// set, follow the events.
+// batch is a run of consecutive events of one input, sealed one by one
+// (seal). err or eof, when set, follow the events.
 type batch struct {
+	// The pads keep the slice headers, which the feed's goroutine writes
+	// for every event, off the cache lines of any other batch, which the
+	// merger may be reading on another core.
+	_ [64]byte
+	// evs holds the events: all of them for Merge; with an Encoder only
+	// those placed but not yet sealed, as the renderings stand for the
+	// others, so that the events are made in memory that stays in the
+	// cache.
 	evs []Event
-	// times[i] is evs[i].TimeNs, packed for the merger, which reads it
-	// for every event.
+	// times[i] is event i's TimeNs and ties[i] what breaks a tie of it,
+	// packed for the merger, which reads times for every event.
 	times []int64
-	// With an Encoder, the renderings of evs, end to end: event i's is
-	// text[ends[i-1]:ends[i]] (from 0 for the first).
+	ties  []tieKey
+	// With an Encoder, the renderings of the events, end to end: event
+	// i's is text[ends[i-1]:ends[i]] (from 0 for the first).
 	text []byte
 	ends []int
 	err  error
 	eof  bool
+	_    [64]byte
 }
+
+// tieKey is what orders events of equal TimeNs (tieBefore).
+type tieKey struct {
+	host, source string
+	seq          uint64
+	input        int
+}
+
+// sealed is how many events b holds for the merger.
+func (b *batch) sealed() int { return len(b.times) }
 
 // encodedBytes is the room a batch's text starts with per event.
 const encodedBytes = 384
 
+// stagedEvents is the room of an encoding batch's evs.
+const stagedEvents = 8
+
 // reset empties b for refilling.
 func (b *batch) reset() {
-	b.evs, b.times, b.text, b.ends = b.evs[:0], b.times[:0], b.text[:0], b.ends[:0]
+	b.evs, b.times, b.ties, b.text, b.ends = b.evs[:0], b.times[:0], b.ties[:0], b.text[:0], b.ends[:0]
 }
 
 // seal prepares the events placed since the last call for the merger,
-// while they are fresh in the cache: their times, and their renderings
-// with enc unless nil. Events are final once placed.
+// while they are fresh in the cache: their times and tie keys, and with
+// enc their renderings, after which they are dropped from evs. Events
+// are final once placed.
 func (b *batch) seal(enc Encoder) {
-	for i := len(b.times); i < len(b.evs); i++ {
-		ev := &b.evs[i]
-		b.times = append(b.times, ev.TimeNs)
-		if enc != nil {
-			b.text = enc.AppendEvent(b.text, ev)
-			b.ends = append(b.ends, len(b.text))
+	if enc == nil {
+		for i := len(b.times); i < len(b.evs); i++ {
+			b.add(&b.evs[i])
 		}
+		return
 	}
+	for i := range b.evs {
+		ev := &b.evs[i]
+		b.add(ev)
+		b.text = enc.AppendEvent(b.text, ev)
+		b.ends = append(b.ends, len(b.text))
+	}
+	b.evs = b.evs[:0]
+}
+
+// sealFields is seal with an Encoder for events of which the last is
+// rendered from f (FieldsEncoder.AppendFields).
+func (b *batch) sealFields(enc FieldsEncoder, f *ingest.LineFields) {
+	last := len(b.evs) - 1
+	for i := range b.evs {
+		ev := &b.evs[i]
+		b.add(ev)
+		if i == last {
+			b.text = enc.AppendFields(b.text, ev, f)
+		} else {
+			b.text = enc.AppendEvent(b.text, ev)
+		}
+		b.ends = append(b.ends, len(b.text))
+	}
+	b.evs = b.evs[:0]
+}
+
+// add adds ev's time and tie key.
+func (b *batch) add(ev *Event) {
+	b.times = append(b.times, ev.TimeNs)
+	b.ties = append(b.ties, tieOf(ev))
+}
+
+func tieOf(ev *Event) tieKey {
+	return tieKey{host: ev.Host, source: ev.Source, seq: ev.SourceSeq, input: ev.Input}
 }
 
 // encoded is the rendering of event i.
@@ -106,34 +164,54 @@ func newFeed(idx int, in Input, opts *MergeOptions, enc Encoder) *feed {
 		tally: tally{max: opts.MaxRecorded},
 		sum:   InputSummary{Name: in.Name},
 	}
+	if fenc, ok := enc.(FieldsEncoder); ok {
+		if lazy, ok := in.Parser.(ingest.LazyParser); ok {
+			f.lazy, f.fenc = lazy, fenc
+		}
+	}
 	for range batchesPerInput {
-		b := &batch{evs: make([]Event, 0, opts.BatchEvents), times: make([]int64, 0, opts.BatchEvents)}
+		b := &batch{times: make([]int64, 0, opts.BatchEvents), ties: make([]tieKey, 0, opts.BatchEvents)}
 		if enc != nil {
 			b.text, b.ends = make([]byte, 0, opts.BatchEvents*encodedBytes), make([]int, 0, opts.BatchEvents)
+			// Room for a few held events beyond the one placed: it also
+			// keeps the staged event, written for every event, off the
+			// cache lines of other feeds' objects.
+			b.evs = make([]Event, 0, stagedEvents)
+		} else {
+			b.evs = make([]Event, 0, opts.BatchEvents)
 		}
 		f.free <- b
 	}
 	return f
 }
 
-// head is the input's next event; valid after advance returned true.
-func (f *feed) head() *Event { return &f.cur.evs[f.pos] }
+// cursor is the merger's place in one input. It is kept apart from the
+// feed, which the input's goroutine writes for every event, so that the
+// two cores do not share its cache lines.
+type cursor struct {
+	cur *batch // the batch being merged; nil before the first
+	pos int    // index in cur.times of the input's next event
+}
 
-// advance makes head valid, waiting for the goroutine when needed. It
-// returns false at the input's end, and the input's error after its last
-// event.
-func (f *feed) advance() (bool, error) {
-	for f.cur == nil || f.pos >= len(f.cur.evs) {
-		if f.cur != nil {
-			if f.cur.err != nil {
-				return false, f.cur.err
+// headTie is the tie key of the input's next event; valid after advance
+// returned true.
+func (c *cursor) headTie() *tieKey { return &c.cur.ties[c.pos] }
+
+// advance moves c, f's cursor, to a next event, waiting for f's
+// goroutine when needed. It returns false at the input's end, and the
+// input's error after its last event.
+func (f *feed) advance(c *cursor) (bool, error) {
+	for c.cur == nil || c.pos >= c.cur.sealed() {
+		if c.cur != nil {
+			if c.cur.err != nil {
+				return false, c.cur.err
 			}
-			if f.cur.eof {
+			if c.cur.eof {
 				return false, nil
 			}
-			f.free <- f.cur
+			f.free <- c.cur
 		}
-		f.cur, f.pos = <-f.full, 0
+		c.cur, c.pos = <-f.full, 0
 	}
 	return true, nil
 }
@@ -162,7 +240,11 @@ func (f *feed) run(done <-chan struct{}) {
 }
 
 func (f *feed) fill(b *batch) {
-	for len(b.evs) < f.opts.BatchEvents {
+	if f.lazy != nil {
+		f.fillLazy(b)
+		return
+	}
+	for b.sealed() < f.opts.BatchEvents {
 		iev, err := f.in.Parser.Next()
 		if errors.Is(err, io.EOF) {
 			b.err = f.finish(b)
@@ -184,9 +266,73 @@ func (f *feed) fill(b *batch) {
 	}
 }
 
+// fillLazy is fill through the parser's NextLazy. An event whose Name
+// and Attrs are left in its record is rendered from there as soon as it
+// is placed, before the next read; one that could be held (in pending)
+// or whose checks read its Attrs is filled first.
+func (f *feed) fillLazy(b *batch) {
+	for b.sealed() < f.opts.BatchEvents {
+		// The parser reads into the batch's next event, which place
+		// then finishes where it is. NextLazy sets the whole of ev.Event.
+		n := len(b.evs)
+		if n < cap(b.evs) {
+			b.evs = b.evs[:n+1]
+		} else {
+			b.evs = append(b.evs, Event{})
+		}
+		ev := &b.evs[n]
+		ev.TimeNs, ev.Corrected, ev.GSN, ev.LateNs, ev.Issue, ev.Input = 0, false, 0, 0, "", f.idx
+		iev := &ev.Event
+		lazy, err := f.lazy.NextLazy(iev, &f.fields)
+		if err != nil {
+			b.evs = b.evs[:n]
+			if errors.Is(err, io.EOF) {
+				b.err = f.finish(b)
+				b.eof = b.err == nil
+				b.seal(f.enc)
+			} else {
+				b.err = wrapInputErr(f.in.Name, err)
+			}
+			return
+		}
+		if lazy && !f.placesWithoutAttrs(iev) {
+			f.fields.Fill(iev)
+			lazy = false
+		}
+		if err := f.placeLast(b); err != nil {
+			b.evs = b.evs[:n] // a strict inconsistency: the event is not emitted
+			b.err = err
+			return
+		}
+		if lazy {
+			// placeLast left the event last, after any held before it.
+			b.sealFields(f.fenc, &f.fields)
+		} else {
+			b.seal(f.enc)
+		}
+	}
+}
+
+// placesWithoutAttrs tells whether place appends iev to the batch at
+// once, without reading its Attrs: it has a time, or the input has
+// started, and its kind is checked without them.
+func (f *feed) placesWithoutAttrs(iev *ingest.Event) bool {
+	timed := iev.LocalNs != 0 || iev.RefEarliest != 0 && iev.RefLatest != 0
+	switch iev.Kind {
+	case ingest.KindFlowStart, ingest.KindFlowEnd:
+		return false
+	}
+	return timed || f.started
+}
+
 // place appends iev to b as a timeline Event, or holds it in pending.
 func (f *feed) place(b *batch, iev *ingest.Event) error {
 	b.evs = append(b.evs, Event{Event: *iev, Input: f.idx})
+	return f.placeLast(b)
+}
+
+// placeLast is place for the event just appended to b.
+func (f *feed) placeLast(b *batch) error {
 	last := len(b.evs) - 1
 	ev := &b.evs[last]
 	if ev.Host == "" {

@@ -102,15 +102,33 @@ func (t *text) set(b []byte) {
 }
 
 func (t *text) appendTo(b []byte) []byte {
-	if t.n > textBytes {
-		return append(b, t.long...)
-	}
 	m := len(b)
-	if cap(b)-m < textBytes {
-		b = slices.Grow(b, textBytes)
+	if t.n > textBytes || cap(b)-m < textBytes {
+		return t.appendSlow(b)
 	}
 	*(*[textBytes]byte)(b[m : m+textBytes]) = t.short
 	return b[:m+t.n]
+}
+
+// appendSlow is appendTo for a long text or a full b.
+func (t *text) appendSlow(b []byte) []byte {
+	if t.n > textBytes {
+		return append(b, t.long...)
+	}
+	return append(b, t.short[:t.n]...)
+}
+
+// appendBytes appends v to b. When v is up to 16 bytes long and both
+// v's and b's capacities reach 16 bytes, it copies one 16-byte block,
+// without a call: the bytes of v's capacity past its end are read, and
+// left beyond b's new length.
+func appendBytes(b, v []byte) []byte {
+	m := len(b)
+	if len(v) <= 16 && cap(v) >= 16 && cap(b)-m >= 16 {
+		*(*[16]byte)(b[m : m+16]) = *(*[16]byte)(v[:16])
+		return b[:m+len(v)]
+	}
+	return append(b, v...)
 }
 
 func floorDiv(a, b int64) int64 {

@@ -3,6 +3,9 @@ package timeline
 import (
 	"io"
 	"strconv"
+	"unsafe"
+
+	"github.com/clockd/clockd/ingest"
 )
 
 // JSONLWriter writes one JSON object per event and line:
@@ -39,9 +42,17 @@ func (j *JSONLWriter) Write(ev Event) error {
 }
 
 // WriteEncoded writes lines a JSONLEncoder rendered, as Write would have
-// written their events.
+// written their events. A run of lines as long as a block of
+// MergeEncodedBlocks goes out in one write of its own, without a copy.
 func (j *JSONLWriter) WriteEncoded(lines []byte) error {
 	if j.out.err != nil {
+		return j.out.err
+	}
+	if len(lines) >= blockBytes {
+		if err := j.out.flush(); err != nil {
+			return err
+		}
+		_, j.out.err = j.out.w.Write(lines)
 		return j.out.err
 	}
 	j.out.b = append(j.out.b, lines...)
@@ -87,6 +98,53 @@ func NewJSONLEncoder() *JSONLEncoder {
 
 // AppendEvent appends ev's line, '\n' included, to b.
 func (j *JSONLEncoder) AppendEvent(b []byte, ev *Event) []byte {
+	b = j.appendName(j.appendHead(b, ev), ev.Name)
+	b = j.appendOptional(b, ev)
+	if len(ev.Attrs) == 0 {
+		return append(b, "}\n"...)
+	}
+	for i := range ev.Attrs {
+		a := &ev.Attrs[i]
+		b = j.key(i, a.Key).appendTo(b)
+		b = appendJSONContent(b, a.Value)
+	}
+	return append(b, "\"}}\n"...)
+}
+
+// AppendFields appends the line of ev, whose Name and Attrs are f, as
+// AppendEvent appends it once f.Fill has set them.
+func (j *JSONLEncoder) AppendFields(b []byte, ev *Event, f *ingest.LineFields) []byte {
+	b = j.appendHead(b, ev)
+	if name, plain := f.Name(); plain {
+		b = appendBytes(b, name)
+	} else {
+		b = appendJSONContent(b, unsafeString(name))
+	}
+	b = append(b, '"')
+	b = j.appendOptional(b, ev)
+	n := f.NumAttrs()
+	if n == 0 {
+		return append(b, "}\n"...)
+	}
+	for i := range n {
+		key := f.AttrKey(i)
+		if i < len(j.keys) && j.keys[i].text.n != 0 && same(key, j.keys[i].key) {
+			b = j.keys[i].text.appendTo(b)
+		} else {
+			b = j.key(i, key).appendTo(b)
+		}
+		if v, plain := f.AttrValue(i); plain {
+			b = appendBytes(b, v)
+		} else {
+			b = appendJSONContent(b, unsafeString(v))
+		}
+	}
+	return append(b, "\"}}\n"...)
+}
+
+// appendHead appends ev's line up to its Name: the times, host, source,
+// seq, kind and `"msg":"`.
+func (j *JSONLEncoder) appendHead(b []byte, ev *Event) []byte {
 	b = j.ts.append(b, ev.TimeNs)
 	if ev.LocalNs != 0 {
 		b = j.lt.append(b, ev.LocalNs)
@@ -101,26 +159,24 @@ func (j *JSONLEncoder) AppendEvent(b []byte, ev *Event) []byte {
 		j.scratch = append(appendJSONContent(append(j.scratch[:0], `,"kind":"`...), ev.Kind), `","msg":"`...)
 		j.kindText.set(j.scratch)
 	}
-	b = j.kindText.appendTo(b)
-	b = appendJSONContent(b, ev.Name)
-	b = append(b, '"')
-	b = j.appendOptional(b, ev)
-	if len(ev.Attrs) == 0 {
-		return append(b, "}\n"...)
+	return j.kindText.appendTo(b)
+}
+
+// appendName appends name and its closing quote.
+func (j *JSONLEncoder) appendName(b []byte, name string) []byte {
+	return append(appendJSONContent(b, name), '"')
+}
+
+// key is the text before the value of attr i, whose key is key.
+func (j *JSONLEncoder) key(i int, key string) *text {
+	if i == len(j.keys) {
+		j.keys = append(j.keys, keyText{})
 	}
-	for i := range ev.Attrs {
-		a := &ev.Attrs[i]
-		if i == len(j.keys) {
-			j.keys = append(j.keys, keyText{})
-		}
-		k := &j.keys[i]
-		if k.text.n == 0 || !same(a.Key, k.key) {
-			j.setKey(k, a.Key, i == 0)
-		}
-		b = k.text.appendTo(b)
-		b = appendJSONContent(b, a.Value)
+	k := &j.keys[i]
+	if k.text.n == 0 || !same(key, k.key) {
+		j.setKey(k, key, i == 0)
 	}
-	return append(b, "\"}}\n"...)
+	return &k.text
 }
 
 func (j *JSONLEncoder) setHead(ev *Event) {
@@ -179,3 +235,7 @@ func (j *JSONLWriter) Flush() error { return j.out.flush() }
 
 // Close flushes.
 func (j *JSONLWriter) Close() error { return j.out.flush() }
+
+// unsafeString is b as a string without a copy, for reading while b
+// stays unchanged.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

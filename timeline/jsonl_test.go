@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -153,7 +154,8 @@ func TestDigits8(t *testing.T) {
 }
 
 // TestMergeEncodedMatchesMerge checks that rendering on the inputs'
-// goroutines writes what JSONLWriter writes behind Merge: on threeHosts
+// goroutines writes what JSONLWriter writes behind Merge, event by
+// event (MergeEncoded) and in blocks (MergeEncodedBlocks): on threeHosts
 // and on random inputs with ties, late and untimed events, and in small
 // batches.
 func TestMergeEncodedMatchesMerge(t *testing.T) {
@@ -186,6 +188,17 @@ func TestMergeEncodedMatchesMerge(t *testing.T) {
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Fatalf("seed %d: %s: MergeEncoded wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, got.Bytes(), want.Bytes())
+		}
+		inputs, opts = mk()
+		var blocks bytes.Buffer
+		if _, err := MergeEncodedBlocks(inputs, opts, newEncoder, func(block []byte) error {
+			blocks.Write(block)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(blocks.Bytes(), want.Bytes()) {
+			t.Fatalf("seed %d: %s: MergeEncodedBlocks wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, blocks.Bytes(), want.Bytes())
 		}
 		var a, b bytes.Buffer
 		sum.WriteText(&a)
@@ -230,5 +243,65 @@ func TestMergeEncodedEmitErrorStops(t *testing.T) {
 	})
 	if err != errTest || n != 3 {
 		t.Fatalf("MergeEncoded returned %v after %d lines, want the emit error after 3", err, n)
+	}
+	inputs, opts = threeHosts()
+	n = 0
+	_, err = MergeEncodedBlocks(inputs, opts, func() Encoder { return NewJSONLEncoder() }, func([]byte) error {
+		n++
+		return errTest
+	})
+	if err != errTest || n != 1 {
+		t.Fatalf("MergeEncodedBlocks returned %v after %d blocks, want the emit error after 1", err, n)
+	}
+}
+
+// TestMergeEncodedBlocksSplitsWhole checks that MergeEncodedBlocks
+// passes blocks of about blockBytes that end at the end of a line.
+func TestMergeEncodedBlocksSplitsWhole(t *testing.T) {
+	var evs []ingest.Event
+	for i := range 3000 {
+		evs = append(evs, ev("hv1", "app", base+int64(i), ingest.KindLog, strings.Repeat("x", i%500)))
+	}
+	var sizes []int
+	var all bytes.Buffer
+	_, err := MergeEncodedBlocks([]Input{input("in", evs...)}, MergeOptions{}, func() Encoder { return NewJSONLEncoder() }, func(block []byte) error {
+		if len(block) == 0 || block[len(block)-1] != '\n' {
+			t.Fatalf("block %d of %d bytes does not end a line", len(sizes), len(block))
+		}
+		sizes = append(sizes, len(block))
+		all.Write(block)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(all.Bytes(), []byte("\n")); n != len(evs) {
+		t.Fatalf("%d lines, want %d", n, len(evs))
+	}
+	for i, size := range sizes[:len(sizes)-1] {
+		if size < blockBytes || size > blockBytes+encodedBytes+500 {
+			t.Errorf("block %d: %d bytes, want about %d", i, size, blockBytes)
+		}
+	}
+}
+
+// TestAppendBytes checks appendBytes against append for every length
+// around its 16-byte block, with and without room past v and in b.
+func TestAppendBytes(t *testing.T) {
+	src := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
+	for n := 0; n <= 20; n++ {
+		for _, vcap := range []int{n, 16, len(src) - 3} {
+			if vcap < n {
+				continue
+			}
+			v := src[3 : 3+n : 3+vcap]
+			for _, room := range []int{0, 15, 16, 64} {
+				b := append(make([]byte, 0, 5+room), "head:"...)
+				got := appendBytes(b, v)
+				if want := "head:" + string(v); string(got) != want {
+					t.Fatalf("len %d, cap %d, room %d: %q, want %q", n, vcap, room, got, want)
+				}
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"sync"
 
@@ -80,6 +81,17 @@ type Encoder interface {
 	AppendEvent(b []byte, ev *Event) []byte
 }
 
+// A FieldsEncoder is an Encoder that also renders events whose Name and
+// Attrs are still in the record they were read from. MergeEncoded uses
+// it for the inputs whose parser is an ingest.LazyParser, so that their
+// values are copied once, from the input to the rendering.
+type FieldsEncoder interface {
+	Encoder
+	// AppendFields appends the rendering of ev with the Name and Attrs
+	// f holds, exactly as AppendEvent would once f.Fill set them.
+	AppendFields(b []byte, ev *Event, f *ingest.LineFields) []byte
+}
+
 // MergeEncoded is Merge for output that an Encoder renders: each input's
 // goroutine renders its events, with an Encoder newEncoder made for it,
 // as it places them, so that rendering runs in parallel; emit receives
@@ -89,8 +101,28 @@ func MergeEncoded(inputs []Input, opts MergeOptions, newEncoder func() Encoder, 
 	return merge(inputs, opts, newEncoder, func(b *batch, i int) error { return emit(b.encoded(i)) })
 }
 
+// MergeEncodedBlocks is MergeEncoded handing emit many renderings at a
+// time: blocks of whole renderings, in order, of about blockBytes each
+// (the last may be shorter). It saves a call per event where the output
+// is a stream of bytes. As with MergeEncoded, the renderings of every
+// event before an error are emitted. The block is valid only until emit
+// returns.
+func MergeEncodedBlocks(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(block []byte) error) (Summary, error) {
+	block := make([]byte, 0, blockBytes+encodedBytes)
+	return mergeWith(inputs, opts, newEncoder, func(m *merger) error { return m.runBlocks(block, emit) })
+}
+
+// blockBytes is the size of MergeEncodedBlocks' blocks: large enough
+// for few calls and writes, small enough to stay in a core's cache.
+const blockBytes = 256 << 10
+
 // merge runs the feeds and the merger; emit takes event i of batch b.
 func merge(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(b *batch, i int) error) (Summary, error) {
+	return mergeWith(inputs, opts, newEncoder, func(m *merger) error { return m.run(emit) })
+}
+
+// mergeWith runs the feeds, and run over the merger.
+func mergeWith(inputs []Input, opts MergeOptions, newEncoder func() Encoder, run func(*merger) error) (Summary, error) {
 	if opts.MaxRecorded <= 0 {
 		opts.MaxRecorded = DefaultMaxRecorded
 	}
@@ -113,7 +145,7 @@ func merge(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit fu
 		}(feeds[i])
 	}
 	m := merger{feeds: feeds}
-	err := m.run(emit)
+	err := run(&m)
 	close(done)
 	wg.Wait()
 	return summarize(feeds, m.emitted, opts.MaxRecorded), err
@@ -128,51 +160,106 @@ type merger struct {
 	// len(feeds)-1 of a heap-ordered tree whose leaves n = len(feeds)+j
 	// are the inputs, holds the input that lost the match played at n;
 	// tree[0] holds the overall winner.
-	keys    []mergeKey
-	tree    []int
+	keys []mergeKey
+	tree []int
+	// cursors[j] is the merger's place in input j.
+	cursors []cursor
 	emitted int64
 }
 
 // mergeKey is an input's place in the tournament. Invariant: unless
 // done, timeNs is the TimeNs of the input's head, which settles most
-// matches without reading the events; done inputs lose every match.
+// matches without reading the events; done inputs lose every match, and
+// their timeNs is math.MaxInt64, so that comparing times alone settles
+// most of their matches too.
 type mergeKey struct {
 	timeNs int64
 	done   bool
 }
 
 func (m *merger) run(emit func(b *batch, i int) error) error {
+	w, err := m.start()
+	for ; err == nil && w >= 0; w, err = m.next(w) {
+		c := &m.cursors[w]
+		if err := emit(c.cur, c.pos); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// runBlocks is run for MergeEncodedBlocks: it copies the renderings into
+// block and passes it to emit whenever it holds blockBytes or more, and
+// at the end, or at a merge error, with what it holds.
+func (m *merger) runBlocks(block []byte, emit func(block []byte) error) error {
+	w, err := m.start()
+	for ; err == nil && w >= 0; w, err = m.next(w) {
+		b, i := m.cursors[w].cur, m.cursors[w].pos
+		lo := 0
+		if i > 0 {
+			lo = b.ends[i-1]
+		}
+		block = append(block, b.text[lo:b.ends[i]]...)
+		if len(block) >= blockBytes {
+			if err := emit(block); err != nil {
+				return err
+			}
+			block = block[:0]
+		}
+	}
+	if len(block) > 0 {
+		// After a merge error too: what went before it is output.
+		if eerr := emit(block); err == nil {
+			err = eerr
+		}
+	}
+	return err
+}
+
+// start reads every input's first event and plays the tournament; it
+// returns the winner, or -1 when every input is done.
+func (m *merger) start() (int, error) {
 	k := len(m.feeds)
 	if k == 0 {
-		return nil
+		return -1, nil
 	}
-	m.keys = make([]mergeKey, k)
+	m.keys, m.cursors = make([]mergeKey, k), make([]cursor, k)
 	for j := range m.feeds {
 		if err := m.refresh(j); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	m.tree = make([]int, k)
 	m.tree[0] = m.play(1)
-	for w := m.tree[0]; !m.keys[w].done; w = m.tree[0] {
-		f := m.feeds[w]
-		if err := emit(f.cur, f.pos); err != nil {
-			return err
-		}
-		m.emitted++
-		f.pos++
-		if err := m.refresh(w); err != nil {
-			return err
-		}
-		// Replay w's path to the root against the losers on it.
-		for n := (w + k) / 2; n >= 1; n /= 2 {
-			if l := m.tree[n]; m.beats(l, w) {
-				m.tree[n], w = w, l
-			}
-		}
-		m.tree[0] = w
+	return m.winner(), nil
+}
+
+// next takes the head of w, the winner, and returns the next winner, or
+// -1 when every input is done.
+func (m *merger) next(w int) (int, error) {
+	m.emitted++
+	c := &m.cursors[w]
+	if c.pos++; c.pos < len(c.cur.times) {
+		m.keys[w].timeNs = c.cur.times[c.pos] // refresh, within the batch
+	} else if err := m.refresh(w); err != nil {
+		return -1, err
 	}
-	return nil
+	// Replay w's path to the root against the losers on it.
+	for n := (w + len(m.feeds)) / 2; n >= 1; n /= 2 {
+		if l := m.tree[n]; m.beats(l, w) {
+			m.tree[n], w = w, l
+		}
+	}
+	m.tree[0] = w
+	return m.winner(), nil
+}
+
+// winner is the input whose head goes next, or -1 when all are done.
+func (m *merger) winner() int {
+	if w := m.tree[0]; !m.keys[w].done {
+		return w
+	}
+	return -1
 }
 
 // play fills the subtree of node n with its losers and returns its
@@ -194,14 +281,15 @@ func (m *merger) play(n int) int {
 // batch when needed.
 func (m *merger) refresh(j int) error {
 	f := m.feeds[j]
-	ok, err := f.advance()
+	c := &m.cursors[j]
+	ok, err := f.advance(c)
 	if err != nil {
 		return err
 	}
 	if ok {
-		m.keys[j].timeNs = f.cur.times[f.pos]
+		m.keys[j].timeNs = c.cur.times[c.pos]
 	} else {
-		m.keys[j].done = true
+		m.keys[j] = mergeKey{timeNs: math.MaxInt64, done: true}
 	}
 	return nil
 }
@@ -209,10 +297,13 @@ func (m *merger) refresh(j int) error {
 // beats tells whether input a's next event goes before input b's.
 func (m *merger) beats(a, b int) bool {
 	ka, kb := &m.keys[a], &m.keys[b]
-	if ka.timeNs != kb.timeNs || ka.done || kb.done {
-		return !ka.done && (kb.done || ka.timeNs < kb.timeNs)
+	if ka.timeNs != kb.timeNs {
+		return ka.timeNs < kb.timeNs // a done input's time is the latest
 	}
-	return before(m.feeds[a].head(), m.feeds[b].head())
+	if ka.done || kb.done {
+		return kb.done && !ka.done
+	}
+	return tieBefore(m.cursors[a].headTie(), m.cursors[b].headTie())
 }
 
 // before is the merge order: TimeNs, then Host, Source, SourceSeq and
@@ -221,16 +312,22 @@ func before(a, b *Event) bool {
 	if a.TimeNs != b.TimeNs {
 		return a.TimeNs < b.TimeNs
 	}
-	if a.Host != b.Host {
-		return a.Host < b.Host
+	ta, tb := tieOf(a), tieOf(b)
+	return tieBefore(&ta, &tb)
+}
+
+// tieBefore is before for events of equal TimeNs, by their tie keys.
+func tieBefore(a, b *tieKey) bool {
+	if a.host != b.host {
+		return a.host < b.host
 	}
-	if a.Source != b.Source {
-		return a.Source < b.Source
+	if a.source != b.source {
+		return a.source < b.source
 	}
-	if a.SourceSeq != b.SourceSeq {
-		return a.SourceSeq < b.SourceSeq
+	if a.seq != b.seq {
+		return a.seq < b.seq
 	}
-	return a.Input < b.Input
+	return a.input < b.input
 }
 
 // summarize builds the Summary from the stopped feeds.

@@ -2,6 +2,12 @@
 // host's clock corrected to the cluster's reference, and reads the
 // cluster's ordered event log (tail, export). See timeline's doc.go for
 // the model and guarantees.
+//
+// default.pgo is a CPU profile of `make bench-tracecat`'s merge, which
+// go build uses for profile-guided optimization. Remake it after large
+// changes to the merge path: run the timed command with the hidden
+// --cpuprofile FILE flag (bench-tracecat --keep keeps the data) and
+// merge the profiles of a few runs with go tool pprof -proto.
 package main
 
 import (

@@ -116,28 +116,25 @@ func runMerge(c *cli.Context) error {
 }
 
 // mergeTo merges inputs into out until done or ctx ends. JSON lines
-// render on the inputs' goroutines (MergeEncoded); the other formats
-// keep state from event to event and render here.
+// render on the inputs' goroutines and reach the writer in blocks
+// (MergeEncodedBlocks); the other formats keep state from event to
+// event and render here.
 func mergeTo(ctx context.Context, out *output, inputs []timeline.Input, opts timeline.MergeOptions) (timeline.Summary, error) {
-	n := 0
-	interrupted := func() error {
-		if n++; n&4095 == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
 	if jw, ok := out.Writer.(*timeline.JSONLWriter); ok {
 		newEncoder := func() timeline.Encoder { return timeline.NewJSONLEncoder() }
-		return timeline.MergeEncoded(inputs, opts, newEncoder, func(line []byte) error {
-			if err := interrupted(); err != nil {
+		return timeline.MergeEncodedBlocks(inputs, opts, newEncoder, func(block []byte) error {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return jw.WriteEncoded(line)
+			return jw.WriteEncoded(block)
 		})
 	}
+	n := 0
 	return timeline.Merge(inputs, opts, func(ev timeline.Event) error {
-		if err := interrupted(); err != nil {
-			return err
+		if n++; n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		return out.Write(ev)
 	})

@@ -1,0 +1,177 @@
+package ingest
+
+import "fmt"
+
+// A LazyParser is a Parser that can leave the text of an event in the
+// record it read, for a consumer that is done with each event before it
+// asks for the next: a converter to another text format then copies each
+// value once, from the record to its output, instead of into the event
+// and again from there.
+type LazyParser interface {
+	Parser
+	// NextLazy is Next into e. When it returns lazy, e's Name and Attrs
+	// are unset and f holds them instead, in the record, until the next
+	// call of Next or NextLazy; f.Fill completes e to what Next would
+	// have returned. Otherwise e is whole, as Next returns it, and f is
+	// undefined. e's other strings stay valid as Next's do.
+	NextLazy(e *Event, f *LineFields) (lazy bool, err error)
+}
+
+// LineFields are an event's Name and Attrs as they stand in its JSON
+// line: the values of a record of a layout the parser has learnt (see
+// jsonl_fast.go). Attr i is AttrKey(i) and AttrValue(i), in the order
+// of the Attrs Next would have made. Every byte slice it returns is the
+// parser's, valid only until its next call; its capacity reaches on into
+// the parser's buffer, so read it, never append to it.
+type LineFields struct {
+	line []byte
+	keys []string  // the shape's, one per value
+	vals []jsonVal // the line's
+	// attrs are the indices of the values that become Attrs, in order;
+	// name that of the Name's value, or -1.
+	attrs []int
+	name  int
+}
+
+// Name is the event's Name as JSON string content: plain tells that it
+// is printable ASCII without '"' or '\\' (it needs no escaping); when
+// not, it is valid UTF-8, also without '"', '\\' or control bytes.
+func (f *LineFields) Name() (text []byte, plain bool) {
+	if f.name < 0 {
+		return nil, true
+	}
+	return f.value(f.name)
+}
+
+// NumAttrs is how many Attrs the event has.
+func (f *LineFields) NumAttrs() int { return len(f.attrs) }
+
+// AttrKey is the key of Attr i. It stays valid as long as the event's
+// other strings.
+func (f *LineFields) AttrKey(i int) string { return f.keys[f.attrs[i]] }
+
+// AttrValue is the value of Attr i, as Name's.
+func (f *LineFields) AttrValue(i int) (text []byte, plain bool) { return f.value(f.attrs[i]) }
+
+func (f *LineFields) value(i int) ([]byte, bool) {
+	v := &f.vals[i]
+	return f.line[v.lo:v.hi], !v.wide
+}
+
+// Fill sets e's Name and Attrs from f, copied, as Next would have: the
+// event no longer depends on the record.
+func (f *LineFields) Fill(e *Event) {
+	name, _ := f.Name()
+	e.Name = string(name)
+	e.Attrs = make([]Attr, len(f.attrs))
+	for i := range e.Attrs {
+		v, _ := f.AttrValue(i)
+		e.Attrs[i] = Attr{Key: f.AttrKey(i), Value: string(v)}
+	}
+}
+
+// NextLazy implements LazyParser: the lines the fast path takes are
+// lazy, the others are parsed as Next parses them.
+func (p *jsonLines) NextLazy(e *Event, f *LineFields) (lazy bool, err error) {
+	for p.err == nil {
+		if !p.scannerOnly && p.fastBuffered(e, f) {
+			return true, nil
+		}
+		line, no, _, err := p.lr.next()
+		if err == errLineTooLong {
+			p.skip(no, fmt.Errorf("line longer than %d bytes", p.lr.max))
+			continue
+		}
+		if err != nil {
+			p.err = readErr(&p.opts, err)
+			break
+		}
+		if !p.scannerOnly && p.fastLazy(line, e, f) {
+			return true, nil
+		}
+		ev, ok, perr := p.parse(line)
+		if perr != nil {
+			p.skip(no, perr)
+			continue
+		}
+		if ok {
+			*e = ev
+			return false, nil
+		}
+	}
+	*e = Event{}
+	return false, p.err
+}
+
+// fastLazy is fast for NextLazy: it copies only the host, source and
+// kind, when they change.
+func (p *jsonLines) fastLazy(line []byte, e *Event, f *LineFields) bool {
+	m, ok := p.fastMatch(line)
+	if !ok {
+		return false
+	}
+	p.lazyEvent(line, &m, e, f)
+	return true
+}
+
+// fastBuffered is fastLazy for the next line as it stands in the read
+// buffer, found by matching a known shape from the buffer's start rather
+// than by looking for its end first: the match ends where the line
+// does. It is false, and consumes nothing, when the buffer does not hold
+// a whole line of a known shape, when the line is too long, or when the
+// fast path does not take it; p.lr.next then reads the line.
+func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
+	fs := &p.fs
+	br := p.lr.r
+	if fs.skip > 0 || br.Buffered() == 0 {
+		return false
+	}
+	buf, _ := br.Peek(br.Buffered())
+	for i, s := range fs.shapes {
+		if s == nil {
+			break
+		}
+		var nulls uint64
+		var pos int
+		var ok bool
+		if fs.vals, nulls, pos, ok = s.matchValues(buf, fs.vals[:0]); !ok {
+			continue
+		}
+		end := pos + len(s.tail)
+		if end >= len(buf) || buf[end] != '\n' || string(buf[pos:end]) != s.tail {
+			continue
+		}
+		if end > p.lr.max {
+			return false
+		}
+		copy(fs.shapes[1:i+1], fs.shapes[:i])
+		fs.shapes[0] = s
+		line := buf[:end]
+		m := fastLine{sh: s}
+		if !p.fastFinish(line, &m, nulls) {
+			return false
+		}
+		br.Discard(end + 1)
+		p.lr.lineNo++
+		p.lazyEvent(line, &m, e, f)
+		return true
+	}
+	return false
+}
+
+// lazyEvent fills e but its Name and Attrs, and f, from line and m.
+func (p *jsonLines) lazyEvent(line []byte, m *fastLine, e *Event, f *LineFields) {
+	fs := &p.fs
+	p.fastEvent(line, m, e, func(v jsonVal) string { return fs.copyText(line[v.lo:v.hi]) })
+	*f = LineFields{line: line, keys: m.sh.keys, vals: fs.vals, attrs: m.attrs, name: m.picked[jsonRoleMessage]}
+	if m.attrs == nil {
+		fs.attrIdx = fs.attrIdx[:0]
+		for i := range fs.vals {
+			if !jsonPicked(m.picked, i) {
+				fs.attrIdx = append(fs.attrIdx, i)
+			}
+		}
+		f.attrs = fs.attrIdx
+	}
+	fs.events++
+}
