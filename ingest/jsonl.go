@@ -127,28 +127,45 @@ type jsonLines struct {
 
 func (p *jsonLines) Next() (e Event, err error) {
 	for p.err == nil {
-		line, no, _, err := p.lr.next()
-		if err == errLineTooLong {
-			p.skip(no, fmt.Errorf("line longer than %d bytes", p.lr.max))
+		line, no, ok := p.line()
+		if !ok {
 			continue
-		}
-		if err != nil {
-			p.err = readErr(&p.opts, err)
-			break
 		}
 		if !p.scannerOnly && p.fast(line, &e) {
 			return e, nil
 		}
-		e, ok, perr := p.parse(line)
-		if perr != nil {
-			p.skip(no, perr)
-			continue
-		}
-		if ok {
+		if e, ok = p.parseOrSkip(line, no); ok {
 			return e, nil
 		}
 	}
 	return Event{}, p.err
+}
+
+// line reads the next line. ok is false when there is none to parse: a
+// line too long was reported and skipped, or reading failed, which sets
+// p.err.
+func (p *jsonLines) line() (line []byte, no int, ok bool) {
+	line, no, _, err := p.lr.next()
+	if err == errLineTooLong {
+		p.skip(no, fmt.Errorf("line longer than %d bytes", p.lr.max))
+		return nil, no, false
+	}
+	if err != nil {
+		p.err = readErr(&p.opts, err)
+		return nil, no, false
+	}
+	return line, no, true
+}
+
+// parseOrSkip parses line no with the full parser; ok is false for a
+// blank line and for a bad one, which is reported.
+func (p *jsonLines) parseOrSkip(line []byte, no int) (Event, bool) {
+	e, ok, err := p.parse(line)
+	if err != nil {
+		p.skip(no, err)
+		return Event{}, false
+	}
+	return e, ok
 }
 
 func (p *jsonLines) skip(line int, err error) {

@@ -1,7 +1,5 @@
 package ingest
 
-import "fmt"
-
 // A LazyParser is a Parser that can leave the text of an event in the
 // record it read, for a consumer that is done with each event before it
 // asks for the next: a converter to another text format then copies each
@@ -77,24 +75,14 @@ func (p *jsonLines) NextLazy(e *Event, f *LineFields) (lazy bool, err error) {
 		if !p.scannerOnly && p.fastBuffered(e, f) {
 			return true, nil
 		}
-		line, no, _, err := p.lr.next()
-		if err == errLineTooLong {
-			p.skip(no, fmt.Errorf("line longer than %d bytes", p.lr.max))
+		line, no, ok := p.line()
+		if !ok {
 			continue
-		}
-		if err != nil {
-			p.err = readErr(&p.opts, err)
-			break
 		}
 		if !p.scannerOnly && p.fastLazy(line, e, f) {
 			return true, nil
 		}
-		ev, ok, perr := p.parse(line)
-		if perr != nil {
-			p.skip(no, perr)
-			continue
-		}
-		if ok {
+		if ev, ok := p.parseOrSkip(line, no); ok {
 			*e = ev
 			return false, nil
 		}
