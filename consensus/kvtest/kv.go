@@ -216,6 +216,14 @@ func (kv *KV) Dump() map[string]string {
 	return maps.Clone(kv.data)
 }
 
+// State returns the slot of the last command applied and a copy of the
+// map as of that slot, read together.
+func (kv *KV) State() (uint64, map[string]string) {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	return kv.applied, maps.Clone(kv.data)
+}
+
 // Applied returns the slot of the last command applied, and a channel
 // closed when that changes.
 func (kv *KV) Applied() (uint64, <-chan struct{}) {
