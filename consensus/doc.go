@@ -23,6 +23,11 @@
 //		node.Advance(rd)
 //	}
 //
+// A driver that writes on another goroutine splits Advance: Release at
+// once, so the loop goes on, and Persisted once the write is durable. It
+// must then send rd.Messages only after the write, and handle Readies in
+// order; the sim package drives half its runs this way.
+//
 // Messages must never be sent before the state in the same Ready is
 // durable: a promise or an acceptance that a crash can take back breaks
 // Paxos. The node counts its own promise and its own acceptances only in

@@ -252,12 +252,32 @@ func (n *Node) Ready() Ready {
 	return rd
 }
 
-// Advance tells the node that rd was persisted, sent and applied.
+// Advance tells the node that rd was persisted, sent and applied. It is
+// Release then Persisted.
 func (n *Node) Advance(rd Ready) {
+	n.Release(rd)
+	n.Persisted(rd)
+}
+
+// Release tells the node that rd's committed entries were applied and its
+// work handed off, while its HardState and Entries may still be on their
+// way to disk. A driver that writes on another goroutine calls Release at
+// once and Persisted when the write is durable; Ready may be called again
+// in between. Such a driver must then send rd.Messages only after the
+// write, and must write and send the Readies in the order they came: a
+// message reflects the state of every Ready before it.
+func (n *Node) Release(rd Ready) {
 	if k := len(rd.Committed); k > 0 {
 		n.applied = rd.Committed[k-1].Slot
 	}
-	// Our own promise and accepts count only once they are durable.
+}
+
+// Persisted tells the node that rd's HardState and Entries are durable.
+// Only then do its own promise and acceptances count: a promise or an
+// acceptance that a crash can take back must never make up a quorum.
+// Called late, it counts only what still matters: a promise for the
+// campaign under way and acceptances in the ballot it still leads with.
+func (n *Node) Persisted(rd Ready) {
 	if n.camp != nil && rd.HardStateChanged && rd.HardState.Promised == n.camp.ballot {
 		n.onSelfPromise()
 	}

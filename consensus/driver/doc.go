@@ -3,14 +3,28 @@
 //
 // # The loop
 //
-// Run owns the protocol core. It wakes on a tick, a peer message or a
-// proposal, then drains every message and proposal already waiting, so one
-// Ready (and one fsync) covers a whole batch. For every Ready it:
+// Run owns the protocol core. It wakes on a tick, a peer message, a
+// proposal or a finished write, then drains every message and proposal
+// already waiting, so one Ready covers a whole batch. For every Ready it:
 //
-//  1. persists the hard state and entries (Storage.Save, which fsyncs);
-//  2. sends the messages (Transport.Send, which never blocks);
+//  1. sends the leader's accepts (they may leave before its own write);
+//  2. hands the entries and the messages to the writer goroutine;
 //  3. applies the chosen commands in slot order (StateMachine.Apply);
-//  4. calls Advance.
+//  4. releases the Ready (Node.Release) and goes on.
+//
+// The writer persists everything queued since its last write in one
+// Storage.Save (one fsync), then sends those Readies' messages, then hands
+// them back; the loop calls Node.Persisted, and only then do the node's
+// own acceptances count towards a quorum. So the loop keeps stepping
+// acknowledgements and proposals while the disk syncs, and messages never
+// leave before the state they reflect is durable. A leader with a write in
+// flight holds new proposals until it is durable, then proposes them
+// together: one slot, one accept per follower and one write for all that
+// arrived during the write.
+//
+// A Ready that changes the promise (an election) waits for the writes in
+// flight and is persisted and sent in place, as are compaction and
+// snapshot installs, which use the store directly.
 //
 // # Proposals
 //

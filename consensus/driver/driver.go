@@ -147,6 +147,9 @@ type Replica struct {
 	trail    []slotBytes
 	applied  int64  // command bytes applied since start
 	peersVer uint64 // the core's configuration version last pushed to the transport
+	w        *writer
+	writing  int        // Readies handed to w and not yet Persisted
+	held     []proposal // proposals held while the leader's writes are in flight
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -329,7 +332,13 @@ func (r *Replica) Err() error {
 // failure stops the node (fail-stop): it never goes on as if unsynced data
 // were safe.
 func (r *Replica) Run(ctx context.Context) error {
+	r.w = newWriter(r.store, r.tr)
 	err := r.loop(ctx)
+	r.w.stop() // the store is the caller's again once Run returns
+	for _, p := range r.held {
+		p.reply <- reply{err: ErrStopped}
+	}
+	r.held = nil
 	r.failWaiters(ErrStopped)
 	r.failReads(ErrStopped)
 	for _, w := range r.applyWaits {
@@ -360,6 +369,11 @@ func (r *Replica) loop(ctx context.Context) error {
 			r.setClock()
 			r.propose(p)
 			r.drainProposals()
+		case rds := <-r.w.done:
+			r.setClock()
+			r.persisted(rds)
+		case <-r.w.exited:
+			return r.storageFailed(r.w.failed())
 		case op := <-r.ops:
 			r.setClock()
 			op()
@@ -368,6 +382,16 @@ func (r *Replica) loop(ctx context.Context) error {
 		}
 		if err := r.handleReady(); err != nil {
 			return err
+		}
+		if r.writing == 0 && len(r.held) > 0 {
+			for _, p := range r.held {
+				r.propose(p)
+			}
+			clear(r.held)
+			r.held = r.held[:0]
+			if err := r.handleReady(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -403,7 +427,15 @@ func (r *Replica) step(m consensus.Message) {
 	}
 }
 
+// propose gives p to the core. A leader with writes in flight holds it
+// instead, until they are durable: every proposal that arrives during a
+// write then goes into one slot, one message to each follower and one
+// write, as when the loop itself waited for the disk.
 func (r *Replica) propose(p proposal) {
+	if r.writing > 0 && r.role == consensus.Leader {
+		r.held = append(r.held, p)
+		return
+	}
 	r.nextID++
 	p.cmd.ID = r.nextID
 	if err := r.node.Propose(p.cmd); err != nil {
@@ -413,20 +445,36 @@ func (r *Replica) propose(p proposal) {
 	r.waiters[p.cmd.ID] = p.reply
 }
 
+// handleReady works off every Ready the core has. A Ready that writes
+// entries goes to the writer and is released at once, so the loop goes on
+// while the disk syncs; so does any Ready while writes are in flight,
+// because its messages must follow them. A Ready that changes the promise
+// is rare (elections) and is handled in place, after the writes in flight.
 func (r *Replica) handleReady() error {
 	for r.node.HasReady() {
 		rd := r.node.Ready()
 		if len(rd.Eager) > 0 {
 			r.tr.Send(rd.Eager)
 		}
-		if rd.MustSync() {
-			if err := r.store.Save(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
-				r.log.Error("storage write failed, stopping node", zap.Error(err))
-				return fmt.Errorf("driver: storage: %w", err)
+		async := !rd.HardStateChanged && (len(rd.Entries) > 0 || len(rd.Messages) > 0 && r.writing > 0)
+		switch {
+		case async:
+			r.w.enqueue(rd)
+			r.writing++
+		default:
+			if rd.HardStateChanged {
+				if err := r.flushWrites(); err != nil {
+					return err
+				}
 			}
-		}
-		if len(rd.Messages) > 0 {
-			r.tr.Send(rd.Messages)
+			if rd.MustSync() {
+				if err := r.store.Save(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
+					return r.storageFailed(err)
+				}
+			}
+			if len(rd.Messages) > 0 {
+				r.tr.Send(rd.Messages)
+			}
 		}
 		r.apply(rd.Committed)
 		for _, c := range rd.Dropped {
@@ -444,7 +492,11 @@ func (r *Replica) handleReady() error {
 			r.log.Info("role changed", zap.Stringer("role", rd.Role), zap.Uint64("leader", uint64(rd.Leader)))
 		}
 		r.role = rd.Role
-		r.node.Advance(rd)
+		if async {
+			r.node.Release(rd)
+		} else {
+			r.node.Advance(rd)
+		}
 		if err := r.maybeSnapshot(); err != nil {
 			r.log.Error("snapshot failed, stopping node", zap.Error(err))
 			return fmt.Errorf("driver: snapshot: %w", err)
@@ -457,6 +509,33 @@ func (r *Replica) handleReady() error {
 	r.status = st
 	r.mu.Unlock()
 	return nil
+}
+
+// persisted tells the core that the writer made rds durable.
+func (r *Replica) persisted(rds []consensus.Ready) {
+	for i := range rds {
+		r.node.Persisted(rds[i])
+	}
+	r.writing -= len(rds)
+}
+
+// flushWrites waits until every Ready handed to the writer is durable and
+// Persisted; the store is then the loop's to use directly.
+func (r *Replica) flushWrites() error {
+	for r.writing > 0 {
+		select {
+		case rds := <-r.w.done:
+			r.persisted(rds)
+		case <-r.w.exited:
+			return r.storageFailed(r.w.failed())
+		}
+	}
+	return nil
+}
+
+func (r *Replica) storageFailed(err error) error {
+	r.log.Error("storage write failed, stopping node", zap.Error(err))
+	return fmt.Errorf("driver: storage: %w", err)
 }
 
 func (r *Replica) apply(ents []consensus.Entry) {

@@ -265,3 +265,90 @@ func TestCorruptionRefusesToStart(t *testing.T) {
 		})
 	}
 }
+
+// gatedStore holds the next Save, once armed, until the test lets it go.
+type gatedStore struct {
+	*storage.Store
+	armed   chan struct{} // a value arms the gate for one Save
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedStore) Save(hs consensus.HardState, changed bool, ents []consensus.Entry) error {
+	select {
+	case <-g.armed:
+		g.entered <- struct{}{}
+		<-g.release
+	default:
+	}
+	return g.Store.Save(hs, changed, ents)
+}
+
+// TestLoopRunsDuringWrites: while the leader's write is on its way to
+// disk, the replica goes on serving (a linearizable read completes), and
+// the commands proposed meanwhile are held and then share slots: 100
+// commands take at most two slots, not one each.
+func TestLoopRunsDuringWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paxos.db")
+	store, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snaps, err := snapshot.Open(path+"-snapshots", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedStore{Store: store, armed: make(chan struct{}, 1), entered: make(chan struct{}), release: make(chan struct{})}
+	sm := &recorder{}
+	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
+		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t)}
+	r, err := driver.New(cfg, g, snaps, noNet{}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); <-r.Done() }()
+	go r.Run(ctx)
+	proposeLeader(t, r, "0")
+
+	g.armed <- struct{}{}
+	first, err := r.Submit(ctx, []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered // the write carrying "1" is under way, and stays so
+	readCtx, readCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer readCancel()
+	if err := r.Read(readCtx); err != nil {
+		t.Fatalf("read while a write is in flight: %v", err)
+	}
+	var rest []*driver.Pending
+	for i := 2; i <= 101; i++ {
+		p, err := r.Submit(ctx, []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = append(rest, p)
+	}
+	close(g.release)
+
+	res, err := first.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := map[uint64]bool{}
+	for i, p := range rest {
+		got, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Slot <= res.Slot || got.Value != i+3 {
+			t.Fatalf("command %d: slot %d value %v, after slot %d", i+2, got.Slot, got.Value, res.Slot)
+		}
+		slots[got.Slot] = true
+	}
+	if len(slots) > 2 {
+		t.Fatalf("100 commands proposed during one write took %d slots, want at most 2", len(slots))
+	}
+}

@@ -49,6 +49,9 @@ func (r *Replica) maybeSnapshot() error {
 	if err := r.node.Compact(index, upTo); err != nil {
 		return err
 	}
+	if err := r.flushWrites(); err != nil {
+		return err
+	}
 	if err := r.store.Compact(upTo); err != nil {
 		return err
 	}
@@ -145,6 +148,9 @@ func (r *Replica) ReceiveSnapshot(from consensus.NodeID, rd io.Reader) error {
 func (r *Replica) install(meta snapshot.Meta) error {
 	if meta.Index <= r.node.Status().Commit {
 		return nil
+	}
+	if err := r.flushWrites(); err != nil {
+		return err
 	}
 	configs, err := r.restoreSnapshot(meta)
 	if err != nil {

@@ -8,6 +8,11 @@
 // whatever was not synced is lost. Clients propose concurrently at the
 // node they believe leads and follow leader hints.
 //
+// Half the seeds drive nodes as the real driver does, with writes in
+// flight (Options.AsyncWrites): a Ready is released at once and the node
+// goes on stepping, while its write, its messages and Node.Persisted come
+// later, at a random step. A crash loses the writes still in flight.
+//
 // A run has a chaos phase, with all faults, then a calm phase in which the
 // network heals and crashed nodes restart.
 //
@@ -35,6 +40,7 @@
 // # Teeth
 //
 // TestBrokenVariantsAreCaught runs deliberately broken protocols (replying
-// before persisting, ignoring promised values, a quorum of n/2) and fails
+// before persisting, counting a node's own acceptance before its write is
+// durable, ignoring promised values, a quorum of n/2) and fails
 // if the simulator does not catch each one.
 package sim

@@ -30,6 +30,10 @@ func (s *sim) maybeSnapshot(sn *simNode) error {
 	if applied < sn.disk.snap.index+every {
 		return nil
 	}
+	// The log is compacted on disk: the writes in flight land first.
+	if err := s.completeWrites(sn); err != nil {
+		return err
+	}
 	upTo := applied - min(applied, trailing)
 	sn.disk.snap = snapshotImage{index: applied, configs: sn.node.Configs(applied)}
 	for slot := range sn.disk.entries {
@@ -55,8 +59,13 @@ func (s *sim) installSnapshot(from, to consensus.NodeID, img *snapshotImage) err
 	if sn.node == nil || s.net.isCut(from, to) {
 		return nil
 	}
+	// As the driver does: the writes in flight land before the log is
+	// compacted under the snapshot.
+	if err := s.completeWrites(sn); err != nil {
+		return err
+	}
 	if !sn.node.RestoreSnapshot(img.index, img.configs) {
-		return nil
+		return s.process(sn)
 	}
 	if err := s.check.installed(to, img.index); err != nil {
 		return err

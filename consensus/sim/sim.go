@@ -51,6 +51,17 @@ type Options struct {
 	// ReplyBeforePersist breaks the driver: messages go out before the
 	// Ready's writes are synced, and a crash loses the unsynced writes.
 	ReplyBeforePersist bool
+
+	// AsyncWrites drives nodes as a driver that writes on its own
+	// goroutine does: a Ready without a HardState change is released at
+	// once (Node.Release) and the node goes on stepping; its write, then
+	// its messages, then Node.Persisted follow later, in Ready order. A
+	// crash loses the writes still in flight. A Ready that changes the
+	// HardState waits for those writes and is handled in place.
+	AsyncWrites bool
+	// EarlyPersisted breaks AsyncWrites: Persisted is called with
+	// Release, so a node counts its own acceptance before it is durable.
+	EarlyPersisted bool
 }
 
 // alpha is the pipeline depth and configuration activation distance the
@@ -73,6 +84,7 @@ func DefaultOptions(seed uint64) Options {
 		Spares:        2,
 		MemberRate:    r.Float64() * 0.1,
 		SnapshotEvery: uint64(r.IntN(40)),
+		AsyncWrites:   r.IntN(2) == 0,
 	}
 }
 
@@ -134,6 +146,9 @@ type disk struct {
 	entries  map[uint64]consensus.Entry
 	snap     snapshotImage
 	unsynced []consensus.Ready // written but not yet synced (broken driver only)
+	// writing holds released Readies whose writes are in flight
+	// (AsyncWrites), oldest first.
+	writing []consensus.Ready
 }
 
 type simNode struct {
@@ -300,6 +315,9 @@ func (s *sim) tickNode(id consensus.NodeID, chaos bool) error {
 		return nil
 	}
 	sn.node.SetClock(sn.clock(s.now))
+	if err := s.maybeCompleteWrites(sn, 0.5); err != nil {
+		return err
+	}
 	sn.node.Tick()
 	return s.process(sn)
 }
@@ -311,6 +329,9 @@ func (s *sim) deliver(m consensus.Message) error {
 	}
 	s.res.Messages++
 	sn.node.SetClock(sn.clock(s.now))
+	if err := s.maybeCompleteWrites(sn, 0.3); err != nil {
+		return err
+	}
 	if err := sn.node.Step(m); err != nil {
 		return fmt.Errorf("node %d refused a %s from %d: %w", m.To, m.Type, m.From, err)
 	}
@@ -333,10 +354,17 @@ func (s *sim) process(sn *simNode) error {
 			s.crash(sn.id)
 			return nil
 		}
-		if err := s.observe(sn.id, rd.Messages, rd.Entries); err != nil {
+		async := s.opts.AsyncWrites && !rd.HardStateChanged
+		if async {
+			sn.disk.writing = append(sn.disk.writing, rd)
+		} else if err := s.completeWrites(sn); err != nil {
 			return err
 		}
-		if s.opts.ReplyBeforePersist {
+		if async {
+			// written, then sent, by completeWrites
+		} else if err := s.observe(sn.id, rd.Messages, rd.Entries); err != nil {
+			return err
+		} else if s.opts.ReplyBeforePersist {
 			// A lazy background flusher syncs every 50ms.
 			sn.disk.unsynced = append(sn.disk.unsynced, rd)
 			if s.now%50 == 0 {
@@ -345,8 +373,10 @@ func (s *sim) process(sn *simNode) error {
 		} else {
 			sn.disk.save(&rd)
 		}
-		for _, m := range rd.Messages {
-			s.send(m)
+		if !async {
+			for _, m := range rd.Messages {
+				s.send(m)
+			}
 		}
 		for _, e := range rd.Committed {
 			if err := s.check.apply(sn.id, e); err != nil {
@@ -365,12 +395,51 @@ func (s *sim) process(sn *simNode) error {
 				return fmt.Errorf("node %d: %w", sn.id, err)
 			}
 		}
-		sn.node.Advance(rd)
+		switch {
+		case !async:
+			sn.node.Advance(rd)
+		case s.opts.EarlyPersisted:
+			sn.node.Advance(rd)
+		default:
+			sn.node.Release(rd)
+		}
 		if err := s.maybeSnapshot(sn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// completeWrites finishes sn's writes in flight, in Ready order: each is
+// written, then its messages are sent; then the node learns they are
+// durable. The caller runs process afterwards for what that unblocked.
+func (s *sim) completeWrites(sn *simNode) error {
+	done := sn.disk.writing
+	sn.disk.writing = nil
+	for i := range done {
+		if err := s.observe(sn.id, done[i].Messages, done[i].Entries); err != nil {
+			return err
+		}
+		sn.disk.save(&done[i])
+		for _, m := range done[i].Messages {
+			s.send(m)
+		}
+	}
+	if !s.opts.EarlyPersisted {
+		for i := range done {
+			sn.node.Persisted(done[i])
+		}
+	}
+	return nil
+}
+
+// maybeCompleteWrites finishes sn's writes in flight with probability p,
+// so they stay in flight across a varying number of steps.
+func (s *sim) maybeCompleteWrites(sn *simNode, p float64) error {
+	if len(sn.disk.writing) == 0 || s.rng.Float64() >= p {
+		return nil
+	}
+	return s.completeWrites(sn)
 }
 
 func (s *sim) trace(format string, args ...any) {
@@ -501,6 +570,7 @@ func (s *sim) crash(id consensus.NodeID) {
 	sn := s.nodes[id]
 	sn.node = nil
 	sn.disk.unsynced = nil
+	sn.disk.writing = nil
 	sn.downFor = 50 + s.rng.Int64N(500)
 	s.res.Crashes++
 }

@@ -51,6 +51,7 @@ func TestBrokenVariantsAreCaught(t *testing.T) {
 		break_ func(*Options)
 	}{
 		{"reply-before-persist", func(o *Options) { o.ReplyBeforePersist = true }},
+		{"persisted-before-durable", func(o *Options) { o.AsyncWrites, o.EarlyPersisted = true, true }},
 		{"ignore-promised-values", func(o *Options) { o.Knobs.IgnorePromisedValues = true }},
 		{"half-quorum", func(o *Options) { o.Knobs.HalfQuorum = true }},
 		// These two need a fault to meet the bug at the right moment: the
@@ -63,6 +64,7 @@ func TestBrokenVariantsAreCaught(t *testing.T) {
 		{"single-config-phase1", func(o *Options) {
 			o.Knobs.SingleConfigPhase1 = true
 			o.MemberRate, o.PartitionRate = 0.1, 0.05
+			o.AsyncWrites = false
 		}},
 	}
 	for _, v := range variants {
