@@ -384,11 +384,7 @@ func (r *Replica) loop(ctx context.Context) error {
 			return err
 		}
 		if r.writing == 0 && len(r.held) > 0 {
-			for _, p := range r.held {
-				r.propose(p)
-			}
-			clear(r.held)
-			r.held = r.held[:0]
+			r.proposeHeld()
 			if err := r.handleReady(); err != nil {
 				return err
 			}
@@ -443,6 +439,16 @@ func (r *Replica) propose(p proposal) {
 		return
 	}
 	r.waiters[p.cmd.ID] = p.reply
+}
+
+// proposeHeld gives the core, in order, the proposals held while writes
+// were in flight; it is called once none are.
+func (r *Replica) proposeHeld() {
+	for _, p := range r.held {
+		r.propose(p)
+	}
+	clear(r.held)
+	r.held = r.held[:0]
 }
 
 // handleReady works off every Ready the core has. A Ready that writes

@@ -356,27 +356,10 @@ func (s *sim) process(sn *simNode) error {
 		}
 		async := s.opts.AsyncWrites && !rd.HardStateChanged
 		if async {
+			// Written, then sent, by completeWrites.
 			sn.disk.writing = append(sn.disk.writing, rd)
-		} else if err := s.completeWrites(sn); err != nil {
+		} else if err := s.persistAndSend(sn, &rd); err != nil {
 			return err
-		}
-		if async {
-			// written, then sent, by completeWrites
-		} else if err := s.observe(sn.id, rd.Messages, rd.Entries); err != nil {
-			return err
-		} else if s.opts.ReplyBeforePersist {
-			// A lazy background flusher syncs every 50ms.
-			sn.disk.unsynced = append(sn.disk.unsynced, rd)
-			if s.now%50 == 0 {
-				sn.disk.sync()
-			}
-		} else {
-			sn.disk.save(&rd)
-		}
-		if !async {
-			for _, m := range rd.Messages {
-				s.send(m)
-			}
 		}
 		for _, e := range rd.Committed {
 			if err := s.check.apply(sn.id, e); err != nil {
@@ -406,6 +389,31 @@ func (s *sim) process(sn *simNode) error {
 		if err := s.maybeSnapshot(sn); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// persistAndSend handles rd in place, after the writes in flight: it is
+// written (or, for the broken ReplyBeforePersist driver, left to a lazy
+// flusher), then its messages are sent.
+func (s *sim) persistAndSend(sn *simNode, rd *consensus.Ready) error {
+	if err := s.completeWrites(sn); err != nil {
+		return err
+	}
+	if err := s.observe(sn.id, rd.Messages, rd.Entries); err != nil {
+		return err
+	}
+	if s.opts.ReplyBeforePersist {
+		// A lazy background flusher syncs every 50ms.
+		sn.disk.unsynced = append(sn.disk.unsynced, *rd)
+		if s.now%50 == 0 {
+			sn.disk.sync()
+		}
+	} else {
+		sn.disk.save(rd)
+	}
+	for _, m := range rd.Messages {
+		s.send(m)
 	}
 	return nil
 }
