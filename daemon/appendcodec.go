@@ -69,54 +69,93 @@ func decodeAppendRequest(b []byte, req *clockdv1.AppendRequest) error {
 }
 
 // decodeEvent fills e from b, the encoding of one Event, whose bytes s
-// holds too.
+// holds too. Every field of an Event has a number below 16, so its tag is
+// one byte: fields of that shape are read inline here, and anything else
+// (a longer tag, another wire type, a truncated value) goes through
+// nextField, which reads every field proto.Unmarshal does and refuses the
+// rest.
 func decodeEvent(b []byte, s string, e *clockdv1.Event) error {
 	for off := 0; off < len(b); {
-		f, err := nextField(b, off)
-		if err != nil {
-			return err
+		tag := b[off]
+		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
+		var f field
+		if tag < 0x80 && num != 0 && (typ == protowire.VarintType || typ == protowire.BytesType) {
+			v, n := uvarintAt(b, off+1)
+			switch {
+			case n <= 0:
+			case typ == protowire.VarintType:
+				f = field{num: num, typ: typ, at: off + 1, end: off + 1 + n, varint: v}
+			case v <= uint64(len(b)-off-1-n):
+				at := off + 1 + n
+				f = field{num: num, typ: typ, at: at, end: at + int(v)}
+			}
+		}
+		if f.num == 0 {
+			var err error
+			if f, err = nextField(b, off); err != nil {
+				return err
+			}
 		}
 		off = f.end
-		switch f.typ {
-		case protowire.VarintType:
-			switch f.num {
-			case 3:
-				e.SourceSeq = f.varint
-			case 4:
-				e.LocalUnixNano = int64(f.varint)
-			case 5:
-				e.RefEarliestUnixNano = int64(f.varint)
-			case 6:
-				e.RefLatestUnixNano = int64(f.varint)
-			case 9:
-				e.DurNanos = int64(f.varint)
-			}
-		case protowire.BytesType:
-			var dst *string
-			switch f.num {
-			case 1:
-				dst = &e.Host
-			case 2:
-				dst = &e.Source
-			case 7:
-				dst = &e.Kind
-			case 8:
-				dst = &e.Name
-			case 10:
-				a := &clockdv1.Attr{}
-				if err := decodeAttr(b[f.at:f.end], s[f.at:f.end], a); err != nil {
-					return err
-				}
-				e.Attrs = append(e.Attrs, a)
-				continue
-			default:
-				continue
-			}
-			if !utf8.Valid(b[f.at:f.end]) {
-				return errInvalidUTF8
-			}
-			*dst = s[f.at:f.end]
+		if err := setEventField(e, f, b, s); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// uvarintAt reads the varint at b[i:]; n <= 0 when it is not one.
+func uvarintAt(b []byte, i int) (v uint64, n int) {
+	if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), 1
+	}
+	if i >= len(b) {
+		return 0, 0
+	}
+	return protowire.ConsumeVarint(b[i:])
+}
+
+// setEventField stores the field f of b (and s) in e.
+func setEventField(e *clockdv1.Event, f field, b []byte, s string) error {
+	switch f.typ {
+	case protowire.VarintType:
+		switch f.num {
+		case 3:
+			e.SourceSeq = f.varint
+		case 4:
+			e.LocalUnixNano = int64(f.varint)
+		case 5:
+			e.RefEarliestUnixNano = int64(f.varint)
+		case 6:
+			e.RefLatestUnixNano = int64(f.varint)
+		case 9:
+			e.DurNanos = int64(f.varint)
+		}
+	case protowire.BytesType:
+		var dst *string
+		switch f.num {
+		case 1:
+			dst = &e.Host
+		case 2:
+			dst = &e.Source
+		case 7:
+			dst = &e.Kind
+		case 8:
+			dst = &e.Name
+		case 10:
+			a := &clockdv1.Attr{}
+			if err := decodeAttr(b[f.at:f.end], s[f.at:f.end], a); err != nil {
+				return err
+			}
+			e.Attrs = append(e.Attrs, a)
+			return nil
+		default:
+			return nil
+		}
+		if !utf8.Valid(b[f.at:f.end]) {
+			return errInvalidUTF8
+		}
+		*dst = s[f.at:f.end]
 	}
 	return nil
 }

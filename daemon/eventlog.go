@@ -223,7 +223,10 @@ func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.
 		return nil, status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(in), maxAppendEvents)
 	}
 	out := make([]ingest.Event, 0, len(in))
-	var key string // of the source of the event before
+	// Events mostly come in runs of one source: the run's last sequence
+	// number is kept in last and written back to lastSeq when it ends.
+	var key string  // of the source of the event before
+	var last uint64 // lastSeq[key], as of the event before
 	for i, pe := range in {
 		if size := eventSize(pe); size > maxEventBytes {
 			return nil, status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
@@ -232,14 +235,18 @@ func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.
 			return nil, status.Errorf(codes.InvalidArgument, "event %d has no source", i)
 		}
 		if i == 0 || pe.Host != in[i-1].Host || pe.Source != in[i-1].Source {
+			if i > 0 {
+				lastSeq[key] = last
+			}
 			key = pe.Host + "\x00" + pe.Source
+			last = lastSeq[key]
 		}
 		if pe.SourceSeq != 0 {
-			if pe.SourceSeq <= lastSeq[key] {
+			if pe.SourceSeq <= last {
 				return nil, status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
-					i, pe.Source, pe.SourceSeq, lastSeq[key])
+					i, pe.Source, pe.SourceSeq, last)
 			}
-			lastSeq[key] = pe.SourceSeq
+			last = pe.SourceSeq
 		}
 		e := ingest.Event{Host: pe.Host, Source: pe.Source, SourceSeq: pe.SourceSeq, LocalNs: pe.LocalUnixNano,
 			Kind: pe.Kind, Name: pe.Name, DurNs: pe.DurNanos}
@@ -253,6 +260,9 @@ func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.
 			}
 		}
 		out = append(out, e)
+	}
+	if len(in) > 0 {
+		lastSeq[key] = last
 	}
 	return out, nil
 }
