@@ -39,8 +39,6 @@ import (
 // profile and a 1 s execution trace of each node from the window (clockd
 // run --pprof).
 const (
-	logClients       = 8
-	logBatch         = 2000
 	logWarmup        = 2 * time.Second
 	logMeasure       = 10 * time.Second
 	logTargetRate    = 500_000
@@ -61,17 +59,17 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 	}
 	defer cl.Stop()
 	fmt.Fprintf(cfg.Progress, "%d clients appending %d-event batches to leader %d for %v after %v warm-up\n",
-		logClients, logBatch, leader.ID, logMeasure, logWarmup)
+		cfg.LogClients, cfg.LogBatch, leader.ID, logMeasure, logWarmup)
 	start := time.Now()
 	w := &logWindow{from: start.Add(logWarmup), end: start.Add(logWarmup + logMeasure)}
 	mem := sampleRSS(cl, w.from, w.end)
 	var wg sync.WaitGroup
-	errc := make(chan error, logClients)
-	for i := range logClients {
+	errc := make(chan error, cfg.LogClients)
+	for i := range cfg.LogClients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.appendLoop(ctx, cl, leader.ID, i); err != nil {
+			if err := w.appendLoop(ctx, cl, leader.ID, i, cfg.LogBatch); err != nil {
 				errc <- err
 			}
 		}()
@@ -98,7 +96,7 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 	if saveDir != "" {
 		w.save(cl, saveDir)
 	}
-	printLogPart(w, gsn1-gsn0, cl, rss, self1-self0)
+	printLogPart(cfg, w, gsn1-gsn0, cl, rss, self1-self0)
 	return nil
 }
 
@@ -161,7 +159,7 @@ func (w *logWindow) save(cl *proccluster.Cluster, dir string) {
 	}
 }
 
-func printLogPart(w *logWindow, gsns uint64, cl *proccluster.Cluster, rss map[uint64]*rssTrace,
+func printLogPart(cfg Config, w *logWindow, gsns uint64, cl *proccluster.Cluster, rss map[uint64]*rssTrace,
 	clientsCPU time.Duration) {
 	events, lat := w.events.Load(), w.lat
 	rate := float64(events) / logMeasure.Seconds()
@@ -174,7 +172,7 @@ func printLogPart(w *logWindow, gsns uint64, cl *proccluster.Cluster, rss map[ui
 	}
 	out := os.Stdout
 	fmt.Fprintf(out, "\nordered event log: 3 clockd processes on loopback, fsync on, %d clients, %d events per Append\n",
-		logClients, logBatch)
+		cfg.LogClients, cfg.LogBatch)
 	row := func(name string, v any) { fmt.Fprintf(out, "%-34s %14v\n", name, v) }
 	row("events/s (acknowledged)", fmt.Sprintf("%.0f", rate))
 	row("events/s (leader's GSN advance)", fmt.Sprintf("%.0f", float64(gsns)/logMeasure.Seconds()))
@@ -206,10 +204,14 @@ func printLogPart(w *logWindow, gsns uint64, cl *proccluster.Cluster, rss map[ui
 		verdict(rate >= logTargetRate), logTargetP99, verdict(p(0.99) <= logTargetP99))
 }
 
-// appendLoop appends batches, one at a time, until the window ends, and
-// records those that started and ended in it. Each event is stamped with
-// the time it was made.
-func (w *logWindow) appendLoop(ctx context.Context, cl *proccluster.Cluster, leader uint64, client int) error {
+// appendLoop appends batches of n events, one at a time, until the window
+// ends, and records those that started and ended in it. The request and
+// its events are made once and refilled for each batch, as a lean client
+// would, so that the load costs the machine little beside the cluster:
+// each event gets the next sequence number of its source and the time
+// its batch was filled plus its index in nanoseconds (distinct and
+// increasing, one clock read per batch).
+func (w *logWindow) appendLoop(ctx context.Context, cl *proccluster.Cluster, leader uint64, client, n int) error {
 	c, err := cl.Dial(ctx, leader)
 	if err != nil {
 		return err
@@ -218,13 +220,18 @@ func (w *logWindow) appendLoop(ctx context.Context, cl *proccluster.Cluster, lea
 	o := clockdv1.NewOrderingServiceClient(c.Conn())
 	name := strings.Repeat("x", logEventNameSize)
 	source := fmt.Sprintf("bench-%d", client)
+	req := &clockdv1.AppendRequest{Events: make([]*clockdv1.Event, n)}
+	events := make([]clockdv1.Event, n)
+	for i := range req.Events {
+		events[i] = clockdv1.Event{Host: "bench", Source: source, Kind: "log", Name: name}
+		req.Events[i] = &events[i]
+	}
 	seq := uint64(0)
 	for time.Now().Before(w.end) {
-		req := &clockdv1.AppendRequest{Events: make([]*clockdv1.Event, logBatch)}
-		for i := range req.Events {
+		now := time.Now().UnixNano()
+		for i, e := range req.Events {
 			seq++
-			req.Events[i] = &clockdv1.Event{Host: "bench", Source: source, SourceSeq: seq,
-				LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: name}
+			e.SourceSeq, e.LocalUnixNano = seq, now+int64(i)
 		}
 		t0 := time.Now()
 		st, err := o.Append(ctx)

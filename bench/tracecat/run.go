@@ -23,6 +23,8 @@ type Config struct {
 	Tracecat       string // the binary; "" builds cmd/tracecat
 	Part           string // merge, log or all
 	KeepData       bool   // leave the temporary directory
+	LogClients     int    // log part: concurrent appenders
+	LogBatch       int    // log part: events per Append
 	Progress       io.Writer
 }
 
