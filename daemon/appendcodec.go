@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -32,12 +33,14 @@ func (c appendCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
+	// Materialize returns a new copy, which nothing else holds.
 	return decodeAppendRequest(data.Materialize(), req)
 }
 
 var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
-// decodeAppendRequest replaces req with the message b holds.
+// decodeAppendRequest replaces req with the message b holds. The events'
+// strings are pieces of b, which must not change afterwards.
 func decodeAppendRequest(b []byte, req *clockdv1.AppendRequest) error {
 	n := 0 // events
 	for off := 0; off < len(b); {
@@ -50,7 +53,7 @@ func decodeAppendRequest(b []byte, req *clockdv1.AppendRequest) error {
 		}
 		off = f.end
 	}
-	s := string(b) // the strings of every event are pieces of it
+	s := unsafe.String(unsafe.SliceData(b), len(b))
 	evs := make([]clockdv1.Event, n)
 	req.Reset()
 	req.Events = make([]*clockdv1.Event, 0, n)

@@ -197,18 +197,28 @@ func TestProposeCancelAndShutdown(t *testing.T) {
 	}
 }
 
-// flipIn flips one byte of the first occurrence of marker in file.
+// flipIn flips one byte of every occurrence of marker in file. bolt may
+// keep stale copies of a record in freed pages, before or after the live
+// one, so flipping only the first could miss it.
 func flipIn(t *testing.T, file string, marker []byte) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(data, marker)
-	if i < 0 {
+	found := 0
+	for i := 0; ; {
+		j := bytes.Index(data[i:], marker)
+		if j < 0 {
+			break
+		}
+		data[i+j+len(marker)/2] ^= 0x40
+		found++
+		i += j + len(marker)
+	}
+	if found == 0 {
 		t.Fatalf("marker %q not found in %s", marker, file)
 	}
-	data[i+len(marker)/2] ^= 0x40
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

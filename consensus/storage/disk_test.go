@@ -11,11 +11,11 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// rawLog returns the record at slot as stored.
+// rawLog returns the first part of the record at slot as stored.
 func rawLog(t *testing.T, s *Store, slot uint64) raft.Log {
 	t.Helper()
 	var l raft.Log
-	if err := s.db.GetLog(slot, &l); err != nil {
+	if err := s.db.GetLog(logKey(slot, 0), &l); err != nil {
 		t.Fatalf("get slot %d: %v", slot, err)
 	}
 	return l

@@ -26,19 +26,35 @@
 //
 // # Layout
 //
-// raft-boltdb keeps two buckets. The log bucket holds one raft.Log per slot,
-// keyed by Index = slot, with Type = raft.LogCommand and
+// raft-boltdb keeps two buckets. The log bucket holds each slot's record
 //
-//	Data = uvarint(commitHint) || consensus.AppendEntry(entry) || crc
+//	record = uvarint(commitHint) || consensus.AppendEntry(entry) || crc
 //
 // where commitHint is HardState.Commit as passed to the Save that wrote the
-// record. The stable bucket holds two keys:
+// record, cut into n parts of at most 32 KiB. Part p is a raft.Log with
+//
+//	Index = slot<<16 | p, Term = n, Type = raft.LogCommand, Data = the part
+//
+// so a slot's parts are adjacent keys and slots stay in key order (slots
+// go up to 2^48-1; Save refuses more with ErrSlotHigh). Parts keep each
+// value small: bolt keeps at least two values in a leaf page and writes
+// the whole leaf again when a key is added to it, so whole records of a
+// few hundred KiB (slots of trace events) would be written again by the
+// next Saves, about 4.6 times their size in all; in parts a Save writes
+// again at most a few parts before its own. A record written over a longer
+// one of the same slot leaves the longer one's last parts behind; Load
+// reads only the n parts the first names, and Compact deletes the rest
+// with the slot. The stable bucket holds:
 //
 //	"hardstate" = uvarint(Promised.Round) || uvarint(Promised.Node) || uvarint(Commit) || crc
 //	"compacted" = uvarint(floor) || crc
+//	"layout"    = uvarint(2) || crc
 //
-// "compacted" is absent until the first Compact. In every value, crc is the
-// CRC-32C (Castagnoli) of all the bytes before it, 4 bytes big-endian,
+// "compacted" is absent until the first Compact. "layout" is written when
+// Open finds an empty file; Open refuses, with ErrLayout, a file that has
+// records and no "layout" (one whole record per key, as an earlier version
+// wrote) or another layout. In a record and in every stable value, crc is
+// the CRC-32C (Castagnoli) of all the bytes before it, 4 bytes big-endian,
 // appended as a trailer. Slot 0 is reserved (Commit 0 means nothing is
 // chosen) and Save refuses it.
 //
@@ -58,8 +74,10 @@
 // bolt checks its meta pages but not the values it stores: a flipped bit in
 // a record would decode into a different, valid-looking entry, and an
 // acceptor that reports a value it never accepted breaks Paxos. So every
-// value carries the CRC-32C trailer above, and Load checks it before it
-// decodes anything. A mismatch (or a value that passes the check and still
+// record (joined from its parts) and every stable value carries the CRC-32C
+// trailer above, and Load checks it before it decodes anything; a missing
+// part, or one that disagrees with the first about their number, is
+// corrupt too. A mismatch (or a value that passes the check and still
 // does not decode) fails Load with an error wrapping ErrCorrupt that names
 // the file and the slot, "hardstate" or "compaction floor":
 //
@@ -118,7 +136,8 @@
 //     the Store knows the highest such ballot of any record it holds, and
 //     reads nothing when the durable promise is at least that.
 //  2. "compacted" = n, the compaction floor. It only ever rises.
-//  3. Every record with slot <= n, deleted in one DeleteRange transaction.
+//  3. Every part of every record with slot <= n, deleted in one DeleteRange
+//     transaction.
 //
 // Load reads records only above the floor and treats the floor as chosen: a
 // crash between steps 2 and 3 leaves records at or below it, which Load

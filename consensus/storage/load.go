@@ -157,6 +157,7 @@ func (s *Store) span(floor, upTo uint64) (first, last uint64, err error) {
 	if first == 0 && last == 0 {
 		return 1, 0, nil
 	}
+	first, last = first>>partBits, last>>partBits
 	if first == 0 {
 		return 0, 0, fmt.Errorf("slot 0: %w", ErrSlotZero)
 	}
@@ -173,27 +174,57 @@ func (s *Store) span(floor, upTo uint64) (first, last uint64, err error) {
 // scan checks and decodes the records from first to last inclusive, in slot
 // order, skipping missing slots, and calls fn with each. 1 <= first <= last.
 func (s *Store) scan(first, last uint64, fn func(hint uint64, e consensus.Entry)) error {
-	var l raft.Log
-	// Stop on idx == last rather than idx > last, which would never hold for
-	// last == MaxUint64.
-	for idx := first; ; idx++ {
-		l = raft.Log{}
-		err := s.db.GetLog(idx, &l)
+	var rec []byte
+	// Stop on slot == last rather than slot > last, which would never hold
+	// for last == MaxUint64.
+	for slot := first; ; slot++ {
+		var err error
+		rec, err = s.record(slot, rec[:0])
 		switch {
 		case errors.Is(err, raft.ErrLogNotFound):
 		case err != nil:
-			return fmt.Errorf("slot %d: %w", idx, err)
-		case l.Type != raft.LogCommand || l.Index != idx:
-			return fmt.Errorf("slot %d: %w: log type %v index %d", idx, ErrCorrupt, l.Type, l.Index)
+			return fmt.Errorf("slot %d: %w", slot, err)
 		default:
-			hint, e, err := decodeRecord(idx, l.Data)
+			hint, e, err := decodeRecord(slot, rec)
 			if err != nil {
-				return fmt.Errorf("slot %d: %w", idx, err)
+				return fmt.Errorf("slot %d: %w", slot, err)
 			}
 			fn(hint, e)
 		}
-		if idx == last {
+		if slot == last {
 			return nil
 		}
 	}
+}
+
+// record appends slot's record, joined from its parts, to dst. It returns
+// raft.ErrLogNotFound if the slot has none. Every part must be a command
+// under its own key that gives the same number of parts as the first;
+// parts beyond that number are left from an earlier, longer record of the
+// slot and are not read.
+func (s *Store) record(slot uint64, dst []byte) ([]byte, error) {
+	var l raft.Log
+	n := 1
+	for p := 0; p < n; p++ {
+		l = raft.Log{}
+		err := s.db.GetLog(logKey(slot, p), &l)
+		switch {
+		case p == 0 && errors.Is(err, raft.ErrLogNotFound):
+			return dst, err
+		case errors.Is(err, raft.ErrLogNotFound):
+			return dst, fmt.Errorf("%w: part %d of %d missing", ErrCorrupt, p, n)
+		case err != nil:
+			return dst, err
+		case l.Type != raft.LogCommand || l.Index != logKey(slot, p):
+			return dst, fmt.Errorf("%w: part %d: log type %v index %d", ErrCorrupt, p, l.Type, l.Index)
+		case p == 0 && (l.Term < 1 || l.Term > maxParts):
+			return dst, fmt.Errorf("%w: %d parts", ErrCorrupt, l.Term)
+		case p == 0:
+			n = int(l.Term)
+		case l.Term != uint64(n):
+			return dst, fmt.Errorf("%w: part %d of %d says %d parts", ErrCorrupt, p, n, l.Term)
+		}
+		dst = append(dst, l.Data...)
+	}
+	return dst, nil
 }

@@ -15,7 +15,41 @@ var (
 	// keyCompacted holds the compaction floor: every slot <= it was deleted
 	// by Compact and is covered by a snapshot.
 	keyCompacted = []byte("compacted")
+	// keyLayout holds the layout of the log bucket, layoutParts.
+	keyLayout = []byte("layout")
 )
+
+// layoutParts is the log bucket's layout: each record in parts of at
+// most partBytes, under the keys logKey(slot, 0), logKey(slot, 1), ...
+const layoutParts = 2
+
+// A log key holds the slot in its high bits and the part in the low
+// partBits: logKey(slot, part) = slot<<partBits | part. Keys sort by slot,
+// then part, so a slot's parts are adjacent and a key range covers whole
+// slots.
+const (
+	partBits = 16
+	maxSlot  = 1<<(64-partBits) - 1
+	maxParts = 1 << partBits
+)
+
+// partBytes bounds the Data of one part. bolt keeps at least two values
+// in a leaf page and writes the whole leaf again whenever a key is added
+// to it, so a record of a few hundred KiB stored whole is written again
+// by the next Saves too (4.6 times its size in all, for 300 KiB records).
+// In parts of partBytes a Save writes again at most a few parts of the
+// record before it.
+const partBytes = 32 << 10
+
+// logKey is the log-bucket key (raft.Log Index) of part of slot's record.
+func logKey(slot uint64, part int) uint64 { return slot<<partBits | uint64(part) }
+
+// appendLayout appends the sealed value of keyLayout.
+func appendLayout(dst []byte) []byte {
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, layoutParts)
+	return appendSum(dst, dst[start:])
+}
 
 // sumBytes is the length of the CRC-32C trailer on every stored value.
 const sumBytes = 4

@@ -395,7 +395,7 @@ func TestLoadCorrupt(t *testing.T) {
 	other := appendRecord(nil, 0, &consensus.Entry{Slot: 6, Ballot: b})
 	storeLog := func(typ raft.LogType, data []byte) func(s *Store) error {
 		return func(s *Store) error {
-			return s.db.StoreLog(&raft.Log{Index: 5, Type: typ, Data: data})
+			return s.db.StoreLog(&raft.Log{Index: logKey(5, 0), Term: 1, Type: typ, Data: data})
 		}
 	}
 	set := func(key, value []byte) func(s *Store) error {

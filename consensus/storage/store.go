@@ -21,6 +21,8 @@ var (
 	ErrClosed   = errors.New("storage: store closed")
 	ErrCorrupt  = errors.New("storage: corrupt record")
 	ErrSlotZero = errors.New("storage: slot 0 is reserved")
+	ErrSlotHigh = errors.New("storage: slot above 2^48-1")
+	ErrLayout   = errors.New("storage: unknown layout")
 )
 
 // openTimeout bounds the wait for bolt's exclusive file lock, so a second
@@ -72,11 +74,47 @@ func OpenLogger(path string, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	err = syncDir(filepath.Dir(path))
+	if err == nil {
+		err = checkLayout(db)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	return &Store{path: path, db: db, log: log.With(zap.String("path", path))}, nil
+}
+
+// checkLayout makes sure the log bucket is in layoutParts: a new file is
+// marked so before anything is saved, and a file with records but no mark
+// (one record per key) or another mark is refused with ErrLayout.
+func checkLayout(db *raftboltdb.BoltStore) error {
+	buf, err := db.Get(keyLayout)
+	switch {
+	case errors.Is(err, raftboltdb.ErrKeyNotFound):
+		first, err := db.FirstIndex()
+		if err != nil {
+			return err
+		}
+		if first != 0 {
+			return fmt.Errorf("%w: records but no layout mark", ErrLayout)
+		}
+		return db.Set(keyLayout, appendLayout(nil))
+	case err != nil:
+		return fmt.Errorf("layout: %w", err)
+	}
+	var v [1]uint64
+	body, err := openSum(buf)
+	if err == nil {
+		err = decodeUvarints(body, v[:])
+	}
+	if err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if v[0] != layoutParts {
+		return fmt.Errorf("%w: %d, this version reads %d", ErrLayout, v[0], layoutParts)
+	}
+	return nil
 }
 
 // syncDir makes a newly created file's directory entry durable.
@@ -122,6 +160,9 @@ func (s *Store) Save(hs consensus.HardState, hsChanged bool, ents []consensus.En
 	for i := range ents {
 		if ents[i].Slot == 0 {
 			return s.fail("save", ErrSlotZero)
+		}
+		if ents[i].Slot > maxSlot {
+			return s.fail("save", ErrSlotHigh)
 		}
 		if !ents[i].Chosen && s.accepted.Less(ents[i].Ballot) {
 			s.accepted = ents[i].Ballot
@@ -176,7 +217,7 @@ func (s *Store) Compact(upTo uint64) error {
 		floor = upTo
 	}
 	// One transaction, one fsync, however many records it deletes.
-	if err := s.db.DeleteRange(0, floor); err != nil {
+	if err := s.db.DeleteRange(0, logKey(min(floor, maxSlot), maxParts-1)); err != nil {
 		return s.fail("compact", err)
 	}
 	s.log.Info("log compacted", zap.Uint64("compacted-to", floor))
@@ -235,8 +276,11 @@ func (s *Store) fail(op string, err error) error {
 	return s.err
 }
 
-// batch encodes ents as one raft.Log per distinct slot, in slot order, the
-// last of equal slots winning. The result aliases s's scratch buffers and is
+// recordParts is the number of parts a record of n bytes is stored in.
+func recordParts(n int) int { return max(1, (n+partBytes-1)/partBytes) }
+
+// batch encodes ents as the parts of one record per distinct slot, in slot
+// order, the last of equal slots winning. The result aliases s's scratch buffers and is
 // valid until the next call.
 func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
 	s.order = s.order[:0]
@@ -268,12 +312,24 @@ func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
 		s.buf = appendRecord(s.buf, commit, &ents[i])
 		ends[k] = len(s.buf)
 	}
-	s.logs = slices.Grow(s.logs[:0], len(kept))[:len(kept)]
+	parts, start := 0, 0
+	for _, end := range ends {
+		parts += recordParts(end - start)
+		start = end
+	}
+	// s.logs is sized first: s.ptrs point into it.
+	s.logs = slices.Grow(s.logs[:0], parts)[:parts]
 	s.ptrs = s.ptrs[:0]
-	start := 0
+	start = 0
 	for k, i := range kept {
-		s.logs[k] = raft.Log{Index: ents[i].Slot, Type: raft.LogCommand, Data: s.buf[start:ends[k]:ends[k]]}
-		s.ptrs = append(s.ptrs, &s.logs[k])
+		rec := s.buf[start:ends[k]:ends[k]]
+		n := recordParts(len(rec))
+		for p := range n {
+			lo, hi := p*partBytes, min((p+1)*partBytes, len(rec))
+			l := &s.logs[len(s.ptrs)]
+			*l = raft.Log{Index: logKey(ents[i].Slot, p), Term: uint64(n), Type: raft.LogCommand, Data: rec[lo:hi:hi]}
+			s.ptrs = append(s.ptrs, l)
+		}
 		start = ends[k]
 	}
 	return s.ptrs

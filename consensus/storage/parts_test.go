@@ -1,0 +1,191 @@
+package storage
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/clockd/clockd/consensus"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// parts returns how many part keys slot has in the file.
+func parts(t *testing.T, s *Store, slot uint64) int {
+	t.Helper()
+	n := 0
+	for p := 0; p < maxParts; p++ {
+		var l raft.Log
+		err := s.db.GetLog(logKey(slot, p), &l)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("get slot %d part %d: %v", slot, p, err)
+		}
+		n++
+	}
+	return n
+}
+
+// TestParts: records of every size round-trip through their parts, a
+// shorter record over a longer one of the same slot wins over the longer
+// one's leftover parts, and Compact deletes every part.
+func TestParts(t *testing.T) {
+	b := ballot(1, 1)
+	path := filepath.Join(t.TempDir(), "acceptor.db")
+	s := openT(t, path)
+	big := func(slot uint64, n int) consensus.Entry {
+		return ent(slot, b, false, strings.Repeat(string(rune('a'+slot)), n))
+	}
+	ents := []consensus.Entry{
+		ent(1, b, false, "small"),
+		big(2, partBytes-60),    // about one part whole
+		big(3, partBytes),       // just over one part
+		big(4, 5*partBytes+123), // six parts
+		big(5, 3*partBytes),
+	}
+	if err := s.Save(hardState(b, 0), true, ents); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	for slot, want := range map[uint64]int{1: 1, 4: 6} {
+		if got := parts(t, s, slot); got != want {
+			t.Errorf("slot %d in %d parts, want %d", slot, got, want)
+		}
+	}
+	// Slot 4 again, shorter, at a higher ballot: its last parts stay
+	// behind in the file.
+	b2 := ballot(2, 1)
+	short := ent(4, b2, false, "short")
+	if err := s.Save(hardState(b2, 0), true, []consensus.Entry{short}); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	ents[3] = short
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s = openT(t, path)
+	defer s.Close()
+	if got := parts(t, s, 4); got != 6 {
+		t.Errorf("slot 4 has %d part keys, want 6 (one live, five left over)", got)
+	}
+	hs, got, err := s.Load()
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if !reflect.DeepEqual(got, ents) || hs.Promised != b2 {
+		t.Errorf("load = %v %d entries, want %v %d entries as saved", hs.Promised, len(got), b2, len(ents))
+	}
+	if err := s.Compact(4); err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	if first, err := s.db.FirstIndex(); err != nil || first != logKey(5, 0) {
+		t.Errorf("first key after compact = %#x, %v; want slot 5's first part %#x", first, err, logKey(5, 0))
+	}
+	if _, got, err := s.Load(); err != nil || !reflect.DeepEqual(got, ents[4:]) {
+		t.Errorf("load after compact = %d entries, %v; want slot 5 only", len(got), err)
+	}
+}
+
+// TestPartsCorrupt: a missing part or a part that disagrees with the
+// first about their number fails the Load, naming the slot.
+func TestPartsCorrupt(t *testing.T) {
+	b := ballot(1, 1)
+	for _, tc := range []struct {
+		name  string
+		write func(s *Store) error
+	}{
+		{"middle part missing", func(s *Store) error { return s.db.DeleteRange(logKey(7, 1), logKey(7, 1)) }},
+		{"last part missing", func(s *Store) error { return s.db.DeleteRange(logKey(7, 2), logKey(7, 2)) }},
+		{"part count disagrees", func(s *Store) error {
+			var l raft.Log
+			if err := s.db.GetLog(logKey(7, 1), &l); err != nil {
+				return err
+			}
+			l.Term = 2
+			return s.db.StoreLog(&l)
+		}},
+		{"first part says more parts", func(s *Store) error {
+			var l raft.Log
+			if err := s.db.GetLog(logKey(7, 0), &l); err != nil {
+				return err
+			}
+			l.Term = 4
+			return s.db.StoreLog(&l)
+		}},
+		{"first part says no parts", func(s *Store) error {
+			var l raft.Log
+			if err := s.db.GetLog(logKey(7, 0), &l); err != nil {
+				return err
+			}
+			l.Term = 0
+			return s.db.StoreLog(&l)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "acceptor.db")
+			s := openT(t, path)
+			defer s.Close()
+			e := ent(7, b, false, strings.Repeat("x", 2*partBytes+1)) // three parts
+			if err := s.Save(hardState(b, 0), true, []consensus.Entry{e}); err != nil {
+				t.Fatalf("save: %v", err)
+			}
+			if err := tc.write(s); err != nil {
+				t.Fatalf("corrupt: %v", err)
+			}
+			_, _, err := s.Load()
+			checkCorrupt(t, err, []error{ErrCorrupt}, path, "slot 7")
+		})
+	}
+}
+
+// TestLayout: a file with records and no layout mark (one record per key)
+// or with another layout's mark is refused at open, naming the file.
+func TestLayout(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(db *raftboltdb.BoltStore) error
+	}{
+		{"records without a mark", func(db *raftboltdb.BoltStore) error {
+			return db.StoreLog(&raft.Log{Index: 5, Type: raft.LogCommand, Data: []byte("x")})
+		}},
+		{"another layout", func(db *raftboltdb.BoltStore) error {
+			return db.Set(keyLayout, appendSum([]byte{3}, []byte{3}))
+		}},
+		{"mark corrupt", func(db *raftboltdb.BoltStore) error {
+			return db.Set(keyLayout, []byte{2, 0, 0, 0, 0})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "acceptor.db")
+			db, err := raftboltdb.New(raftboltdb.Options{Path: path})
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if err := tc.write(db); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			s, err := Open(path)
+			if err == nil {
+				s.Close()
+				t.Fatal("open succeeded")
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "layout") {
+				t.Errorf("open error %q does not name the file and its layout", err)
+			}
+		})
+	}
+	// An empty file gets the mark and opens again.
+	path := filepath.Join(t.TempDir(), "acceptor.db")
+	for range 2 {
+		s := openT(t, path)
+		if err := s.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+}
