@@ -35,8 +35,9 @@
 //
 //	Index = slot<<16 | p, Term = n, Type = raft.LogCommand, Data = the part
 //
-// so a slot's parts are adjacent keys and slots stay in key order (slots
-// go up to 2^48-1; Save refuses more with ErrSlotHigh). Parts keep each
+// so a slot's parts are adjacent keys and slots stay in key order. Save
+// refuses a slot above 2^48-1 (ErrSlotHigh) and a record of more than 2^16
+// parts (ErrRecordSize); consensus messages are far smaller. Parts keep each
 // value small: bolt keeps at least two values in a leaf page and writes
 // the whole leaf again when a key is added to it, so whole records of a
 // few hundred KiB (slots of trace events) would be written again by the

@@ -189,3 +189,23 @@ func TestLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotHigh: the highest slot a key can hold saves and loads; the one
+// above it is refused.
+func TestSlotHigh(t *testing.T) {
+	b := ballot(1, 1)
+	path := filepath.Join(t.TempDir(), "acceptor.db")
+	s := openT(t, path)
+	defer s.Close()
+	top := ent(maxSlot, b, false, "top")
+	if err := s.Save(hardState(b, 0), true, []consensus.Entry{top}); err != nil {
+		t.Fatalf("save slot %d: %v", uint64(maxSlot), err)
+	}
+	if _, got, err := s.Load(); err != nil || !reflect.DeepEqual(got, []consensus.Entry{top}) {
+		t.Fatalf("load = %v, %v; want slot %d", got, err, uint64(maxSlot))
+	}
+	err := s.Save(hardState(b, 0), true, []consensus.Entry{ent(maxSlot+1, b, false, "x")})
+	if !errors.Is(err, ErrSlotHigh) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("save above slot %d = %v, want %v naming the file", uint64(maxSlot), err, ErrSlotHigh)
+	}
+}

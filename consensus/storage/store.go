@@ -23,6 +23,8 @@ var (
 	ErrSlotZero = errors.New("storage: slot 0 is reserved")
 	ErrSlotHigh = errors.New("storage: slot above 2^48-1")
 	ErrLayout   = errors.New("storage: unknown layout")
+	// ErrRecordSize: a record needs more than 2^16 parts of 32 KiB.
+	ErrRecordSize = errors.New("storage: record larger than 2 GiB")
 )
 
 // openTimeout bounds the wait for bolt's exclusive file lock, so a second
@@ -171,7 +173,11 @@ func (s *Store) Save(hs consensus.HardState, hsChanged bool, ents []consensus.En
 	// Entries before hardstate: a durable Commit must never cover entries
 	// that are not durable yet.
 	if len(ents) > 0 {
-		if err := s.db.StoreLogs(s.batch(hs.Commit, ents)); err != nil {
+		logs, err := s.batch(hs.Commit, ents)
+		if err == nil {
+			err = s.db.StoreLogs(logs)
+		}
+		if err != nil {
 			return s.fail("save", err)
 		}
 	}
@@ -280,9 +286,10 @@ func (s *Store) fail(op string, err error) error {
 func recordParts(n int) int { return max(1, (n+partBytes-1)/partBytes) }
 
 // batch encodes ents as the parts of one record per distinct slot, in slot
-// order, the last of equal slots winning. The result aliases s's scratch buffers and is
-// valid until the next call.
-func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
+// order, the last of equal slots winning. The result aliases s's scratch
+// buffers and is valid until the next call. A record too long for
+// maxParts parts is refused with ErrRecordSize.
+func (s *Store) batch(commit uint64, ents []consensus.Entry) ([]*raft.Log, error) {
 	s.order = s.order[:0]
 	for i := range ents {
 		s.order = append(s.order, i)
@@ -313,8 +320,12 @@ func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
 		ends[k] = len(s.buf)
 	}
 	parts, start := 0, 0
-	for _, end := range ends {
-		parts += recordParts(end - start)
+	for k, end := range ends {
+		n := recordParts(end - start)
+		if n > maxParts {
+			return nil, fmt.Errorf("%w: slot %d: %d bytes", ErrRecordSize, ents[kept[k]].Slot, end-start)
+		}
+		parts += n
 		start = end
 	}
 	// s.logs is sized first: s.ptrs point into it.
@@ -332,5 +343,5 @@ func (s *Store) batch(commit uint64, ents []consensus.Entry) []*raft.Log {
 		}
 		start = ends[k]
 	}
-	return s.ptrs
+	return s.ptrs, nil
 }
