@@ -34,8 +34,9 @@
 // the target is at least 1.
 //
 // --part log measures the ordered event log: a 3-node loopback cluster of
-// real clockd processes, 8 clients appending 2,000-event batches of
-// 100-byte events to the leader; it prints committed events/s (counted
+// real clockd processes, 8 clients (--log-clients) each appending
+// 2,000-event batches (--log-batch) of 100-byte events to the leader, one
+// Append at a time; it prints committed events/s (counted
 // from the Append answers and, independently, from the leader's GSN),
 // append→commit p50/p99, CPU per event, and each node's RSS at the start
 // and end of the window and at its peak, sampled every 100 ms
