@@ -23,8 +23,12 @@
 // arrived during the write.
 //
 // A Ready that changes the promise (an election) waits for the writes in
-// flight and is persisted and sent in place, as are compaction and
-// snapshot installs, which use the store directly.
+// flight and is persisted and sent in place, as are snapshot installs,
+// which use the store directly. The log's compaction after a snapshot goes
+// to the writer, after the writes queued before it, so the loop does not
+// wait for it. Each replica snapshots after a threshold raised by a random
+// 0-50% (see Config.SnapshotEntries), so that members, which apply the
+// same log, do not all pause at the same slot.
 //
 // # Proposals
 //

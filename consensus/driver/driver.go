@@ -67,8 +67,10 @@ type Config struct {
 	// messages are dropped (the protocol retransmits). Default 4096.
 	InboxLen int
 	// SnapshotEntries and SnapshotBytes trigger a snapshot once that many
-	// commands, or command bytes, were applied since the last one.
-	// Defaults 100000 and 64 MiB.
+	// commands, or command bytes, were applied since the last one, each
+	// raised by the same random 0-50% drawn anew after every snapshot, so
+	// that members do not all snapshot at the same slot. Defaults 100000
+	// and 64 MiB.
 	SnapshotEntries int
 	SnapshotBytes   int
 	// SnapshotTrailing is how many slots behind a snapshot stay in the
@@ -141,6 +143,8 @@ type Replica struct {
 	applyWaits []applyWait
 	sending    map[consensus.NodeID]bool // snapshot transfers under way
 	sinceSnap  struct{ entries, bytes int }
+	// snapAt is where sinceSnap triggers the next snapshot (nextSnapshotAt).
+	snapAt struct{ entries, bytes int }
 	// trail holds, while SnapshotTrailingBytes is set, every applied slot
 	// with commands above the compaction point, oldest first, with the
 	// bytes applied through it.
@@ -148,8 +152,10 @@ type Replica struct {
 	applied  int64  // command bytes applied since start
 	peersVer uint64 // the core's configuration version last pushed to the transport
 	w        *writer
-	writing  int        // Readies handed to w and not yet Persisted
-	held     []proposal // proposals held while the leader's writes are in flight
+	writing  int // Readies handed to w and not yet Persisted
+	// compacting counts compactions asked of w and not yet done.
+	compacting int
+	held       []proposal // proposals held while the leader's writes are in flight
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -369,9 +375,9 @@ func (r *Replica) loop(ctx context.Context) error {
 			r.setClock()
 			r.propose(p)
 			r.drainProposals()
-		case rds := <-r.w.done:
+		case wr := <-r.w.done:
 			r.setClock()
-			r.persisted(rds)
+			r.persisted(wr)
 		case <-r.w.exited:
 			return r.storageFailed(r.w.failed())
 		case op := <-r.ops:
@@ -517,21 +523,23 @@ func (r *Replica) handleReady() error {
 	return nil
 }
 
-// persisted tells the core that the writer made rds durable.
-func (r *Replica) persisted(rds []consensus.Ready) {
-	for i := range rds {
-		r.node.Persisted(rds[i])
+// persisted tells the core that the writer made wr's Readies durable.
+func (r *Replica) persisted(wr written) {
+	for i := range wr.rds {
+		r.node.Persisted(wr.rds[i])
 	}
-	r.writing -= len(rds)
+	r.writing -= len(wr.rds)
+	r.compacting -= wr.compacts
 }
 
 // flushWrites waits until every Ready handed to the writer is durable and
-// Persisted; the store is then the loop's to use directly.
+// Persisted, and every compaction asked for is done; the store is then
+// the loop's to use directly.
 func (r *Replica) flushWrites() error {
-	for r.writing > 0 {
+	for r.writing > 0 || r.compacting > 0 {
 		select {
-		case rds := <-r.w.done:
-			r.persisted(rds)
+		case wr := <-r.w.done:
+			r.persisted(wr)
 		case <-r.w.exited:
 			return r.storageFailed(r.w.failed())
 		}

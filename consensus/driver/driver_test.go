@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,5 +361,82 @@ func TestLoopRunsDuringWrites(t *testing.T) {
 	}
 	if len(slots) > 2 {
 		t.Fatalf("100 commands proposed during one write took %d slots, want at most 2", len(slots))
+	}
+}
+
+// gatedCompactStore holds the first Compact until the test lets it go.
+type gatedCompactStore struct {
+	*storage.Store
+	once    sync.Once
+	entered chan uint64
+	release chan struct{}
+}
+
+func (g *gatedCompactStore) Compact(upTo uint64) error {
+	g.once.Do(func() {
+		g.entered <- upTo
+		<-g.release
+	})
+	return g.Store.Compact(upTo)
+}
+
+// TestCompactionOffLoop: the log's compaction after a snapshot runs on the
+// writer, so the replica goes on serving (a linearizable read completes)
+// while it is under way; a command proposed meanwhile commits once it is
+// done, and the store is compacted.
+func TestCompactionOffLoop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paxos.db")
+	store, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snaps, err := snapshot.Open(path+"-snapshots", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedCompactStore{Store: store, entered: make(chan uint64, 1), release: make(chan struct{})}
+	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
+		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t), SnapshotEntries: 2, SnapshotTrailing: 1}
+	r, err := driver.New(cfg, g, snaps, noNet{}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); <-r.Done() }()
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(g.release) }) }
+	defer release() // before waiting for the replica, which may be in Compact
+	go r.Run(ctx)
+
+	proposeLeader(t, r, "a")
+	second, err := r.Submit(ctx, []byte("b")) // the second entry: a snapshot, then a compaction
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upTo uint64
+	select {
+	case upTo = <-g.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no compaction after two entries with SnapshotEntries 2")
+	}
+	if _, err := second.Wait(ctx); err != nil {
+		t.Fatalf("command before the compaction: %v", err)
+	}
+	readCtx, readCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer readCancel()
+	if err := r.Read(readCtx); err != nil {
+		t.Fatalf("read while the compaction is held: %v", err)
+	}
+	third, err := r.Submit(ctx, []byte("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if _, err := third.Wait(ctx); err != nil {
+		t.Fatalf("command proposed during the compaction: %v", err)
+	}
+	if floor, err := store.Compacted(); err != nil || floor < upTo {
+		t.Fatalf("compaction floor %d, %v; want at least %d", floor, err, upTo)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,14 +23,18 @@ type install struct {
 const keepSnapshots = 2
 
 // maybeSnapshot takes a snapshot once enough was applied since the last
-// one, then compacts the log behind it, keeping SnapshotTrailing slots
-// (fewer if SnapshotTrailingBytes says so).
-// It runs on the driver goroutine, so consensus pauses while the state
-// machine writes its state.
+// one (nextSnapshotAt), then has the log behind it compacted, keeping
+// SnapshotTrailing slots (fewer if SnapshotTrailingBytes says so): in
+// memory at once, in the store by the writer. It runs on the driver
+// goroutine, so consensus pauses while the state machine writes its state.
 func (r *Replica) maybeSnapshot() error {
-	if r.sinceSnap.entries < r.cfg.SnapshotEntries && r.sinceSnap.bytes < r.cfg.SnapshotBytes {
+	if r.snapAt.entries == 0 {
+		r.nextSnapshotAt()
+	}
+	if r.sinceSnap.entries < r.snapAt.entries && r.sinceSnap.bytes < r.snapAt.bytes {
 		return nil
 	}
+	start := time.Now()
 	index := r.node.Status().Applied
 	meta := snapshot.Meta{Index: index, Config: consensus.AppendConfigs(nil, r.node.Configs(index))}
 	w, err := r.snaps.Create(meta)
@@ -44,19 +49,32 @@ func (r *Replica) maybeSnapshot() error {
 		return err
 	}
 	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
+	r.nextSnapshotAt()
 	upTo := max(index-min(index, r.cfg.SnapshotTrailing), r.trailingBound())
 	r.dropTrail(upTo)
 	if err := r.node.Compact(index, upTo); err != nil {
 		return err
 	}
-	if err := r.flushWrites(); err != nil {
-		return err
-	}
-	if err := r.store.Compact(upTo); err != nil {
-		return err
-	}
-	r.log.Info("snapshot taken", zap.Uint64("slot", index), zap.Uint64("compacted-to", upTo))
+	// The writer compacts the store after the writes queued so far; the
+	// snapshot that covers upTo is durable already.
+	r.compacting++
+	r.w.compact(upTo)
+	r.log.Info("snapshot taken", zap.Uint64("slot", index), zap.Uint64("compacted-to", upTo),
+		zap.Duration("took", time.Since(start)))
 	return r.snaps.Prune(keepSnapshots)
+}
+
+// nextSnapshotAt sets the thresholds of the next snapshot:
+// SnapshotEntries and SnapshotBytes, each raised by the same random 0 to
+// 50%. Members apply the same log, so with the bare thresholds they would
+// all pause for a snapshot at the same slot, and a leader waiting for
+// either follower would wait for both; apart, the other member's
+// acceptance makes the quorum. Below two entries or bytes the raise
+// rounds to nothing.
+func (r *Replica) nextSnapshotAt() {
+	f := rand.Float64() / 2
+	r.snapAt.entries = r.cfg.SnapshotEntries + int(f*float64(r.cfg.SnapshotEntries))
+	r.snapAt.bytes = r.cfg.SnapshotBytes + int(f*float64(r.cfg.SnapshotBytes))
 }
 
 // slotBytes is an applied slot and the command bytes applied through it.
@@ -160,6 +178,7 @@ func (r *Replica) install(meta snapshot.Meta) error {
 		return nil
 	}
 	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
+	r.nextSnapshotAt()
 	r.dropTrail(meta.Index)
 	if err := r.store.Compact(meta.Index); err != nil {
 		return err

@@ -17,26 +17,40 @@ import (
 // leave only once its write is durable, and the driver goroutine calls
 // Persisted for them, in order, after that. A failed write stops the
 // writer: nothing queued after it is written or sent (fail-stop).
+//
+// The writer also compacts the store, after the Readies queued before the
+// compaction was asked for: bolt has one write transaction at a time, so
+// a compaction waits for the writes anyway, and this way the driver
+// goroutine does not wait for it.
 type writer struct {
 	store Storage
 	tr    Transport
 
-	mu    sync.Mutex
-	queue []consensus.Ready
-	wake  chan struct{} // capacity 1: work was queued
-	quit  chan struct{} // closed by stop
+	mu        sync.Mutex
+	queue     []consensus.Ready
+	compactTo uint64        // the highest compaction asked for, not yet taken
+	compacts  int           // how many compactions that covers
+	wake      chan struct{} // capacity 1: work was queued
+	quit      chan struct{} // closed by stop
 
 	// done carries each durable group to the driver goroutine, which
 	// calls Persisted on it. exited is closed when run returns: after
 	// stop, or after a failed write, which err then holds.
-	done   chan []consensus.Ready
+	done   chan written
 	exited chan struct{}
 	err    error
 }
 
+// written is a durable group of Readies, and the number of compactions
+// asked for that were carried out after it.
+type written struct {
+	rds      []consensus.Ready
+	compacts int
+}
+
 func newWriter(store Storage, tr Transport) *writer {
 	w := &writer{store: store, tr: tr, wake: make(chan struct{}, 1), quit: make(chan struct{}),
-		done: make(chan []consensus.Ready), exited: make(chan struct{})}
+		done: make(chan written), exited: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -46,6 +60,21 @@ func (w *writer) enqueue(rd consensus.Ready) {
 	w.mu.Lock()
 	w.queue = append(w.queue, rd)
 	w.mu.Unlock()
+	w.poke()
+}
+
+// compact asks the writer to compact the store up to upTo once every
+// Ready queued so far is durable. It never blocks; compactions asked for
+// before the writer gets to them are done as one, up to the highest.
+func (w *writer) compact(upTo uint64) {
+	w.mu.Lock()
+	w.compactTo = max(w.compactTo, upTo)
+	w.compacts++
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *writer) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -74,10 +103,10 @@ func (w *writer) run() {
 		}
 		for {
 			w.mu.Lock()
-			group := w.queue
-			w.queue = nil
+			group, upTo, compacts := w.queue, w.compactTo, w.compacts
+			w.queue, w.compactTo, w.compacts = nil, 0, 0
 			w.mu.Unlock()
-			if len(group) == 0 {
+			if len(group) == 0 && compacts == 0 {
 				break
 			}
 			ents = ents[:0]
@@ -99,8 +128,14 @@ func (w *writer) run() {
 					w.tr.Send(group[i].Messages)
 				}
 			}
+			if compacts > 0 {
+				if err := w.store.Compact(upTo); err != nil {
+					w.err = err
+					return
+				}
+			}
 			select {
-			case w.done <- group:
+			case w.done <- written{rds: group, compacts: compacts}:
 			case <-w.quit:
 				return
 			}
