@@ -66,15 +66,30 @@ type jsonShape struct {
 type jsonLit struct {
 	text string
 	// w holds text's first 16 bytes as little-endian words, and mask
-	// the bytes of w that text has, so that a short text compares in two
-	// loads.
+	// the bytes of w that it has, so that a short text compares in two
+	// loads. When quoted, a string value followed text as the shape was
+	// learnt, and w and mask have its opening quote after text too: a
+	// field's value mostly keeps its kind, and one comparison then finds
+	// both. n is the length of what they stand for: len(text), plus one
+	// when quoted.
 	w, mask [2]uint64
+	n       int
+	quoted  bool
 }
 
-func newJSONLit(text string) jsonLit {
-	l := jsonLit{text: text}
-	for i := 0; i < len(text) && i < 16; i++ {
-		l.w[i/8] |= uint64(text[i]) << (8 * (i % 8))
+// newJSONLit makes the jsonLit of text, which a string value follows
+// when quoted.
+func newJSONLit(text string, quoted bool) jsonLit {
+	l := jsonLit{text: text, n: len(text)}
+	if quoted && len(text) < 16 {
+		l.n, l.quoted = len(text)+1, true
+	}
+	for i := 0; i < l.n && i < 16; i++ {
+		c := byte('"')
+		if i < len(text) {
+			c = text[i]
+		}
+		l.w[i/8] |= uint64(c) << (8 * (i % 8))
 		l.mask[i/8] |= 0xff << (8 * (i % 8))
 	}
 	return l
@@ -82,10 +97,6 @@ func newJSONLit(text string) jsonLit {
 
 // at tells whether line holds l at pos.
 func (l *jsonLit) at(line []byte, pos int) bool {
-	if len(l.text) <= 16 && pos+16 <= len(line) {
-		a, b := binary.LittleEndian.Uint64(line[pos:]), binary.LittleEndian.Uint64(line[pos+8:])
-		return (a^l.w[0])&l.mask[0]|(b^l.w[1])&l.mask[1] == 0
-	}
 	end := pos + len(l.text)
 	return end <= len(line) && string(line[pos:end]) == l.text
 }
@@ -139,26 +150,27 @@ func (p *jsonLines) fast(line []byte, e *Event) bool {
 	if cp == "" {
 		cp = fs.copyText(line)
 	}
-	str := func(v jsonVal) string { return cp[v.lo:v.hi] }
 	name := ""
 	if i := m.picked[jsonRoleMessage]; i >= 0 {
-		name = str(fs.vals[i])
+		v := fs.vals[i]
+		name = cp[v.lo:v.hi]
 	}
 	var as []Attr
 	if m.attrs != nil {
 		as = fs.newAttrs(len(m.attrs))
 		for j, i := range m.attrs {
-			as[j] = Attr{Key: m.sh.keys[i], Value: str(fs.vals[i])}
+			v := fs.vals[i]
+			as[j] = Attr{Key: m.sh.keys[i], Value: cp[v.lo:v.hi]}
 		}
 	} else {
 		as = fs.newAttrs(len(fs.vals))[:0]
 		for i, v := range fs.vals {
 			if !jsonPicked(m.picked, i) {
-				as = append(as, Attr{Key: m.sh.keys[i], Value: str(v)})
+				as = append(as, Attr{Key: m.sh.keys[i], Value: cp[v.lo:v.hi]})
 			}
 		}
 	}
-	p.fastEvent(line, &m, e, str)
+	p.fastEvent(line, cp, &m, e)
 	e.Name, e.Attrs = name, as
 	fs.events++
 	return true
@@ -233,30 +245,47 @@ func (p *jsonLines) fastFinish(line []byte, m *fastLine, nulls uint64) bool {
 	return true
 }
 
-// fastEvent sets e's fields but Name and Attrs from m; str gives a
-// value's text in memory that outlives the line.
-func (p *jsonLines) fastEvent(line []byte, m *fastLine, e *Event, str func(jsonVal) string) {
+// fastEvent sets e's fields but Name and Attrs from m. cp is line's
+// copy in the text slab, or "" when the values e keeps are to be copied
+// there one by one.
+func (p *jsonLines) fastEvent(line []byte, cp string, m *fastLine, e *Event) {
 	fs := &p.fs
-	// Host, source and kind mostly repeat: the previous event's string
-	// is reused, so that consumers comparing them find the same memory.
-	repeat := func(r int, def string) string {
-		i := m.picked[r]
-		if i < 0 {
-			return def
-		}
-		v := fs.vals[i]
-		if string(line[v.lo:v.hi]) != fs.last[r] {
-			fs.last[r] = str(v)
-		}
-		return fs.last[r]
+	source, host, kind := p.opts.File, p.opts.Host, KindLog
+	if i := m.picked[jsonRoleSource]; i >= 0 {
+		source = fs.repeat(&fs.last[jsonRoleSource], line, cp, fs.vals[i])
 	}
-	source := repeat(jsonRoleSource, p.opts.File)
-	kind := repeat(jsonRoleKind, KindLog)
-	if kind == "" {
-		kind = KindLog
+	if i := m.picked[jsonRoleHost]; i >= 0 {
+		host = fs.repeat(&fs.last[jsonRoleHost], line, cp, fs.vals[i])
 	}
-	*e = Event{Source: source, SourceSeq: p.seqs.next(source), Host: repeat(jsonRoleHost, p.opts.Host),
-		LocalNs: m.localNs, Kind: kind}
+	if i := m.picked[jsonRoleKind]; i >= 0 {
+		if kind = fs.repeat(&fs.last[jsonRoleKind], line, cp, fs.vals[i]); kind == "" {
+			kind = KindLog
+		}
+	}
+	// Field by field: assigning a whole Event would build it aside and
+	// copy it.
+	e.Source, e.SourceSeq, e.Host, e.LocalNs, e.Kind = source, p.seqs.next(source), host, m.localNs, kind
+	e.RefEarliest, e.RefLatest, e.Name, e.DurNs, e.Attrs = 0, 0, "", 0, nil
+}
+
+// repeat is the text of v, a value of line (and of cp, as fastEvent's)
+// that mostly repeats from line to line (host, source, kind): last, the
+// previous line's, when equal, so that consumers comparing them find the
+// same memory.
+func (fs *jsonFast) repeat(last *string, line []byte, cp string, v jsonVal) string {
+	if string(line[v.lo:v.hi]) != *last {
+		*last = fs.keep(line, cp, v)
+	}
+	return *last
+}
+
+// keep is v's text in memory that outlives line: in cp, fastEvent's, or
+// else copied into the text slab.
+func (fs *jsonFast) keep(line []byte, cp string, v jsonVal) string {
+	if cp != "" {
+		return cp[v.lo:v.hi]
+	}
+	return fs.copyText(line[v.lo:v.hi])
 }
 
 // pick is jsonScanner.find for every role over a shape's keys: per role,
@@ -319,44 +348,54 @@ func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, null
 		vals = make([]jsonVal, 0, jsonMaxLeaves)
 	}
 	vals = vals[:len(sh.lits)]
+	lits := sh.lits[:len(vals)]
 	for i := range vals {
-		lit := &sh.lits[i]
-		if len(lit.text) <= 16 && pos+16 <= len(line) { // at, inline
-			a, b := binary.LittleEndian.Uint64(line[pos:]), binary.LittleEndian.Uint64(line[pos+8:])
-			if (a^lit.w[0])&lit.mask[0]|(b^lit.w[1])&lit.mask[1] != 0 {
+		lit := &lits[i]
+		if lit.n <= 16 && pos+16 <= len(line) {
+			// Fixed-size views of the line need no bounds checks per word.
+			w := (*[16]byte)(line[pos:])
+			a, b := binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
+			if (a^lit.w[0])&lit.mask[0]|(b^lit.w[1])&lit.mask[1] == 0 {
+				start := pos + lit.n
+				if lit.quoted {
+					// Most strings are short: their end is in the first
+					// two words, found without a call.
+					var end int
+					if start+16 > len(line) {
+						end = jsonSpecial(line, start)
+					} else {
+						w := (*[16]byte)(line[start:])
+						if m := jsonSpecialMask(binary.LittleEndian.Uint64(w[:8])); m != 0 {
+							end = start + bits.TrailingZeros64(m)/8
+						} else if m := jsonSpecialMask(binary.LittleEndian.Uint64(w[8:])); m != 0 {
+							end = start + 8 + bits.TrailingZeros64(m)/8
+						} else {
+							end = jsonSpecial(line, start+16)
+						}
+					}
+					if end < len(line) && line[end] == '"' {
+						vals[i] = jsonVal{start, end, 's', false}
+						pos = end + 1
+						continue
+					}
+					start-- // the quote: jsonScalar reads the string
+				} else if start < len(line) && '1' <= line[start] && line[start] <= '9' {
+					if end := jsonDigitsEnd(line, start+1); end == len(line) || line[end] != '.' && line[end]|0x20 != 'e' {
+						vals[i] = jsonVal{start, end, 'n', false}
+						pos = end
+						continue
+					}
+				}
+				pos = start
+			} else if !lit.quoted || !lit.at(line, pos) {
 				return vals[:0], 0, 0, false
+			} else {
+				pos += len(lit.text) // a value of another kind than the learnt one
 			}
 		} else if !lit.at(line, pos) {
 			return vals[:0], 0, 0, false
-		}
-		pos += len(lit.text)
-		if pos < len(line) {
-			switch c := line[pos]; {
-			case c == '"':
-				// Most strings are short: their end is in the first word,
-				// found without a call.
-				end := pos + 1
-				if end+8 <= len(line) {
-					if m := jsonSpecialMask(binary.LittleEndian.Uint64(line[end:])); m != 0 {
-						end += bits.TrailingZeros64(m) / 8
-					} else {
-						end = jsonSpecial(line, end+8)
-					}
-				} else {
-					end = jsonSpecial(line, end)
-				}
-				if end < len(line) && line[end] == '"' {
-					vals[i] = jsonVal{pos + 1, end, 's', false}
-					pos = end + 1
-					continue
-				}
-			case '1' <= c && c <= '9':
-				if end := jsonDigitsEnd(line, pos+1); end == len(line) || line[end] != '.' && line[end]|0x20 != 'e' {
-					vals[i] = jsonVal{pos, end, 'n', false}
-					pos = end
-					continue
-				}
-			}
+		} else {
+			pos += len(lit.text)
 		}
 		v, next, ok := jsonScalar(line, pos)
 		if !ok {
@@ -374,13 +413,14 @@ func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, null
 // jsonDigitsEnd is the index of the first byte at or after i that is not
 // an ASCII digit; len(b) if none. It looks at 8 bytes at a time.
 func jsonDigitsEnd(b []byte, i int) int {
-	const ones = 0x0101010101010101
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// A byte is a digit when its high nibble is 3 and stays 3 after
-		// adding 6. A carry out of a byte (>= 0xfa) flags only bytes above
-		// it, and the byte itself is flagged.
-		if m := (x&(0xf0*ones) ^ 0x30*ones) | ((x+0x06*ones)&(0xf0*ones) ^ 0x30*ones); m != 0 {
+		// A byte c is a digit when d = c-'0' is below 10: d has its high
+		// bit clear and so has d+0x76. Bytes below the first that is not
+		// a digit get no borrow or carry from it, so that it is the
+		// first flagged.
+		d := binary.LittleEndian.Uint64(b[i:]) - '0'*ones
+		if m := (d + 0x76*ones | d) & highs; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
@@ -415,7 +455,7 @@ func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls uint64, 
 		if v.kind == 's' {
 			start-- // the quote
 		}
-		sh.lits = append(sh.lits, newJSONLit(cp[fs.litStarts[i]:start]))
+		sh.lits = append(sh.lits, newJSONLit(cp[fs.litStarts[i]:start], v.kind == 's'))
 		sh.keys = append(sh.keys, keys[lo:fs.keyEnds[i]])
 		lo = fs.keyEnds[i]
 		if v.kind == 'z' {
@@ -627,13 +667,14 @@ func jsonSpecial(b []byte, i int) int {
 }
 
 // jsonSpecialMask flags the high bit of the bytes of the little-endian
-// word x that jsonSpecial stops at. Each term flags its bytes exactly up
-// to the first flagged one (a borrow only runs upwards), which is all
-// that is used.
+// word x that jsonSpecial stops at. It is exact up to the first flagged
+// byte, which is all that is used: a borrow only runs upwards, from a
+// flagged byte, and below it a difference has its high bit set only
+// where x has it, which x flags anyway.
 func jsonSpecialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
-	return ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
+	return ((x - 0x20*ones) | (q - ones) | (bs - ones) | x) & highs
 }
 
 // jsonPow10 holds the powers of ten readTime scales integers by.

@@ -331,7 +331,7 @@ func TestUnixIntToNs(t *testing.T) {
 
 func TestJSONSpecialMatchesBytewise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	alphabet := []byte{'a', ' ', '"', '\\', 0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff, '0'}
+	alphabet := []byte{'a', ' ', '!', '"', '#', '[', '\\', ']', 0x00, 0x01, 0x1f, 0x20, 0x7f, 0x80, 0xa0, 0xc3, 0xdf, 0xe0, 0xff, '0'}
 	for range 20000 {
 		b := make([]byte, rng.IntN(40))
 		for i := range b {
@@ -357,7 +357,7 @@ func TestJSONSpecialMatchesBytewise(t *testing.T) {
 
 func TestJSONDigitsEndMatchesBytewise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	alphabet := []byte{'/', '0', '5', '9', ':', 0x29, 0x2a, 0x39, 0x3a, 0xf9, 0xfa, 0xff, 0x00, 'e', '.'}
+	alphabet := []byte{'/', '0', '5', '9', ':', 0x29, 0x2a, 0x39, 0x3a, 0x40, 0x7f, 0x80, 0x89, 0x8a, 0xaf, 0xb0, 0xb9, 0xf9, 0xfa, 0xff, 0x00, 'e', '.'}
 	for range 20000 {
 		b := make([]byte, rng.IntN(40))
 		for i := range b {

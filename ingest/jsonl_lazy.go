@@ -51,6 +51,13 @@ func (f *LineFields) AttrKey(i int) string { return f.keys[f.attrs[i]] }
 // AttrValue is the value of Attr i, as Name's.
 func (f *LineFields) AttrValue(i int) (text []byte, plain bool) { return f.value(f.attrs[i]) }
 
+// Attr is AttrKey(i) and AttrValue(i) at once.
+func (f *LineFields) Attr(i int) (key string, text []byte, plain bool) {
+	j := f.attrs[i]
+	text, plain = f.value(j)
+	return f.keys[j], text, plain
+}
+
 func (f *LineFields) value(i int) ([]byte, bool) {
 	v := &f.vals[i]
 	return f.line[v.lo:v.hi], !v.wide
@@ -132,8 +139,10 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 		if end > p.lr.max {
 			return false
 		}
-		copy(fs.shapes[1:i+1], fs.shapes[:i])
-		fs.shapes[0] = s
+		if i > 0 {
+			copy(fs.shapes[1:i+1], fs.shapes[:i])
+			fs.shapes[0] = s
+		}
 		line := buf[:end]
 		m := fastLine{sh: s}
 		if !p.fastFinish(line, &m, nulls) {
@@ -150,8 +159,8 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 // lazyEvent fills e but its Name and Attrs, and f, from line and m.
 func (p *jsonLines) lazyEvent(line []byte, m *fastLine, e *Event, f *LineFields) {
 	fs := &p.fs
-	p.fastEvent(line, m, e, func(v jsonVal) string { return fs.copyText(line[v.lo:v.hi]) })
-	*f = LineFields{line: line, keys: m.sh.keys, vals: fs.vals, attrs: m.attrs, name: m.picked[jsonRoleMessage]}
+	p.fastEvent(line, "", m, e)
+	f.line, f.keys, f.vals, f.attrs, f.name = line, m.sh.keys, fs.vals, m.attrs, m.picked[jsonRoleMessage]
 	if m.attrs == nil {
 		fs.attrIdx = fs.attrIdx[:0]
 		for i := range fs.vals {

@@ -3,6 +3,7 @@ package timeline
 import (
 	"encoding/binary"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -118,17 +119,38 @@ func (t *text) appendSlow(b []byte) []byte {
 	return append(b, t.short[:t.n]...)
 }
 
-// appendBytes appends v to b. When v is up to 16 bytes long and both
-// v's and b's capacities reach 16 bytes, it copies one 16-byte block,
-// without a call: the bytes of v's capacity past its end are read, and
-// left beyond b's new length.
+// appendBytes appends v to b; v must not lie in b's room past its
+// length. When v is up to 32 bytes long and both v's and b's capacities reach 32
+// bytes, it copies 32 bytes as two 16-byte blocks, without a call: the
+// bytes of v's capacity past its end are read, and left beyond b's new
+// length.
 func appendBytes(b, v []byte) []byte {
 	m := len(b)
-	if len(v) <= 16 && cap(v) >= 16 && cap(b)-m >= 16 {
+	if len(v) <= 32 && cap(v) >= 32 && cap(b)-m >= 32 {
 		*(*[16]byte)(b[m : m+16]) = *(*[16]byte)(v[:16])
+		*(*[16]byte)(b[m+16 : m+32]) = *(*[16]byte)(v[16:32])
 		return b[:m+len(v)]
 	}
 	return append(b, v...)
+}
+
+// appendUint appends v in decimal. Below 10^8 it takes digits8's word
+// and drops its leading zeros, without a loop or a copy.
+func appendUint(b []byte, v uint64) []byte {
+	if v >= 1e8 {
+		return strconv.AppendUint(b, v, 10)
+	}
+	d := digits8(uint32(v))
+	// The leading zeros are the low bytes of d that hold '0'; v = 0
+	// keeps one.
+	n := max(8-bits.TrailingZeros64(d-0x3030303030303030)/8, 1)
+	m := len(b)
+	if cap(b)-m < 8 {
+		b = slices.Grow(b, 8)
+	}
+	b = b[:m+8]
+	binary.LittleEndian.PutUint64(b[m:], d>>(8*(8-n)))
+	return b[:m+n]
 }
 
 func floorDiv(a, b int64) int64 {
@@ -357,9 +379,10 @@ func appendEscape(b []byte, c byte) []byte {
 // word x that needs a look: a control byte, '"', '\\' or a byte of a multi-byte
 // UTF-8 sequence. It is exact up to the lowest such
 // byte: a borrow of the subtractions runs only upwards, so bytes above it
-// may be flagged without reason.
+// may be flagged without reason; below it, a difference has its high bit
+// set only where x has it, which x flags anyway.
 func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q, bs := x^('"'*ones), x^('\\'*ones) // zero bytes where x has '"' or '\\'
-	return ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
+	return ((x - 0x20*ones) | (q - ones) | (bs - ones) | x) & highs
 }

@@ -127,13 +127,13 @@ func (j *JSONLEncoder) AppendFields(b []byte, ev *Event, f *ingest.LineFields) [
 		return append(b, "}\n"...)
 	}
 	for i := range n {
-		key := f.AttrKey(i)
+		key, v, plain := f.Attr(i)
 		if i < len(j.keys) && j.keys[i].text.n != 0 && same(key, j.keys[i].key) {
 			b = j.keys[i].text.appendTo(b)
 		} else {
 			b = j.key(i, key).appendTo(b)
 		}
-		if v, plain := f.AttrValue(i); plain {
+		if plain {
 			b = appendBytes(b, v)
 		} else {
 			b = appendJSONContent(b, unsafeString(v))
@@ -153,7 +153,7 @@ func (j *JSONLEncoder) appendHead(b []byte, ev *Event) []byte {
 		j.setHead(ev)
 	}
 	b = j.head.appendTo(b)
-	b = strconv.AppendUint(b, ev.SourceSeq, 10)
+	b = appendUint(b, ev.SourceSeq)
 	if j.kindText.n == 0 || !same(ev.Kind, j.kind) {
 		j.kind = ev.Kind
 		j.scratch = append(appendJSONContent(append(j.scratch[:0], `,"kind":"`...), ev.Kind), `","msg":"`...)

@@ -153,6 +153,26 @@ func TestDigits8(t *testing.T) {
 	}
 }
 
+// TestAppendUint checks appendUint against strconv around its powers
+// of ten and at random.
+func TestAppendUint(t *testing.T) {
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	check := func(v uint64) {
+		if got, want := string(appendUint([]byte("seq:"), v)), "seq:"+strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("appendUint(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for p := uint64(1); p <= 1e10; p *= 10 {
+		check(p - 1)
+		check(p)
+		check(p + 1)
+	}
+	check(1<<64 - 1)
+	for range 100000 {
+		check(uint64(rng.Int63n(2e8)))
+	}
+}
+
 // TestMergeEncodedMatchesMerge checks that rendering on the inputs'
 // goroutines writes what JSONLWriter writes behind Merge, event by
 // event (MergeEncoded) and in blocks (MergeEncodedBlocks): on threeHosts
@@ -286,16 +306,16 @@ func TestMergeEncodedBlocksSplitsWhole(t *testing.T) {
 }
 
 // TestAppendBytes checks appendBytes against append for every length
-// around its 16-byte block, with and without room past v and in b.
+// around its 32-byte block, with and without room past v and in b.
 func TestAppendBytes(t *testing.T) {
-	src := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
-	for n := 0; n <= 20; n++ {
-		for _, vcap := range []int{n, 16, len(src) - 3} {
+	src := []byte("0123456789abcdefghijklmnopqrstuvwxyz0123456789")
+	for n := 0; n <= 36; n++ {
+		for _, vcap := range []int{n, 16, 32, len(src) - 3} {
 			if vcap < n {
 				continue
 			}
 			v := src[3 : 3+n : 3+vcap]
-			for _, room := range []int{0, 15, 16, 64} {
+			for _, room := range []int{0, 15, 16, 31, 32, 64} {
 				b := append(make([]byte, 0, 5+room), "head:"...)
 				got := appendBytes(b, v)
 				if want := "head:" + string(v); string(got) != want {

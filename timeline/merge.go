@@ -244,11 +244,24 @@ func (m *merger) next(w int) (int, error) {
 	} else if err := m.refresh(w); err != nil {
 		return -1, err
 	}
-	// Replay w's path to the root against the losers on it.
+	// Replay w's path to the root against the losers on it. Which input
+	// wins a match is as good as random, so unequal times, the common
+	// case, pick the winner without a branch.
+	tw := m.keys[w].timeNs
 	for n := (w + len(m.feeds)) / 2; n >= 1; n /= 2 {
-		if l := m.tree[n]; m.beats(l, w) {
-			m.tree[n], w = w, l
+		l := m.tree[n]
+		tl := m.keys[l].timeNs
+		if tl == tw {
+			if m.beats(l, w) {
+				m.tree[n], w = w, l
+			}
+			continue
 		}
+		win, lose := w, l
+		if tl < tw {
+			win, lose, tw = l, w, tl
+		}
+		m.tree[n], w = lose, win
 	}
 	m.tree[0] = w
 	return m.winner(), nil
