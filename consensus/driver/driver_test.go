@@ -46,7 +46,9 @@ func startSolo(t *testing.T, path string, sm driver.StateMachine) (*driver.Repli
 	return startSoloWith(t, path, sm, func(*driver.Config) {})
 }
 
-func startSoloWith(t *testing.T, path string, sm driver.StateMachine, edit func(*driver.Config)) (*driver.Replica, *storage.Store, context.CancelFunc) {
+// openStores opens the acceptor store at path and the snapshot store
+// beside it.
+func openStores(t *testing.T, path string) (*storage.Store, *snapshot.Store) {
 	t.Helper()
 	store, err := storage.Open(path)
 	if err != nil {
@@ -56,6 +58,12 @@ func startSoloWith(t *testing.T, path string, sm driver.StateMachine, edit func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, snaps
+}
+
+func startSoloWith(t *testing.T, path string, sm driver.StateMachine, edit func(*driver.Config)) (*driver.Replica, *storage.Store, context.CancelFunc) {
+	t.Helper()
+	store, snaps := openStores(t, path)
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
 		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t), SnapshotEntries: 2, SnapshotTrailing: 1}
 	edit(&cfg)
@@ -301,15 +309,8 @@ func (g *gatedStore) Save(hs consensus.HardState, changed bool, ents []consensus
 // commands take at most two slots, not one each.
 func TestLoopRunsDuringWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "paxos.db")
-	store, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, snaps := openStores(t, path)
 	defer store.Close()
-	snaps, err := snapshot.Open(path+"-snapshots", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := &gatedStore{Store: store, armed: make(chan struct{}, 1), entered: make(chan struct{}), release: make(chan struct{})}
 	sm := &recorder{}
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
@@ -386,15 +387,8 @@ func (g *gatedCompactStore) Compact(upTo uint64) error {
 // done, and the store is compacted.
 func TestCompactionOffLoop(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "paxos.db")
-	store, err := storage.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, snaps := openStores(t, path)
 	defer store.Close()
-	snaps, err := snapshot.Open(path+"-snapshots", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := &gatedCompactStore{Store: store, entered: make(chan uint64, 1), release: make(chan struct{})}
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
 		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t), SnapshotEntries: 2, SnapshotTrailing: 1}

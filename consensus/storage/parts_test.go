@@ -89,6 +89,19 @@ func TestParts(t *testing.T) {
 	}
 }
 
+// setTerm returns a write that sets the part count (Term) stored with
+// part p of slot 7 to n.
+func setTerm(p int, n uint64) func(s *Store) error {
+	return func(s *Store) error {
+		var l raft.Log
+		if err := s.db.GetLog(logKey(7, p), &l); err != nil {
+			return err
+		}
+		l.Term = n
+		return s.db.StoreLog(&l)
+	}
+}
+
 // TestPartsCorrupt: a missing part or a part that disagrees with the
 // first about their number fails the Load, naming the slot.
 func TestPartsCorrupt(t *testing.T) {
@@ -99,30 +112,9 @@ func TestPartsCorrupt(t *testing.T) {
 	}{
 		{"middle part missing", func(s *Store) error { return s.db.DeleteRange(logKey(7, 1), logKey(7, 1)) }},
 		{"last part missing", func(s *Store) error { return s.db.DeleteRange(logKey(7, 2), logKey(7, 2)) }},
-		{"part count disagrees", func(s *Store) error {
-			var l raft.Log
-			if err := s.db.GetLog(logKey(7, 1), &l); err != nil {
-				return err
-			}
-			l.Term = 2
-			return s.db.StoreLog(&l)
-		}},
-		{"first part says more parts", func(s *Store) error {
-			var l raft.Log
-			if err := s.db.GetLog(logKey(7, 0), &l); err != nil {
-				return err
-			}
-			l.Term = 4
-			return s.db.StoreLog(&l)
-		}},
-		{"first part says no parts", func(s *Store) error {
-			var l raft.Log
-			if err := s.db.GetLog(logKey(7, 0), &l); err != nil {
-				return err
-			}
-			l.Term = 0
-			return s.db.StoreLog(&l)
-		}},
+		{"part count disagrees", setTerm(1, 2)},
+		{"first part says more parts", setTerm(0, 4)},
+		{"first part says no parts", setTerm(0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "acceptor.db")
