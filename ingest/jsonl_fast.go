@@ -203,8 +203,8 @@ func (p *jsonLines) fastMatch(line []byte) (m fastLine, ok bool) {
 			break
 		}
 		if fs.vals, nulls, ok = s.match(line, fs.vals[:0]); ok {
-			copy(fs.shapes[1:i+1], fs.shapes[:i])
-			fs.shapes[0], m.sh = s, s
+			fs.touch(i)
+			m.sh = s
 			break
 		}
 	}
@@ -219,6 +219,15 @@ func (p *jsonLines) fastMatch(line []byte) (m fastLine, ok bool) {
 		}
 	}
 	return m, p.fastFinish(line, &m, nulls)
+}
+
+// touch makes shape i the most recent, first to be tried.
+func (fs *jsonFast) touch(i int) {
+	if i > 0 {
+		s := fs.shapes[i]
+		copy(fs.shapes[1:i+1], fs.shapes[:i])
+		fs.shapes[0] = s
+	}
 }
 
 // fastFinish completes m for line, whose shape m.sh matched with the

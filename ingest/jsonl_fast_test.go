@@ -138,8 +138,8 @@ func checkLineFieldsText(t *testing.T, f *LineFields) {
 	name, plain := f.Name()
 	check("name", name, plain)
 	for i := range f.NumAttrs() {
-		v, plain := f.AttrValue(i)
-		check("attr "+f.AttrKey(i), v, plain)
+		k, v, plain := f.Attr(i)
+		check("attr "+k, v, plain)
 	}
 }
 

@@ -17,8 +17,8 @@ type LazyParser interface {
 
 // LineFields are an event's Name and Attrs as they stand in its JSON
 // line: the values of a record of a layout the parser has learnt (see
-// jsonl_fast.go). Attr i is AttrKey(i) and AttrValue(i), in the order
-// of the Attrs Next would have made. Every byte slice it returns is the
+// jsonl_fast.go). Attr(i) is Attr i of those Next would have made, in
+// their order. Every byte slice it returns is the
 // parser's, valid only until its next call; its capacity reaches on into
 // the parser's buffer, so read it, never append to it.
 type LineFields struct {
@@ -44,14 +44,8 @@ func (f *LineFields) Name() (text []byte, plain bool) {
 // NumAttrs is how many Attrs the event has.
 func (f *LineFields) NumAttrs() int { return len(f.attrs) }
 
-// AttrKey is the key of Attr i. It stays valid as long as the event's
-// other strings.
-func (f *LineFields) AttrKey(i int) string { return f.keys[f.attrs[i]] }
-
-// AttrValue is the value of Attr i, as Name's.
-func (f *LineFields) AttrValue(i int) (text []byte, plain bool) { return f.value(f.attrs[i]) }
-
-// Attr is AttrKey(i) and AttrValue(i) at once.
+// Attr is Attr i: its key, which stays valid as long as the event's
+// other strings, and its value, as Name's.
 func (f *LineFields) Attr(i int) (key string, text []byte, plain bool) {
 	j := f.attrs[i]
 	text, plain = f.value(j)
@@ -70,8 +64,8 @@ func (f *LineFields) Fill(e *Event) {
 	e.Name = string(name)
 	e.Attrs = make([]Attr, len(f.attrs))
 	for i := range e.Attrs {
-		v, _ := f.AttrValue(i)
-		e.Attrs[i] = Attr{Key: f.AttrKey(i), Value: string(v)}
+		k, v, _ := f.Attr(i)
+		e.Attrs[i] = Attr{Key: k, Value: string(v)}
 	}
 }
 
@@ -139,10 +133,7 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 		if end > p.lr.max {
 			return false
 		}
-		if i > 0 {
-			copy(fs.shapes[1:i+1], fs.shapes[:i])
-			fs.shapes[0] = s
-		}
+		fs.touch(i)
 		line := buf[:end]
 		m := fastLine{sh: s}
 		if !p.fastFinish(line, &m, nulls) {

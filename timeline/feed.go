@@ -246,14 +246,8 @@ func (f *feed) fill(b *batch) {
 	}
 	for b.sealed() < f.opts.BatchEvents {
 		iev, err := f.in.Parser.Next()
-		if errors.Is(err, io.EOF) {
-			b.err = f.finish(b)
-			b.eof = b.err == nil
-			b.seal(f.enc)
-			return
-		}
 		if err != nil {
-			b.err = wrapInputErr(f.in.Name, err)
+			f.end(b, err)
 			return
 		}
 		n := len(b.evs)
@@ -264,6 +258,18 @@ func (f *feed) fill(b *batch) {
 		}
 		b.seal(f.enc)
 	}
+}
+
+// end ends b at the parser's error err: the input's end (io.EOF), or a
+// failure.
+func (f *feed) end(b *batch, err error) {
+	if errors.Is(err, io.EOF) {
+		b.err = f.finish(b)
+		b.eof = b.err == nil
+		b.seal(f.enc)
+		return
+	}
+	b.err = wrapInputErr(f.in.Name, err)
 }
 
 // fillLazy is fill through the parser's NextLazy. An event whose Name
@@ -286,13 +292,7 @@ func (f *feed) fillLazy(b *batch) {
 		lazy, err := f.lazy.NextLazy(iev, &f.fields)
 		if err != nil {
 			b.evs = b.evs[:n]
-			if errors.Is(err, io.EOF) {
-				b.err = f.finish(b)
-				b.eof = b.err == nil
-				b.seal(f.enc)
-			} else {
-				b.err = wrapInputErr(f.in.Name, err)
-			}
+			f.end(b, err)
 			return
 		}
 		if lazy && !f.placesWithoutAttrs(iev) {

@@ -128,6 +128,8 @@ func (j *JSONLEncoder) AppendFields(b []byte, ev *Event, f *ingest.LineFields) [
 	}
 	for i := range n {
 		key, v, plain := f.Attr(i)
+		// key's fast path, written out here: the call costs about 15% of
+		// the line (BenchmarkJSONLEncoderFields).
 		if i < len(j.keys) && j.keys[i].text.n != 0 && same(key, j.keys[i].key) {
 			b = j.keys[i].text.appendTo(b)
 		} else {

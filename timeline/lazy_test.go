@@ -77,36 +77,36 @@ func checkLazyMatchesMerge(t *testing.T, data [][]byte, opts MergeOptions) {
 	w := NewJSONLWriter(&want)
 	wantSum, wantErr := Merge(mk(), opts, w.Write)
 	w.Close()
-	var got bytes.Buffer
-	sum, err := MergeEncoded(mk(), opts, func() Encoder { return NewJSONLEncoder() }, func(line []byte) error {
-		got.Write(line)
-		return nil
-	})
-	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
-		t.Fatalf("MergeEncoded: error %v, Merge's %v", err, wantErr)
-	}
-	if !bytes.Equal(got.Bytes(), want.Bytes()) {
-		t.Fatalf("MergeEncoded wrote\n%s\nMerge and JSONLWriter\n%s", got.Bytes(), want.Bytes())
-	}
-	var blocks bytes.Buffer
-	_, err = MergeEncodedBlocks(mk(), opts, func() Encoder { return NewJSONLEncoder() }, func(block []byte) error {
-		blocks.Write(block)
-		return nil
-	})
-	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
-		t.Fatalf("MergeEncodedBlocks: error %v, Merge's %v", err, wantErr)
-	}
-	if !bytes.Equal(blocks.Bytes(), want.Bytes()) {
-		t.Fatalf("MergeEncodedBlocks wrote\n%s\nMerge and JSONLWriter\n%s", blocks.Bytes(), want.Bytes())
-	}
-	if err != nil {
-		return // how far each input was read is up to the scheduler
-	}
-	var a, b bytes.Buffer
-	sum.WriteText(&a)
-	wantSum.WriteText(&b)
-	if a.String() != b.String() {
-		t.Fatalf("summary\n%s\nwant\n%s", a.String(), b.String())
+	newEnc := func() Encoder { return NewJSONLEncoder() }
+	for _, run := range []struct {
+		name  string
+		merge func(emit func([]byte) error) (Summary, error)
+	}{
+		{"MergeEncoded", func(emit func([]byte) error) (Summary, error) { return MergeEncoded(mk(), opts, newEnc, emit) }},
+		{"MergeEncodedBlocks", func(emit func([]byte) error) (Summary, error) {
+			return MergeEncodedBlocks(mk(), opts, newEnc, emit)
+		}},
+	} {
+		var got bytes.Buffer
+		sum, err := run.merge(func(b []byte) error {
+			got.Write(b)
+			return nil
+		})
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("%s: error %v, Merge's %v", run.name, err, wantErr)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("%s wrote\n%s\nMerge and JSONLWriter\n%s", run.name, got.Bytes(), want.Bytes())
+		}
+		if err != nil {
+			continue // how far each input was read is up to the scheduler
+		}
+		var a, b bytes.Buffer
+		sum.WriteText(&a)
+		wantSum.WriteText(&b)
+		if a.String() != b.String() {
+			t.Fatalf("%s: summary\n%s\nwant\n%s", run.name, a.String(), b.String())
+		}
 	}
 }
 

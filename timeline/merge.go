@@ -194,12 +194,8 @@ func (m *merger) run(emit func(b *batch, i int) error) error {
 func (m *merger) runBlocks(block []byte, emit func(block []byte) error) error {
 	w, err := m.start()
 	for ; err == nil && w >= 0; w, err = m.next(w) {
-		b, i := m.cursors[w].cur, m.cursors[w].pos
-		lo := 0
-		if i > 0 {
-			lo = b.ends[i-1]
-		}
-		block = append(block, b.text[lo:b.ends[i]]...)
+		c := &m.cursors[w]
+		block = append(block, c.cur.encoded(c.pos)...)
 		if len(block) >= blockBytes {
 			if err := emit(block); err != nil {
 				return err

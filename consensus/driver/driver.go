@@ -208,6 +208,7 @@ func New(cfg Config, store Storage, snaps Snapshots, tr Transport, sm StateMachi
 		reads:   map[uint64]*readWait{},
 		sending: map[consensus.NodeID]bool{},
 	}
+	r.nextSnapshotAt()
 	st, err := r.restore()
 	if err != nil {
 		return nil, err

@@ -28,9 +28,6 @@ const keepSnapshots = 2
 // memory at once, in the store by the writer. It runs on the driver
 // goroutine, so consensus pauses while the state machine writes its state.
 func (r *Replica) maybeSnapshot() error {
-	if r.snapAt.entries == 0 {
-		r.nextSnapshotAt()
-	}
 	if r.sinceSnap.entries < r.snapAt.entries && r.sinceSnap.bytes < r.snapAt.bytes {
 		return nil
 	}

@@ -319,29 +319,24 @@ func (s *Store) batch(commit uint64, ents []consensus.Entry) ([]*raft.Log, error
 		s.buf = appendRecord(s.buf, commit, &ents[i])
 		ends[k] = len(s.buf)
 	}
-	parts, start := 0, 0
-	for k, end := range ends {
-		n := recordParts(end - start)
-		if n > maxParts {
-			return nil, fmt.Errorf("%w: slot %d: %d bytes", ErrRecordSize, ents[kept[k]].Slot, end-start)
-		}
-		parts += n
-		start = end
-	}
-	// s.logs is sized first: s.ptrs point into it.
-	s.logs = slices.Grow(s.logs[:0], parts)[:parts]
-	s.ptrs = s.ptrs[:0]
-	start = 0
+	s.logs = s.logs[:0]
+	start := 0
 	for k, i := range kept {
 		rec := s.buf[start:ends[k]:ends[k]]
 		n := recordParts(len(rec))
+		if n > maxParts {
+			return nil, fmt.Errorf("%w: slot %d: %d bytes", ErrRecordSize, ents[i].Slot, len(rec))
+		}
 		for p := range n {
 			lo, hi := p*partBytes, min((p+1)*partBytes, len(rec))
-			l := &s.logs[len(s.ptrs)]
-			*l = raft.Log{Index: logKey(ents[i].Slot, p), Term: uint64(n), Type: raft.LogCommand, Data: rec[lo:hi:hi]}
-			s.ptrs = append(s.ptrs, l)
+			s.logs = append(s.logs, raft.Log{Index: logKey(ents[i].Slot, p), Term: uint64(n), Type: raft.LogCommand, Data: rec[lo:hi:hi]})
 		}
 		start = ends[k]
+	}
+	// Pointers last: appending may have moved s.logs.
+	s.ptrs = s.ptrs[:0]
+	for i := range s.logs {
+		s.ptrs = append(s.ptrs, &s.logs[i])
 	}
 	return s.ptrs, nil
 }
