@@ -114,7 +114,7 @@ func (d *Daemon) open() error {
 			d.offsets.record(t)
 		},
 		OnEvents:       d.events.writer.write,
-		BeforeSnapshot: d.events.writer.flush,
+		BeforeSnapshot: d.events.writer.startFlush,
 	}
 	if err = d.openTransport(); err != nil {
 		return err

@@ -15,7 +15,8 @@ import (
 // goroutine of its own, in commit order, so the consensus driver that
 // applies them does not wait for the store's writes. It syncs the store
 // every storeSyncEvents, so the sync before a snapshot
-// (ordering.Machine.BeforeSnapshot, through flush) has little left to do.
+// (ordering.Machine.BeforeSnapshot, through startFlush) has little left
+// to do.
 type storeWriter struct {
 	store  *eventlog.Store
 	log    *zap.Logger
@@ -83,11 +84,13 @@ func (w *storeWriter) write(c ordering.Committed) {
 	w.in <- storeJob{c: c}
 }
 
-// flush returns once everything handed over is written and synced.
-func (w *storeWriter) flush() error {
+// startFlush asks for everything handed over so far to be written and
+// synced, and returns a wait that returns once it is; it runs on the
+// driver goroutine, in order with write.
+func (w *storeWriter) startFlush() (wait func() error) {
 	done := make(chan error, 1)
 	w.in <- storeJob{flush: done}
-	return <-done
+	return func() error { return <-done }
 }
 
 // caughtUp returns once the store holds every event handed over when it

@@ -13,9 +13,10 @@ import (
 )
 
 // Machine is the replicated state: the last tick, the timestamp oracle's
-// ceiling, the VMs, and the ordered event log's numbering. It implements driver.StateMachine. Apply, Snapshot
-// and Restore run on the driver goroutine; the accessors may be called
-// from any goroutine.
+// ceiling, the VMs, and the ordered event log's numbering. It implements
+// driver.StateMachine and driver.Capturer. Apply, Capture, Snapshot and
+// Restore run on the driver goroutine (the write Capture returns runs on
+// any); the accessors may be called from any goroutine.
 type Machine struct {
 	// OnTick, if set, is called on the driver goroutine for every tick
 	// applied, in log order, after the state includes it. It must not
@@ -27,10 +28,13 @@ type Machine struct {
 	// events' bytes alias the command, which nobody changes: the callee
 	// may keep them.
 	OnEvents func(Committed)
-	// BeforeSnapshot, if set, runs before Snapshot writes: the event store
-	// syncs there, because once the snapshot exists the log before it may
-	// be compacted and the store holds the only copy of those events here.
-	BeforeSnapshot func() error
+	// BeforeSnapshot, if set, is called when a snapshot is captured, on
+	// the driver goroutine, and the snapshot is written only once the
+	// function it returns has returned nil: the event store syncs
+	// everything handed to it so far there, because once the snapshot
+	// exists the log before it may be compacted and the store holds the
+	// only copy of those events here.
+	BeforeSnapshot func() (wait func() error)
 
 	mu sync.Mutex
 	// Invariant: last.Seq == ticks (0 before the first tick).
@@ -116,11 +120,36 @@ const snapshotVersion = 4
 
 // Snapshot writes the whole state.
 func (m *Machine) Snapshot(w io.Writer) error {
-	if m.BeforeSnapshot != nil {
-		if err := m.BeforeSnapshot(); err != nil {
-			return err
-		}
+	write, err := m.Capture()
+	if err != nil {
+		return err
 	}
+	return write(w)
+}
+
+// Capture copies the whole state as Snapshot writes it, and starts
+// BeforeSnapshot; the write it returns waits for BeforeSnapshot, then
+// writes the copy. Only the copy is made on the driver goroutine: the
+// write may run on another, while Apply goes on.
+func (m *Machine) Capture() (write func(io.Writer) error, err error) {
+	var wait func() error
+	if m.BeforeSnapshot != nil {
+		wait = m.BeforeSnapshot()
+	}
+	b := m.encode()
+	return func(w io.Writer) error {
+		if wait != nil {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(b)
+		return err
+	}, nil
+}
+
+// encode returns the whole state in Snapshot's format.
+func (m *Machine) encode() []byte {
 	m.mu.Lock()
 	b := []byte{snapshotVersion}
 	b = binary.AppendUvarint(b, m.ticks)
@@ -154,8 +183,7 @@ func (m *Machine) Snapshot(w io.Writer) error {
 	}
 	b = m.appendPipes(b)
 	m.mu.Unlock()
-	_, err := w.Write(b)
-	return err
+	return b
 }
 
 // Restore replaces the state with one Snapshot wrote.

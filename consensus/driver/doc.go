@@ -24,11 +24,21 @@
 //
 // A Ready that changes the promise (an election) waits for the writes in
 // flight and is persisted and sent in place, as are snapshot installs,
-// which use the store directly. The log's compaction after a snapshot goes
-// to the writer, after the writes queued before it, so the loop does not
-// wait for it. Each replica snapshots after a threshold raised by a random
-// 0-50% (see Config.SnapshotEntries), so that members, which apply the
-// same log, do not all pause at the same slot.
+// which use the store directly.
+//
+// # Snapshots
+//
+// Each replica snapshots after a threshold raised by a random 0-50% (see
+// Config.SnapshotEntries), so that members, which apply the same log, do
+// not all snapshot at the same slot. The loop only captures the state
+// (Capturer; a plain StateMachine is snapshotted into memory); a
+// goroutine of its own writes and commits the file, one snapshot at a
+// time, while the loop goes on. Once the file is committed the loop
+// compacts its log behind it, and hands the store's compaction to the
+// writer, after the writes queued before it. A received snapshot is
+// installed only after the one being written is finished; Run, when ctx
+// ends, finishes it too. A snapshot that fails stops the replica, as a
+// storage error does.
 //
 // # Proposals
 //

@@ -28,6 +28,18 @@ type StateMachine interface {
 	Restore(r io.Reader) error
 }
 
+// A Capturer is a StateMachine whose snapshot is taken in two steps, so
+// that the driver goroutine only copies the state. Capture runs on the
+// driver goroutine, after the last applied slot, and copies the state;
+// the write it returns runs on a goroutine of its own while Apply goes
+// on, makes durable whatever the snapshot needs to be (the snapshot's
+// file is committed only after it returns nil), and writes the copy, as
+// Snapshot would have. A StateMachine that is no Capturer is snapshotted
+// into memory on the driver goroutine, and written from there.
+type Capturer interface {
+	Capture() (write func(w io.Writer) error, err error)
+}
+
 // Storage is the durable acceptor state; consensus/storage implements it.
 // Save and Compact must not return before the data is on stable storage.
 type Storage interface {
@@ -155,7 +167,9 @@ type Replica struct {
 	writing  int // Readies handed to w and not yet Persisted
 	// compacting counts compactions asked of w and not yet done.
 	compacting int
-	held       []proposal // proposals held while the leader's writes are in flight
+	// snapping is the snapshot being written, nil when none is.
+	snapping *snapJob
+	held     []proposal // proposals held while the leader's writes are in flight
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -341,6 +355,17 @@ func (r *Replica) Err() error {
 func (r *Replica) Run(ctx context.Context) error {
 	r.w = newWriter(r.store, r.tr)
 	err := r.loop(ctx)
+	switch {
+	case err == nil:
+		// A snapshot under way is finished, its compaction included: the
+		// snapshot files are the caller's too once Run returns.
+		if err = r.awaitSnapshot(); err == nil {
+			err = r.flushWrites()
+		}
+	case r.snapping != nil:
+		<-r.snapping.done
+		r.snapping = nil
+	}
 	r.w.stop() // the store is the caller's again once Run returns
 	for _, p := range r.held {
 		p.reply <- reply{err: ErrStopped}
@@ -385,7 +410,18 @@ func (r *Replica) loop(ctx context.Context) error {
 			r.setClock()
 			op()
 		case in := <-r.installs:
+			// The snapshot being written, if any, is older: it is
+			// finished (or stops the node) before the state is replaced.
+			if err := r.awaitSnapshot(); err != nil {
+				in.done <- err
+				return err
+			}
 			in.done <- r.install(in.meta)
+		case err := <-r.snapDone():
+			r.setClock()
+			if err := r.snapshotted(err); err != nil {
+				return err
+			}
 		}
 		if err := r.handleReady(); err != nil {
 			return err

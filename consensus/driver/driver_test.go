@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,5 +433,115 @@ func TestCompactionOffLoop(t *testing.T) {
 	}
 	if floor, err := store.Compacted(); err != nil || floor < upTo {
 		t.Fatalf("compaction floor %d, %v; want at least %d", floor, err, upTo)
+	}
+}
+
+// heldSnapshots is a recorder whose snapshot writes, once captured, wait
+// until the test lets them go (or fail with fail, if set).
+type heldSnapshots struct {
+	recorder
+	captured chan []string // what each capture copied
+	release  chan struct{}
+	fail     error
+}
+
+func (h *heldSnapshots) Capture() (func(io.Writer) error, error) {
+	state := slices.Clone(h.applied)
+	h.captured <- state
+	return func(w io.Writer) error {
+		<-h.release
+		if h.fail != nil {
+			return h.fail
+		}
+		return json.NewEncoder(w).Encode(state)
+	}, nil
+}
+
+// TestSnapshotWriteOffLoop: a snapshot's file is written off the driver
+// goroutine, so while it is under way the replica goes on serving (a
+// linearizable read completes, a command commits); the file holds the
+// state as captured, and the log is compacted only once it is committed.
+func TestSnapshotWriteOffLoop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paxos.db")
+	sm := &heldSnapshots{captured: make(chan []string, 16), release: make(chan struct{})}
+	r, store, cancel := startSolo(t, path, sm)
+	defer store.Close()
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(sm.release) }) }
+	defer func() { release(); cancel(); <-r.Done() }()
+
+	proposeLeader(t, r, "a")
+	second := proposeLeader(t, r, "b") // the second entry: a snapshot
+	var state []string
+	select {
+	case state = <-sm.captured:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no snapshot after two entries with SnapshotEntries 2")
+	}
+	ctx, cancelWait := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelWait()
+	if err := r.Read(ctx); err != nil {
+		t.Fatalf("read while the snapshot is written: %v", err)
+	}
+	third := proposeLeader(t, r, "c")
+	if floor, err := store.Compacted(); err != nil || floor != 0 {
+		t.Fatalf("compacted to %d (%v) before the snapshot was committed", floor, err)
+	}
+	snaps, err := snapshot.Open(path+"-snapshots", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := snaps.Latest(); ok || err != nil {
+		t.Fatalf("a snapshot file (%v, %v) before its write returned", ok, err)
+	}
+
+	release()
+	if err := r.WaitApplied(ctx, third.Slot); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-r.Done() // a snapshot under way is finished before Run returns
+	meta, ok, err := snaps.Latest()
+	if err != nil || !ok {
+		t.Fatalf("no snapshot after its write returned: %v", err)
+	}
+	_, rc, _, err := snaps.Open(meta.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got []string
+	if err := json.NewDecoder(rc).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	for len(sm.captured) > 0 { // later snapshots: the last file holds the last capture
+		state = <-sm.captured
+	}
+	if !slices.Equal(got, state) || meta.Index < second.Slot {
+		t.Fatalf("snapshot at slot %d holds %q; the last capture was %q, after slot %d", meta.Index, got, state, second.Slot)
+	}
+	if floor, err := store.Compacted(); err != nil || floor == 0 || floor > meta.Index {
+		t.Fatalf("compacted to %d (%v); want behind snapshot %d", floor, err, meta.Index)
+	}
+}
+
+// TestSnapshotWriteFailureStopsNode: a snapshot whose write fails stops
+// the node, as a failed write to the log does.
+func TestSnapshotWriteFailureStopsNode(t *testing.T) {
+	sm := &heldSnapshots{captured: make(chan []string, 16), release: make(chan struct{}),
+		fail: errors.New("event store sync failed")}
+	close(sm.release)
+	r, store, cancel := startSolo(t, filepath.Join(t.TempDir(), "paxos.db"), sm)
+	defer store.Close()
+	defer cancel()
+	proposeLeader(t, r, "a")
+	r.Submit(context.Background(), []byte("b")) // the snapshot's trigger; its answer may not come
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("node still running after its snapshot failed")
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "event store sync failed") {
+		t.Fatalf("Run ended with %v; want the snapshot's error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,32 +23,99 @@ type install struct {
 // keepSnapshots is how many snapshot files stay on disk.
 const keepSnapshots = 2
 
-// maybeSnapshot takes a snapshot once enough was applied since the last
-// one (nextSnapshotAt), then has the log behind it compacted, keeping
-// SnapshotTrailing slots (fewer if SnapshotTrailingBytes says so): in
-// memory at once, in the store by the writer. It runs on the driver
-// goroutine, so consensus pauses while the state machine writes its state.
+// snapJob is a snapshot whose file is being written.
+type snapJob struct {
+	meta  snapshot.Meta
+	start time.Time
+	pause time.Duration // the driver goroutine's part: the capture
+	done  chan error    // buffered; the write's outcome
+}
+
+// maybeSnapshot starts a snapshot once enough was applied since the last
+// one (nextSnapshotAt) and none is being written. On the driver goroutine
+// it only captures the state machine's state (Capturer); a goroutine of
+// its own writes the file, and snapshotted compacts behind it once it is
+// committed. So consensus pauses for the copy, not for the disk.
 func (r *Replica) maybeSnapshot() error {
-	if r.sinceSnap.entries < r.snapAt.entries && r.sinceSnap.bytes < r.snapAt.bytes {
+	if r.snapping != nil || r.sinceSnap.entries < r.snapAt.entries && r.sinceSnap.bytes < r.snapAt.bytes {
 		return nil
 	}
 	start := time.Now()
 	index := r.node.Status().Applied
 	meta := snapshot.Meta{Index: index, Config: consensus.AppendConfigs(nil, r.node.Configs(index))}
+	write, err := r.capture()
+	if err != nil {
+		return fmt.Errorf("state machine snapshot at slot %d: %w", index, err)
+	}
+	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
+	r.nextSnapshotAt()
+	job := &snapJob{meta: meta, start: start, pause: time.Since(start), done: make(chan error, 1)}
+	r.snapping = job
+	go func() { job.done <- r.writeSnapshot(meta, write) }()
+	return nil
+}
+
+// capture copies the state machine's state on the driver goroutine.
+func (r *Replica) capture() (func(io.Writer) error, error) {
+	if c, ok := r.sm.(Capturer); ok {
+		return c.Capture()
+	}
+	var buf bytes.Buffer
+	if err := r.sm.Snapshot(&buf); err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error {
+		_, err := w.Write(buf.Bytes())
+		return err
+	}, nil
+}
+
+// writeSnapshot writes and commits one snapshot file; it runs off the
+// driver goroutine.
+func (r *Replica) writeSnapshot(meta snapshot.Meta, write func(io.Writer) error) error {
 	w, err := r.snaps.Create(meta)
 	if err != nil {
 		return err
 	}
 	defer w.Abort()
-	if err := r.sm.Snapshot(w); err != nil {
-		return fmt.Errorf("state machine snapshot at slot %d: %w", index, err)
+	if err := write(w); err != nil {
+		return fmt.Errorf("state machine snapshot at slot %d: %w", meta.Index, err)
 	}
-	if err := w.Commit(); err != nil {
-		return err
+	return w.Commit()
+}
+
+// snapDone is the snapshot's outcome, or nil (never ready) when none is
+// being written.
+func (r *Replica) snapDone() <-chan error {
+	if r.snapping == nil {
+		return nil
 	}
-	r.sinceSnap.entries, r.sinceSnap.bytes = 0, 0
-	r.nextSnapshotAt()
-	upTo := max(index-min(index, r.cfg.SnapshotTrailing), r.trailingBound())
+	return r.snapping.done
+}
+
+// awaitSnapshot waits for the snapshot being written, if any, and
+// finishes it.
+func (r *Replica) awaitSnapshot() error {
+	if r.snapping == nil {
+		return nil
+	}
+	return r.snapshotted(<-r.snapping.done)
+}
+
+// snapshotted finishes the snapshot being written, whose outcome is err:
+// once its file is committed, the log behind it is compacted, keeping
+// SnapshotTrailing slots (fewer if SnapshotTrailingBytes says so), in
+// memory at once and in the store by the writer. A snapshot that failed
+// stops the node.
+func (r *Replica) snapshotted(err error) error {
+	job := r.snapping
+	r.snapping = nil
+	if err != nil {
+		r.log.Error("snapshot failed, stopping node", zap.Error(err))
+		return fmt.Errorf("driver: snapshot: %w", err)
+	}
+	index := job.meta.Index
+	upTo := min(index, max(index-min(index, r.cfg.SnapshotTrailing), r.trailingBound()))
 	r.dropTrail(upTo)
 	if err := r.node.Compact(index, upTo); err != nil {
 		return err
@@ -57,7 +125,7 @@ func (r *Replica) maybeSnapshot() error {
 	r.compacting++
 	r.w.compact(upTo)
 	r.log.Info("snapshot taken", zap.Uint64("slot", index), zap.Uint64("compacted-to", upTo),
-		zap.Duration("took", time.Since(start)))
+		zap.Duration("pause", job.pause), zap.Duration("took", time.Since(job.start)))
 	return r.snaps.Prune(keepSnapshots)
 }
 
