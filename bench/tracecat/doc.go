@@ -34,10 +34,14 @@
 // the target is at least 1.
 //
 // --part log measures the ordered event log: a 3-node loopback cluster of
-// real clockd processes, 8 clients (--log-clients) each appending
-// 2,000-event batches (--log-batch) of 100-byte events to the leader, one
-// Append at a time; it prints committed events/s (counted
-// from the Append answers and, independently, from the leader's GSN),
+// real clockd processes receiving 100-byte events at its leader, in two
+// phases. At saturation, 8 clients (--log-clients) each append
+// 2,000-event batches (--log-batch), one Append at a time: its events/s
+// is the throughput target's. Paced, 500,000 events/s are offered open
+// loop, a 1,000-event Append (--log-paced-batch) due every 2 ms, with
+// each Append's latency counted from when it was due: its p99 is the
+// latency target's. Each phase prints committed events/s (counted from
+// the Append answers and, independently, from the leader's GSN),
 // append→commit p50/p99, CPU per event, and each node's RSS at the start
 // and end of the window and at its peak, sampled every 100 ms
 // (logpart.go).

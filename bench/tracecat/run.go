@@ -24,7 +24,8 @@ type Config struct {
 	Part           string // merge, log or all
 	KeepData       bool   // leave the temporary directory
 	LogClients     int    // log part: concurrent appenders
-	LogBatch       int    // log part: events per Append
+	LogBatch       int    // log part: events per Append at saturation
+	LogPacedBatch  int    // log part: events per Append at the target rate
 	Progress       io.Writer
 }
 
