@@ -43,9 +43,12 @@ func AppendMessage(dst []byte, m *Message) []byte {
 }
 
 // DecodeMessage decodes one message that fills buf exactly. The returned
-// message does not alias buf.
+// message's command data alias buf, which the caller must not change
+// afterwards: a received message's entries are kept in the log, and
+// copying them again costs more than the whole decode.
 func DecodeMessage(buf []byte) (Message, error) {
 	d := newDecoder(buf)
+	d.shared = true
 	var m Message
 	d.Version(codecVersion)
 	m.Type = MsgType(d.Byte())
@@ -143,9 +146,12 @@ func appendBallot(dst []byte, b Ballot) []byte {
 }
 
 // decoder adds the consensus types to the wire primitives.
-type decoder struct{ wire.Decoder }
+type decoder struct {
+	wire.Decoder
+	shared bool // command data alias the buffer (DecodeMessage)
+}
 
-func newDecoder(buf []byte) *decoder { return &decoder{wire.NewDecoder(buf, ErrBadMessage)} }
+func newDecoder(buf []byte) *decoder { return &decoder{Decoder: wire.NewDecoder(buf, ErrBadMessage)} }
 
 func (d *decoder) ballot() Ballot {
 	return Ballot{Round: d.Uvarint(), Node: NodeID(d.Uvarint())}
@@ -160,7 +166,11 @@ func (d *decoder) entry() Entry {
 		e.Value.Cmds = make([]Command, n)
 		for i := range e.Value.Cmds {
 			e.Value.Cmds[i].ID = d.Uvarint()
-			e.Value.Cmds[i].Data = d.Bytes()
+			if d.shared {
+				e.Value.Cmds[i].Data = d.Shared()
+			} else {
+				e.Value.Cmds[i].Data = d.Bytes()
+			}
 		}
 	}
 	if d.Bool() {

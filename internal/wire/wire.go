@@ -138,6 +138,16 @@ func (d *Decoder) Bytes() []byte {
 	return append([]byte(nil), b...)
 }
 
+// Shared reads a length-prefixed byte string, like Bytes, without copying
+// it: the result aliases the decoder's buffer, which the caller must then
+// leave unchanged for as long as the result is used.
+func (d *Decoder) Shared() []byte {
+	if b := d.take(); len(b) > 0 {
+		return b[:len(b):len(b)] // appending to it never writes into the buffer
+	}
+	return nil
+}
+
 // String reads a length-prefixed string.
 func (d *Decoder) String() string { return string(d.take()) }
 

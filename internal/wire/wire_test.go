@@ -55,3 +55,25 @@ func TestFailuresAreSticky(t *testing.T) {
 		})
 	}
 }
+
+// TestShared: Shared reads what Bytes reads, in place, and appending to
+// its result leaves the buffer alone.
+func TestShared(t *testing.T) {
+	buf := AppendBytes(AppendBytes(AppendBytes(nil, []byte("ab")), nil), []byte("cd"))
+	d := NewDecoder(buf, errTest)
+	ab, empty, cd := d.Shared(), d.Shared(), d.Shared()
+	if err := d.Finish(); err != nil || string(ab) != "ab" || empty != nil || string(cd) != "cd" {
+		t.Fatalf("decoded %q %q %q, %v", ab, empty, cd, err)
+	}
+	if &ab[0] != &buf[1] {
+		t.Fatal("Shared copied")
+	}
+	_ = append(ab, 'x')
+	if string(buf[3:]) != "\x00\x02cd" {
+		t.Fatalf("append to a shared result wrote into the buffer: %q", buf)
+	}
+	d = NewDecoder([]byte{5, 'a'}, errTest)
+	if b := d.Shared(); b != nil || !errors.Is(d.Err, errTest) {
+		t.Fatalf("short string: %q, %v", b, d.Err)
+	}
+}
