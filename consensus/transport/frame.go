@@ -83,6 +83,17 @@ func fitsAlone(maxBytes, n int) bool {
 	return binary.MaxVarintLen64+uvarintLen(uint64(n))+n <= maxBytes
 }
 
+// reserve makes room at once, in an empty frame, for about n bytes of
+// messages (those waiting to be packed), up to the frame's limit, so that
+// a large frame is not built by doubling: each doubling is a new zeroed
+// allocation and a copy. A frame already begun keeps its room.
+func (b *frameBuilder) reserve(n int) {
+	if b.count == 0 && n > 0 {
+		n += n/64 + binary.MaxVarintLen64 // the messages' length prefixes, roughly
+		b.body = slices.Grow(b.body, max(0, min(n, b.max-len(b.body))))
+	}
+}
+
 func (b *frameBuilder) add(msg []byte) {
 	b.body = slices.Grow(b.body, binary.MaxVarintLen64+len(msg)) // at once, not by doubling
 	b.body = binary.AppendUvarint(b.body, uint64(len(msg)))

@@ -122,3 +122,35 @@ func TestFitsAlone(t *testing.T) {
 		t.Errorf("frame of %d bytes exceeds %d", len(f.buf), MinMaxFrameBytes)
 	}
 }
+
+// TestFrameReserve: reserving for the messages waiting builds the frame in
+// one allocation, never beyond the frame's limit, and changes no byte of it.
+func TestFrameReserve(t *testing.T) {
+	msgs := make([][]byte, 40)
+	total := 0
+	for i := range msgs {
+		msgs[i] = bytes.Repeat([]byte{byte(i)}, 1000+i)
+		total += len(msgs[i])
+	}
+	plain, reserved := newFrameBuilder(1<<20), newFrameBuilder(1<<20)
+	reserved.reserve(total)
+	room := cap(reserved.body)
+	for _, m := range msgs {
+		plain.add(m)
+		reserved.reserve(total) // a frame already begun keeps its room
+		reserved.add(m)
+	}
+	if cap(reserved.body) != room {
+		t.Errorf("frame grew from %d to %d bytes of room for %d bytes of messages", room, cap(reserved.body), total)
+	}
+	p, _ := plain.take()
+	r, _ := reserved.take()
+	if !bytes.Equal(p.buf, r.buf) {
+		t.Error("reserved frame differs from the plain one")
+	}
+	small := newFrameBuilder(4096)
+	small.reserve(1 << 20)
+	if cap(small.body) > 4096 {
+		t.Errorf("reserve went past the frame's limit: %d bytes", cap(small.body))
+	}
+}

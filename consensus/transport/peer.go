@@ -178,7 +178,7 @@ func (t *Transport) writeLoop(s *session) {
 		case <-s.stop:
 			return
 		case msg := <-s.peer.queue:
-			s.peer.queued.Add(-int64(len(msg)))
+			b.reserve(len(msg) + int(s.peer.queued.Add(-int64(len(msg)))))
 			b.add(msg)
 		}
 		if !t.packAndSend(s, b) {
@@ -194,10 +194,11 @@ func (t *Transport) packAndSend(s *session, b *frameBuilder) bool {
 	for {
 		select {
 		case msg := <-s.peer.queue:
-			s.peer.queued.Add(-int64(len(msg)))
+			left := s.peer.queued.Add(-int64(len(msg)))
 			if !b.fits(len(msg)) && !t.sendFrame(s, b) {
 				return false
 			}
+			b.reserve(len(msg) + int(left))
 			b.add(msg)
 		default:
 			return t.sendFrame(s, b)
