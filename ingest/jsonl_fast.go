@@ -27,7 +27,10 @@ import (
 // event's Name and Attrs stay in the read buffer as value spans
 // (LineFields), and a line of a known shape is matched where it stands
 // in the buffer, its end found by the match instead of by a search for
-// '\n' first.
+// '\n' first. A shape also knows which of its Attrs follow each other
+// in the line as the members of one object are written (`"a":"x","b":"y"`),
+// so that a writer of such members copies them as one text when they are
+// strings that need no escaping (LineFields.AttrRun).
 
 const (
 	// jsonShapes is how many layouts a parser remembers, most recent first.
@@ -60,6 +63,15 @@ type jsonShape struct {
 	// become Attrs, in order, when no value in cand is null.
 	picked [jsonNumRoles]int
 	attrs  []int
+	// refs are attrs for LineFields, each with its key and run: 1<<m
+	// (0 for 64), where m is how many of attrs, from that one on, follow
+	// each other in the line as JSON members of one object would: each
+	// value right after the one before it, with only `,"key":` between
+	// the closing quote of one and the opening quote of the next. When
+	// they are all strings that need no escaping, the text from the
+	// first's value to the last's is the members as a writer of them
+	// would write them (LineFields.AttrRun).
+	refs []jsonAttrRef
 }
 
 // jsonLit is a shape's text between two values.
@@ -132,9 +144,9 @@ type jsonFast struct {
 	// backoff is the next skip after a line the fast path cannot take.
 	skip, backoff int
 	events        int // built by the fast path
-	// attrIdx holds the indices of a lazy line's Attrs when its shape's
-	// list does not apply (LineFields.attrs).
-	attrIdx []int
+	// attrRefs holds a lazy line's Attrs when its shape's list does not
+	// apply (LineFields.attrs).
+	attrRefs []jsonAttrRef
 }
 
 // fast parses line into e if it has a shape; it is false, e undefined,
@@ -179,13 +191,15 @@ func (p *jsonLines) fast(line []byte, e *Event) bool {
 // fastLine is a line the fast path takes: its shape, the values each
 // role takes and the values that become Attrs (nil: every value not
 // picked), and its time. cp is the line's copy in the text slab when
-// learning its shape made one, else "".
+// learning its shape made one, else "". plain has bit i set when value
+// i is a string that needs no escaping.
 type fastLine struct {
 	sh      *jsonShape
 	picked  [jsonNumRoles]int
 	attrs   []int
 	localNs int64
 	cp      string
+	plain   uint64
 }
 
 // fastMatch finds line's shape, learning it if need be, and reads its
@@ -202,14 +216,14 @@ func (p *jsonLines) fastMatch(line []byte) (m fastLine, ok bool) {
 		if s == nil {
 			break
 		}
-		if fs.vals, nulls, ok = s.match(line, fs.vals[:0]); ok {
+		if fs.vals, nulls, m.plain, ok = s.match(line, fs.vals[:0]); ok {
 			fs.touch(i)
 			m.sh = s
 			break
 		}
 	}
 	if m.sh == nil {
-		if m.sh, m.cp, nulls, ok = p.learn(line); !ok {
+		if m.sh, m.cp, nulls, m.plain, ok = p.learn(line); !ok {
 			if jsonSkipWS(line, 0) == len(line) {
 				return m, false // blank: no reason to back off
 			}
@@ -341,18 +355,24 @@ func (fs *jsonFast) newAttrs(n int) []Attr {
 }
 
 // match reads line as sh: each lit verbatim followed by a scalar value,
-// then tail. nulls has bit i set when value i is null.
-func (sh *jsonShape) match(line []byte, vals []jsonVal) (_ []jsonVal, nulls uint64, ok bool) {
-	vals, nulls, pos, ok := sh.matchValues(line, vals)
-	return vals, nulls, ok && string(line[pos:]) == sh.tail
+// then tail. nulls has bit i set when value i is null, plain when it is
+// a string that needs no escaping (jsonPlainVal).
+func (sh *jsonShape) match(line []byte, vals []jsonVal) (_ []jsonVal, nulls, plain uint64, ok bool) {
+	vals, nulls, plain, pos, ok := sh.matchValues(line, vals)
+	return vals, nulls, plain, ok && string(line[pos:]) == sh.tail
 }
+
+// jsonPlainVal tells whether v is a string that needs no escaping: one
+// of printable ASCII without '"' or '\\'.
+func jsonPlainVal(v jsonVal) bool { return v.kind == 's' && !v.wide }
 
 // matchValues reads the start of line as sh up to its tail: each lit
 // verbatim followed by a scalar value; pos is where the tail belongs.
-// The common values (ASCII strings, integers) are read here; jsonScalar
-// reads the others. No lit, value or tail holds a '\n', so on a buffer
-// of lines it reads the first line only.
-func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, nulls uint64, pos int, ok bool) {
+// nulls and plain are match's. The common values (ASCII strings,
+// integers) are read here; jsonScalar reads the others. No lit, value or
+// tail holds a '\n', so on a buffer of lines it reads the first line
+// only.
+func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, nulls, plain uint64, pos int, ok bool) {
 	if cap(vals) < len(sh.lits) {
 		vals = make([]jsonVal, 0, jsonMaxLeaves)
 	}
@@ -384,6 +404,7 @@ func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, null
 					}
 					if end < len(line) && line[end] == '"' {
 						vals[i] = jsonVal{start, end, 's', false}
+						plain |= 1 << (uint(i) & 63)
 						pos = end + 1
 						continue
 					}
@@ -397,26 +418,28 @@ func (sh *jsonShape) matchValues(line []byte, vals []jsonVal) (_ []jsonVal, null
 				}
 				pos = start
 			} else if !lit.quoted || !lit.at(line, pos) {
-				return vals[:0], 0, 0, false
+				return vals[:0], 0, 0, 0, false
 			} else {
 				pos += len(lit.text) // a value of another kind than the learnt one
 			}
 		} else if !lit.at(line, pos) {
-			return vals[:0], 0, 0, false
+			return vals[:0], 0, 0, 0, false
 		} else {
 			pos += len(lit.text)
 		}
 		v, next, ok := jsonScalar(line, pos)
 		if !ok {
-			return vals[:0], 0, 0, false
+			return vals[:0], 0, 0, 0, false
 		}
 		if v.kind == 'z' {
 			nulls |= 1 << i
+		} else if jsonPlainVal(v) {
+			plain |= 1 << i
 		}
 		vals[i] = v
 		pos = next
 	}
-	return vals, nulls, pos, true
+	return vals, nulls, plain, pos, true
 }
 
 // jsonDigitsEnd is the index of the first byte at or after i that is not
@@ -441,11 +464,11 @@ func jsonDigitsEnd(b []byte, i int) int {
 
 // learn scans line for a new shape and makes it the most recent one, in
 // place of the least recent; cp is the line's copy in the text slab and
-// p.fs.vals its values.
-func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls uint64, ok bool) {
+// p.fs.vals its values, nulls and plain as match's.
+func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls, plain uint64, ok bool) {
 	fs := &p.fs
 	if !fs.scanShape(line) {
-		return nil, "", 0, false
+		return nil, "", 0, 0, false
 	}
 	// Events hold text of the shape they came from, which is in the
 	// slab, but never its slices, so those are reused.
@@ -469,6 +492,8 @@ func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls uint64, 
 		lo = fs.keyEnds[i]
 		if v.kind == 'z' {
 			nulls |= 1 << i
+		} else if jsonPlainVal(v) {
+			plain |= 1 << i
 		}
 	}
 	sh.tail = cp[fs.litStarts[len(fs.vals)]:]
@@ -485,7 +510,28 @@ func (p *jsonLines) learn(line []byte) (sh *jsonShape, cp string, nulls uint64, 
 			sh.attrs = append(sh.attrs, i)
 		}
 	}
-	return sh, cp, nulls, true
+	sh.refs = sh.refs[:0]
+	for _, i := range sh.attrs {
+		sh.refs = append(sh.refs, jsonAttrRef{key: sh.keys[i], val: i, run: 1 << 1})
+	}
+	m := 1 // the length of the run from attrs[k] on
+	for k := len(sh.attrs) - 2; k >= 0; k-- {
+		if i := sh.attrs[k+1]; i == sh.attrs[k]+1 && sh.lits[i].member(sh.keys[i]) {
+			m++
+		} else {
+			m = 1
+		}
+		sh.refs[k].run = 1 << m
+	}
+	return sh, cp, nulls, plain, true
+}
+
+// member tells whether l is the text between two members of one object,
+// the second's key being key, as a writer without spaces writes it:
+// `,"key":`.
+func (l *jsonLit) member(key string) bool {
+	t := l.text
+	return len(t) == len(key)+4 && t[:2] == `,"` && t[2:2+len(key)] == key && t[2+len(key):] == `":`
 }
 
 // scanShape reads line as an object whose members are scalars or, at

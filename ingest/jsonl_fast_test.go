@@ -481,3 +481,77 @@ func TestJSONLinesLazyLineLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestLineFieldsAttrRun reads lines of layouts where Attrs follow each
+// other as object members and where they do not (a value between, a
+// space, a nested object, a null that makes another value the Name),
+// with values that need escaping or are not strings, and checks that
+// every AttrRun is the Attrs it stands for as a writer of string
+// members writes them, and that runs are found where they can be.
+func TestLineFieldsAttrRun(t *testing.T) {
+	lines := []struct {
+		line string
+		runs []int // the n of each AttrRun, taking them one after the other
+	}{
+		{`{"ts":1,"host":"h","level":"debug","component":"api","msg":"m","vm":"vm-1","req":"ab","seq":0,"dur_us":5}`, []int{2, 2, 1, 1}},
+		{`{"ts":2,"host":"h","level":"debug","component":"api","msg":"m","vm":"vm-1","req":"ab","seq":1,"dur_us":6}`, []int{2, 2, 1, 1}},
+		// A value that is not ASCII, which may need escaping, ends a run.
+		{`{"ts":3,"host":"h","level":"de` + "\u2028" + `bug","component":"api","msg":"m","vm":"vm-1","req":"ab","seq":1,"dur_us":6}`, []int{1, 1, 2, 1, 1}},
+		{`{"ts":4,"host":"h","level":"debug","component":"apé","msg":"m","vm":"café","req":"ab","seq":1,"dur_us":6}`, []int{1, 1, 1, 1, 1, 1}},
+		// So does one that is not a string, in the layout learnt.
+		{`{"ts":5,"host":"h","level":"debug","component":7,"msg":"m","vm":"vm-1","req":true,"seq":1,"dur_us":6}`, []int{1, 1, 1, 1, 1, 1}},
+		{`{"ts":6,"host":"h","level":"debug","component":"api","msg":"m","vm":"vm-1","req":null,"seq":1,"dur_us":6}`, []int{2, 1, 1, 1, 1}},
+		// A null message makes the Attrs another list: no runs.
+		{`{"ts":7,"host":"h","level":"debug","component":"api","msg":null,"message":"m","vm":"vm-1","req":"ab"}`, []int{1, 1, 1, 1, 1}},
+		{`{"ts":8,"host":"h","level":"debug","component":"api","msg":"m","message":"n","vm":"vm-1","req":"ab"}`, []int{2, 3}},
+		// Spaces and nesting are not how the members are written.
+		{`{"ts":9,"a":"x", "b":"y","c":"z"}`, []int{1, 2}},
+		{`{"ts":10,"a":"x","src":{"file":"f","line":"3"},"c":"z"}`, []int{1, 1, 1, 1}}, // src.file is not file
+		{`{"ts":11,"a":"x","b":{"c":"y"},"d":"z","e":"w"}`, []int{1, 1, 2}},
+	}
+	var data []byte
+	for _, l := range lines {
+		data = append(append(data, l.line...), '\n')
+	}
+	p := NewJSONLines(bytes.NewReader(data), Options{File: "f"}, DefaultJSONMapping()).(*jsonLines)
+	{
+		for _, l := range lines {
+			var e Event
+			var f LineFields
+			lazy, err := p.NextLazy(&e, &f)
+			if err != nil || !lazy {
+				t.Fatalf("%s: lazy %v, error %v", l.line, lazy, err)
+			}
+			var runs []int
+			for i := 0; i < f.NumAttrs(); {
+				key, text, plain, n := f.AttrRun(i)
+				k, v, pl := f.Attr(i)
+				if n < 1 || i+n > f.NumAttrs() || key != k {
+					t.Fatalf("%s: AttrRun(%d) = %q, %d; Attr's key %q", l.line, i, key, n, k)
+				}
+				if n == 1 {
+					if string(text) != string(v) || plain != pl {
+						t.Fatalf("%s: AttrRun(%d) = %q, %v; Attr %q, %v", l.line, i, text, plain, v, pl)
+					}
+				} else {
+					want := string(v)
+					for j := i + 1; j < i+n; j++ {
+						k, v, pl := f.Attr(j)
+						if !pl {
+							t.Fatalf("%s: AttrRun(%d) covers Attr %d, which needs escaping", l.line, i, j)
+						}
+						want += `","` + k + `":"` + string(v)
+					}
+					if string(text) != want || !plain || !pl || !utf8.Valid(text) {
+						t.Fatalf("%s: AttrRun(%d) = %q, %v, want %q", l.line, i, text, plain, want)
+					}
+				}
+				runs = append(runs, n)
+				i += n
+			}
+			if !reflect.DeepEqual(runs, l.runs) {
+				t.Errorf("%s: runs %v, want %v", l.line, runs, l.runs)
+			}
+		}
+	}
+}

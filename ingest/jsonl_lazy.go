@@ -1,5 +1,7 @@
 package ingest
 
+import "math/bits"
+
 // A LazyParser is a Parser that can leave the text of an event in the
 // record it read, for a consumer that is done with each event before it
 // asks for the next: a converter to another text format then copies each
@@ -23,12 +25,22 @@ type LazyParser interface {
 // the parser's buffer, so read it, never append to it.
 type LineFields struct {
 	line []byte
-	keys []string  // the shape's, one per value
 	vals []jsonVal // the line's
-	// attrs are the indices of the values that become Attrs, in order;
-	// name that of the Name's value, or -1.
-	attrs []int
+	// attrs are the values that become Attrs, in order; name the index
+	// of the Name's value, or -1. plain has bit i set when value i is a
+	// string that needs no escaping.
+	attrs []jsonAttrRef
+	plain uint64
 	name  int
+}
+
+// jsonAttrRef is an Attr of a line of a shape: the index of its value,
+// its key, and run, 1<<m for the m Attrs from it on that may make one
+// text (jsonShape.refs): 1<<1 for one that stands alone.
+type jsonAttrRef struct {
+	key string
+	val int
+	run uint64
 }
 
 // Name is the event's Name as JSON string content: plain tells that it
@@ -47,9 +59,28 @@ func (f *LineFields) NumAttrs() int { return len(f.attrs) }
 // Attr is Attr i: its key, which stays valid as long as the event's
 // other strings, and its value, as Name's.
 func (f *LineFields) Attr(i int) (key string, text []byte, plain bool) {
-	j := f.attrs[i]
-	text, plain = f.value(j)
-	return f.keys[j], text, plain
+	a := &f.attrs[i]
+	text, plain = f.value(a.val)
+	return a.key, text, plain
+}
+
+// AttrRun is Attr i, and with it the Attrs after it that follow it in
+// the record as the members of a JSON object: n, at least 1, is how many
+// Attrs it stands for. When n > 1, text is Attr i's value followed by
+// `","key":"value` for each of the next n-1 Attrs, each value a string
+// that needs no escaping (plain), which is the text a writer of them as
+// string members of one object writes after Attr i's `"key":"`.
+func (f *LineFields) AttrRun(i int) (key string, text []byte, plain bool, n int) {
+	a := &f.attrs[i]
+	j := a.val
+	v := &f.vals[j]
+	hi, n := v.hi, 1
+	// The values from j on are next to each other up to the bit of
+	// a.run; those that are plain from j on make the run.
+	if k := bits.TrailingZeros64(^f.plain>>j | a.run); k > 1 {
+		hi, n = f.vals[j+k-1].hi, k
+	}
+	return a.key, f.line[v.lo:hi], !v.wide, n
 }
 
 func (f *LineFields) value(i int) ([]byte, bool) {
@@ -120,10 +151,10 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 		if s == nil {
 			break
 		}
-		var nulls uint64
+		var nulls, plain uint64
 		var pos int
 		var ok bool
-		if fs.vals, nulls, pos, ok = s.matchValues(buf, fs.vals[:0]); !ok {
+		if fs.vals, nulls, plain, pos, ok = s.matchValues(buf, fs.vals[:0]); !ok {
 			continue
 		}
 		end := pos + len(s.tail)
@@ -135,7 +166,7 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 		}
 		fs.touch(i)
 		line := buf[:end]
-		m := fastLine{sh: s}
+		m := fastLine{sh: s, plain: plain}
 		if !p.fastFinish(line, &m, nulls) {
 			return false
 		}
@@ -151,15 +182,15 @@ func (p *jsonLines) fastBuffered(e *Event, f *LineFields) bool {
 func (p *jsonLines) lazyEvent(line []byte, m *fastLine, e *Event, f *LineFields) {
 	fs := &p.fs
 	p.fastEvent(line, "", m, e)
-	f.line, f.keys, f.vals, f.attrs, f.name = line, m.sh.keys, fs.vals, m.attrs, m.picked[jsonRoleMessage]
+	f.line, f.vals, f.attrs, f.plain, f.name = line, fs.vals, m.sh.refs, m.plain, m.picked[jsonRoleMessage]
 	if m.attrs == nil {
-		fs.attrIdx = fs.attrIdx[:0]
+		fs.attrRefs = fs.attrRefs[:0]
 		for i := range fs.vals {
 			if !jsonPicked(m.picked, i) {
-				fs.attrIdx = append(fs.attrIdx, i)
+				fs.attrRefs = append(fs.attrRefs, jsonAttrRef{key: m.sh.keys[i], val: i, run: 1 << 1})
 			}
 		}
-		f.attrs = fs.attrIdx
+		f.attrs = fs.attrRefs
 	}
 	fs.events++
 }

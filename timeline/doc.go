@@ -30,10 +30,16 @@
 // Encoder renders event by event (JSONLEncoder): each input's goroutine
 // renders its events too, so that rendering runs on every core, and the
 // merge only compares times and copies bytes; MergeEncodedBlocks hands
-// the bytes on in blocks of 256 KiB. An input whose parser is an
+// the bytes on in blocks of 256 KiB, and MergeEncodedSlices without the
+// copy, as slices of the renderings where they were made, which
+// JSONLWriter.WriteEncodedSlices hands to a file in one gathering write
+// (writev, on Linux) per call. An input whose parser is an
 // ingest.LazyParser (JSON lines) and an encoder that is a FieldsEncoder
 // (JSONLEncoder) skip the event's text: its Name and Attrs are rendered
-// straight from the line read, and each value is copied once. Export
+// straight from the line read, and each value is copied once; attrs
+// that stand in the line as the output has them (string members, one
+// after the other) are copied as one text (ingest.LineFields.AttrRun).
+// Export
 // and Tail read the cluster's ordered
 // log through an EventSource instead: there the order is the log's
 // (GSN), and TimeNs is the midpoint of the reference interval the

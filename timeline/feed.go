@@ -199,8 +199,10 @@ func (c *cursor) headTie() *tieKey { return &c.cur.ties[c.pos] }
 
 // advance moves c, f's cursor, to a next event, waiting for f's
 // goroutine when needed. It returns false at the input's end, and the
-// input's error after its last event.
-func (f *feed) advance(c *cursor) (bool, error) {
+// input's error after its last event. release, when set, is called
+// before a batch merged to its end goes back to f's goroutine, which
+// refills it; its error is advance's.
+func (f *feed) advance(c *cursor, release func() error) (bool, error) {
 	for c.cur == nil || c.pos >= c.cur.sealed() {
 		if c.cur != nil {
 			if c.cur.err != nil {
@@ -208,6 +210,11 @@ func (f *feed) advance(c *cursor) (bool, error) {
 			}
 			if c.cur.eof {
 				return false, nil
+			}
+			if release != nil {
+				if err := release(); err != nil {
+					return false, err
+				}
 			}
 			f.free <- c.cur
 		}

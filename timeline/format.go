@@ -78,11 +78,19 @@ type timeFormatter struct {
 func (t *timeFormatter) append(b []byte, ns int64) []byte {
 	secs := floorDiv(ns, 1e9)
 	if t.prefix.n == 0 || secs != t.sec {
-		t.sec = secs
-		var buf [64]byte
-		t.prefix.set(time.Unix(secs, 0).UTC().AppendFormat(append(buf[:0], t.lead...), "2006-01-02T15:04:05."))
+		t.setSec(secs)
 	}
 	return appendFrac9Z(t.prefix.appendTo(b), ns-secs*1e9)
+}
+
+// setSec makes prefix that of secs. It is apart from append, which runs
+// for every time, so that append's frame stays small.
+//
+//go:noinline
+func (t *timeFormatter) setSec(secs int64) {
+	t.sec = secs
+	var buf [64]byte
+	t.prefix.set(time.Unix(secs, 0).UTC().AppendFormat(append(buf[:0], t.lead...), "2006-01-02T15:04:05."))
 }
 
 // text is output text kept for reuse. Up to textBytes of it copy as one
@@ -93,7 +101,7 @@ type text struct {
 	long  []byte          // the text when longer
 }
 
-const textBytes = 32
+const textBytes = 64
 
 func (t *text) set(b []byte) {
 	t.n = len(b)

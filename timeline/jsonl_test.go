@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,6 +275,123 @@ func TestMergeEncodedEmitErrorStops(t *testing.T) {
 	if err != errTest || n != 1 {
 		t.Fatalf("MergeEncodedBlocks returned %v after %d blocks, want the emit error after 1", err, n)
 	}
+	inputs, opts = threeHosts()
+	n = 0
+	_, err = MergeEncodedSlices(inputs, opts, func() Encoder { return NewJSONLEncoder() }, func([][]byte) error {
+		n++
+		return errTest
+	})
+	if err != errTest || n != 1 {
+		t.Fatalf("MergeEncodedSlices returned %v after %d calls, want the emit error after 1", err, n)
+	}
+}
+
+// TestMergeEncodedSlicesToFile writes MergeEncodedSlices' slices with
+// WriteEncodedSlices to a file, which gathers them into few writes where
+// the system can, and to a buffer, which copies them, and checks both
+// against MergeEncodedBlocks and WriteEncoded. Batches of a few events
+// make slices be emitted before their batches are reused.
+func TestMergeEncodedSlicesToFile(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	mk := func() []Input {
+		var ins []Input
+		for h := range 4 {
+			var evs []ingest.Event
+			ts := base
+			for range 3000 {
+				ts += rng.Int63n(1000)
+				evs = append(evs, ev(fmt.Sprint("hv", h), "app", ts, ingest.KindLog, strings.Repeat("x", rng.Intn(700))))
+			}
+			ins = append(ins, input(fmt.Sprint("in", h), evs...))
+		}
+		return ins
+	}
+	newEnc := func() Encoder { return NewJSONLEncoder() }
+	for _, batch := range []int{3, 0} {
+		opts := MergeOptions{BatchEvents: batch}
+		rng = rand.New(rand.NewSource(seed))
+		var want bytes.Buffer
+		ww := NewJSONLWriter(&want)
+		if _, err := MergeEncodedBlocks(mk(), opts, newEnc, ww.WriteEncoded); err != nil {
+			t.Fatal(err)
+		}
+		ww.Close()
+
+		rng = rand.New(rand.NewSource(seed))
+		f, err := os.Create(filepath.Join(t.TempDir(), "out.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := NewJSONLWriter(f)
+		if _, err := MergeEncodedSlices(mk(), opts, newEnc, fw.WriteEncodedSlices); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		got, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("seed %d batch %d: the file differs from WriteEncoded's output (%d bytes, want %d)", seed, batch, len(got), want.Len())
+		}
+
+		rng = rand.New(rand.NewSource(seed))
+		var buf bytes.Buffer
+		bw := NewJSONLWriter(&buf)
+		if _, err := MergeEncodedSlices(mk(), opts, newEnc, bw.WriteEncodedSlices); err != nil {
+			t.Fatal(err)
+		}
+		bw.Close()
+		if !bytes.Equal(buf.Bytes(), want.Bytes()) {
+			t.Fatalf("seed %d batch %d: the buffer differs from WriteEncoded's output", seed, batch)
+		}
+	}
+}
+
+// TestGatherWriterPartialWrites checks that a gathering write to a pipe
+// whose reader takes a little at a time writes everything, in order.
+func TestGatherWriterPartialWrites(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	gw := newGatherWriter(w)
+	if gw == nil {
+		w.Close()
+		t.Skip("no gathering writes on this system")
+	}
+	var slices [][]byte
+	var want []byte
+	for i := range 3000 { // more than maxIovecs, and more than a pipe holds
+		s := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i%300)
+		slices = append(slices, s, nil)
+		want = append(want, s...)
+	}
+	done := make(chan []byte)
+	go func() {
+		var got []byte
+		buf := make([]byte, 777)
+		for {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				done <- got
+				return
+			}
+		}
+	}()
+	if err := gw.writeSlices(slices); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got := <-done; !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want %d (or they differ)", len(got), len(want))
+	}
 }
 
 // TestMergeEncodedBlocksSplitsWhole checks that MergeEncodedBlocks
@@ -321,6 +440,27 @@ func TestAppendBytes(t *testing.T) {
 				if want := "head:" + string(v); string(got) != want {
 					t.Fatalf("len %d, cap %d, room %d: %q, want %q", n, vcap, room, got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestTextAppendTo checks text.appendTo against append for every
+// length around its block of textBytes, with more and less room in b
+// than the block, and after a text is set again shorter or longer.
+func TestTextAppendTo(t *testing.T) {
+	src := make([]byte, 2*textBytes+8)
+	for i := range src {
+		src[i] = byte('a' + i%26)
+	}
+	var tx text
+	for _, n := range []int{0, 1, 31, 32, 33, 63, 64, 65, 2 * textBytes, 5, 70, 40} {
+		tx.set(src[:n])
+		for _, room := range []int{0, 1, n, textBytes - 1, textBytes, textBytes + 8} {
+			b := append(make([]byte, 0, 5+room), "head:"...)
+			got := tx.appendTo(b)
+			if want := "head:" + string(src[:n]); string(got) != want {
+				t.Fatalf("len %d, room %d: %q, want %q", n, room, got, want)
 			}
 		}
 	}

@@ -38,13 +38,23 @@ func randomJSONLines(rng *rand.Rand, host string, n int) []byte {
 		if rng.Intn(30) == 0 {
 			h = "stray"
 		}
-		switch rng.Intn(12) {
+		switch rng.Intn(14) {
 		case 0:
 			fmt.Fprintf(&b, `{"ts":%s,"host":"%s","kind":"%s","msg":"%s","flow_id":"%d"}`+"\n", tsText, h, kinds[rng.Intn(len(kinds))], word, i)
 		case 1:
 			fmt.Fprintf(&b, `{"ts":%s,"src":{"file":"a.go","line":%d},"msg":"%s","ok":true,"nil":null}`+"\n", tsText, i, word)
 		case 2:
 			fmt.Fprintf(&b, `{"time":%s,"hostname":"%s","kind":"%s","message":%d}`+"\n", tsText, h, kinds[rng.Intn(len(kinds))], i)
+		case 12:
+			// Attrs that follow each other as members, strings or not,
+			// plain or not.
+			fmt.Fprintf(&b, `{"ts":%s,"host":"%s","level":"%s","component":"%s","msg":"%s","vm":"vm-%d","req":%s,"seq":%d,"dur_us":%d}`+"\n",
+				tsText, h, words[rng.Intn(len(words))], []string{"api", "vmm", word}[rng.Intn(3)], word, rng.Intn(9000),
+				[]string{`"a1b2"`, `"` + word + `"`, "17", "null", "true"}[rng.Intn(5)], i, rng.Intn(1e5))
+		case 13:
+			// Members that do not follow as a writer writes them: a
+			// space, a nested object.
+			fmt.Fprintf(&b, `{"ts":%s,"a":"x", "b":"%s","src":{"file":"f.go","line":"%d"},"c":"y","msg":"%s"}`+"\n", tsText, word, i, word)
 		case 3:
 			b.WriteString([]string{"\n", "not json\n", `{"ts":1,"msg":}` + "\n", `{"msg":"no time"}` + "\n", `{"ts":` + tsText + `,"a":[1,2]}` + "\n"}[rng.Intn(5)])
 		default:
@@ -85,6 +95,17 @@ func checkLazyMatchesMerge(t *testing.T, data [][]byte, opts MergeOptions) {
 		{"MergeEncoded", func(emit func([]byte) error) (Summary, error) { return MergeEncoded(mk(), opts, newEnc, emit) }},
 		{"MergeEncodedBlocks", func(emit func([]byte) error) (Summary, error) {
 			return MergeEncodedBlocks(mk(), opts, newEnc, emit)
+		}},
+		{"MergeEncodedSlices", func(emit func([]byte) error) (Summary, error) {
+			return MergeEncodedSlices(mk(), opts, newEnc, func(slices [][]byte) error {
+				if len(slices) == 0 || len(slices) > maxSlices {
+					t.Fatalf("MergeEncodedSlices: %d slices in one call", len(slices))
+				}
+				for _, s := range slices {
+					emit(s)
+				}
+				return nil
+			})
 		}},
 	} {
 		var got bytes.Buffer

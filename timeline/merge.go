@@ -116,6 +116,23 @@ func MergeEncodedBlocks(inputs []Input, opts MergeOptions, newEncoder func() Enc
 // for few calls and writes, small enough to stay in a core's cache.
 const blockBytes = 256 << 10
 
+// MergeEncodedSlices is MergeEncoded handing emit the renderings
+// without copying them: slices of the inputs' renderings, in order,
+// where a slice holds the renderings of consecutive events of one input
+// that the merge takes one after the other. emit gets at most
+// maxSlices slices (of about blockBytes in all) at a time, and also
+// before any input's renderings are reused, so that a writer can pass
+// them to a gathering write (writev). The slices are valid only until
+// emit returns. As with MergeEncoded, the renderings of every event
+// before an error are emitted.
+func MergeEncodedSlices(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(slices [][]byte) error) (Summary, error) {
+	return mergeWith(inputs, opts, newEncoder, func(m *merger) error { return m.runSlices(emit) })
+}
+
+// maxSlices bounds the slices of one call of MergeEncodedSlices' emit:
+// the most a writev takes on Linux (IOV_MAX).
+const maxSlices = 1024
+
 // merge runs the feeds and the merger; emit takes event i of batch b.
 func merge(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(b *batch, i int) error) (Summary, error) {
 	return mergeWith(inputs, opts, newEncoder, func(m *merger) error { return m.run(emit) })
@@ -165,6 +182,9 @@ type merger struct {
 	// cursors[j] is the merger's place in input j.
 	cursors []cursor
 	emitted int64
+	// release, when set, is called before a batch goes back to its
+	// input (feed.advance).
+	release func() error
 }
 
 // mergeKey is an input's place in the tournament. Invariant: unless
@@ -210,6 +230,52 @@ func (m *merger) runBlocks(block []byte, emit func(block []byte) error) error {
 		}
 	}
 	return err
+}
+
+// runSlices is run for MergeEncodedSlices: it gathers slices of the
+// renderings and passes them to emit when it holds maxSlices of them or
+// blockBytes, before a batch is released, and at the end, or at a merge
+// error, with what it holds.
+func (m *merger) runSlices(emit func(slices [][]byte) error) error {
+	slices := make([][]byte, 0, maxSlices)
+	size := 0
+	flush := func() error {
+		if len(slices) == 0 {
+			return nil
+		}
+		err := emit(slices)
+		clear(slices) // no reference to a batch outlives its turn
+		slices, size = slices[:0], 0
+		return err
+	}
+	m.release = flush
+	w, err := m.start()
+	for ; err == nil && w >= 0; w, err = m.next(w) {
+		c := &m.cursors[w]
+		r := c.cur.encoded(c.pos)
+		size += len(r)
+		if n := len(slices); n > 0 && follows(slices[n-1], r) {
+			slices[n-1] = slices[n-1][:len(slices[n-1])+len(r)]
+		} else {
+			slices = append(slices, r)
+		}
+		if len(slices) == maxSlices || size >= blockBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	// After a merge error too: what went before it is output. An error
+	// of emit's in release is err already.
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// follows tells whether b starts where a ends, in the same array.
+func follows(a, b []byte) bool {
+	return len(b) > 0 && cap(a) > len(a) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // start reads every input's first event and plays the tournament; it
@@ -291,7 +357,7 @@ func (m *merger) play(n int) int {
 func (m *merger) refresh(j int) error {
 	f := m.feeds[j]
 	c := &m.cursors[j]
-	ok, err := f.advance(c)
+	ok, err := f.advance(c, m.release)
 	if err != nil {
 		return err
 	}

@@ -202,9 +202,13 @@ func TestTimeFormatterMatchesTimeFormat(t *testing.T) {
 	var tf timeFormatter
 	ns := base
 	for i := 0; i < 5000; i++ {
-		switch rng.Intn(4) {
+		switch rng.Intn(6) {
 		case 0:
 			ns = rng.Int63n(4e18) - 1e18 // 1938 to 2096
+		case 1:
+			ns += rng.Int63n(3e6) // mostly within the second
+		case 2:
+			ns = floorDiv(ns, 60e9)*60e9 + 60e9 - 1 + rng.Int63n(3) // around a minute's end
 		default:
 			ns += rng.Int63n(2e13) // within about a day
 		}

@@ -116,17 +116,18 @@ func runMerge(c *cli.Context) error {
 }
 
 // mergeTo merges inputs into out until done or ctx ends. JSON lines
-// render on the inputs' goroutines and reach the writer in blocks
-// (MergeEncodedBlocks); the other formats keep state from event to
+// render on the inputs' goroutines and reach the writer as slices of
+// their renderings (MergeEncodedSlices), which a file takes in one
+// gathering write each; the other formats keep state from event to
 // event and render here.
 func mergeTo(ctx context.Context, out *output, inputs []timeline.Input, opts timeline.MergeOptions) (timeline.Summary, error) {
 	if jw, ok := out.Writer.(*timeline.JSONLWriter); ok {
 		newEncoder := func() timeline.Encoder { return timeline.NewJSONLEncoder() }
-		return timeline.MergeEncodedBlocks(inputs, opts, newEncoder, func(block []byte) error {
+		return timeline.MergeEncodedSlices(inputs, opts, newEncoder, func(slices [][]byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return jw.WriteEncoded(block)
+			return jw.WriteEncodedSlices(slices)
 		})
 	}
 	n := 0
