@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +50,8 @@ import (
 // BENCH_LOG_DIR=DIR saves each saturation append's start and latency and
 // the nodes' logs in DIR; with BENCH_LOG_PROFILE=1 also a 5 s CPU
 // profile, a heap profile and a 1 s execution trace of each node from
-// the saturation window (clockd run --pprof).
+// the saturation window (clockd run --pprof), and a 5 s CPU profile of
+// the clients (clients.cpu.pprof).
 const (
 	logWarmup        = 2 * time.Second
 	logMeasure       = 10 * time.Second
@@ -272,12 +274,12 @@ func (ph *logPhase) print(row func(string, any), cl *proccluster.Cluster, rate f
 }
 
 // appendLoop appends batches of n events, one at a time, until the window
-// ends, and records those that started and ended in it. The request and
-// its events are made once and refilled for each batch, as a lean client
-// would, so that the load costs the machine little beside the cluster:
-// each event gets the next sequence number of its source and the time
-// its batch was filled plus its index in nanoseconds (distinct and
-// increasing, one clock read per batch).
+// ends, and records those that started and ended in it. The request is
+// kept in its wire encoding and refilled for each batch (wireAppend), so
+// that the load costs the machine little beside the cluster: each event
+// gets the next sequence number of its source and the time its batch was
+// filled plus its index in nanoseconds (distinct and increasing, one
+// clock read per batch).
 func (w *logWindow) appendLoop(ctx context.Context, cl *proccluster.Cluster, leader uint64, client, n int) error {
 	c, err := cl.Dial(ctx, leader)
 	if err != nil {
@@ -285,10 +287,10 @@ func (w *logWindow) appendLoop(ctx context.Context, cl *proccluster.Cluster, lea
 	}
 	defer c.Close()
 	o := clockdv1.NewOrderingServiceClient(c.Conn())
-	req := newAppendRequest(fmt.Sprintf("bench-%d", client), n)
+	req := newWireAppend(fmt.Sprintf("bench-%d", client), n)
 	seq := uint64(0)
 	for time.Now().Before(w.end) {
-		refill(req, &seq)
+		req.fill(&seq, time.Now().UnixNano())
 		t0 := time.Now()
 		resp, err := appendOnce(ctx, o, req)
 		if err != nil {
@@ -318,7 +320,7 @@ func (w *logWindow) pacedLoop(ctx context.Context, cl *proccluster.Cluster, lead
 	}
 	defer c.Close()
 	o := clockdv1.NewOrderingServiceClient(c.Conn())
-	req := newAppendRequest(fmt.Sprintf("paced-%d", worker), n)
+	req := newWireAppend(fmt.Sprintf("paced-%d", worker), n)
 	start := w.from.Add(-logWarmup)
 	seq := uint64(0)
 	for {
@@ -328,7 +330,7 @@ func (w *logWindow) pacedLoop(ctx context.Context, cl *proccluster.Cluster, lead
 			return nil
 		}
 		time.Sleep(time.Until(due))
-		refill(req, &seq)
+		req.fill(&seq, time.Now().UnixNano())
 		resp, err := appendOnce(ctx, o, req)
 		if err != nil {
 			return err
@@ -338,42 +340,6 @@ func (w *logWindow) pacedLoop(ctx context.Context, cl *proccluster.Cluster, lead
 			w.record(due, d, int64(resp.Accepted))
 		}
 	}
-}
-
-// newAppendRequest makes a request of n events of source, to be refilled
-// for each Append.
-func newAppendRequest(source string, n int) *clockdv1.AppendRequest {
-	name := strings.Repeat("x", logEventNameSize)
-	req := &clockdv1.AppendRequest{Events: make([]*clockdv1.Event, n)}
-	events := make([]clockdv1.Event, n)
-	for i := range req.Events {
-		events[i] = clockdv1.Event{Host: "bench", Source: source, Kind: "log", Name: name}
-		req.Events[i] = &events[i]
-	}
-	return req
-}
-
-// refill gives req's events the next sequence numbers of their source
-// after *seq and the time now plus their index in nanoseconds (distinct
-// and increasing, one clock read per batch).
-func refill(req *clockdv1.AppendRequest, seq *uint64) {
-	now := time.Now().UnixNano()
-	for i, e := range req.Events {
-		*seq++
-		e.SourceSeq, e.LocalUnixNano = *seq, now+int64(i)
-	}
-}
-
-// appendOnce sends req as one Append stream and returns the answer.
-func appendOnce(ctx context.Context, o clockdv1.OrderingServiceClient, req *clockdv1.AppendRequest) (*clockdv1.AppendResponse, error) {
-	st, err := o.Append(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Send(req); err != nil {
-		return nil, err
-	}
-	return st.CloseAndRecv()
 }
 
 // record adds one Append of the window: when it started (or was due),
@@ -494,9 +460,23 @@ func procStatus(pid int, field string) int {
 	return 0
 }
 
-// profile saves a 5 s CPU profile and a heap profile of every node.
+// profile saves a 5 s CPU profile and a heap profile of every node, and
+// a 5 s CPU profile of the bench's own process, the clients.
 func profile(cl *proccluster.Cluster, dir string) {
 	var wg sync.WaitGroup
+	if f, err := os.Create(filepath.Join(dir, "clients.cpu.pprof")); err == nil {
+		if err := pprof.StartCPUProfile(f); err == nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(5 * time.Second)
+				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		} else {
+			f.Close()
+		}
+	}
 	for _, n := range cl.Nodes {
 		wg.Add(1)
 		go func() {
