@@ -44,5 +44,7 @@
 // the Append answers and, independently, from the leader's GSN),
 // append→commit p50/p99, CPU per event, and each node's RSS at the start
 // and end of the window and at its peak, sampled every 100 ms
-// (logpart.go).
+// (logpart.go). The clients run in this process and share the machine
+// with the nodes, so each keeps its request in the wire encoding and
+// writes only the sequence numbers and times for each Append (wire.go).
 package main
