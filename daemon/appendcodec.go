@@ -10,16 +10,19 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/clockd/clockd/api/clockdv1"
+	"github.com/clockd/clockd/ingest"
 )
 
 // appendCodec is the API server's codec: the standard protobuf codec,
-// except that it decodes OrderingService.Append requests itself. Those
-// carry thousands of small events each, and the generic decoder's cost is
-// in allocating every event and every string: here the events of a
-// message come in one allocation, and every string is a piece of one copy
-// of the message. What it accepts and what it refuses are proto.Unmarshal's,
-// except that unknown fields are dropped rather than kept.
+// except that it decodes OrderingService.Append requests itself, into an
+// appendMessage. Those carry thousands of small events each, and the
+// generic decoder's cost is in allocating every event and every string,
+// and then in converting the generated types: here the events of a
+// message come in one allocation of ingest.Events, and every string is a
+// piece of one copy of the message. What it accepts and what it refuses
+// are proto.Unmarshal's; it keeps what the daemon reads of an Event and
+// drops the rest (the reference interval, which the receiving host
+// stamps, and unknown fields).
 type appendCodec struct{ proto encoding.CodecV2 }
 
 func newAppendCodec() appendCodec { return appendCodec{proto: encoding.GetCodecV2("proto")} }
@@ -29,21 +32,37 @@ func (c appendCodec) Name() string { return c.proto.Name() }
 func (c appendCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
 
 func (c appendCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	req, ok := v.(*clockdv1.AppendRequest)
+	m, ok := v.(*appendMessage)
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
 	// Materialize returns a new copy, which nothing else holds.
-	return decodeAppendRequest(data.Materialize(), req)
+	return decodeAppendMessage(data.Materialize(), m)
+}
+
+// appendMessage is one clockdv1.AppendRequest as the Append handler
+// reads it (stream.RecvMsg).
+type appendMessage struct {
+	events []ingest.Event
 }
 
 var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
-// decodeAppendRequest replaces req with the message b holds. The events'
-// strings are pieces of b, which must not change afterwards.
-func decodeAppendRequest(b []byte, req *clockdv1.AppendRequest) error {
+// decodeAppendMessage replaces m's events with those of the
+// AppendRequest b holds. Their strings are pieces of b, which must not
+// change afterwards.
+func decodeAppendMessage(b []byte, m *appendMessage) error {
 	n := 0 // events
 	for off := 0; off < len(b); {
+		// An event's tag, 0x0a, and its length are read inline;
+		// anything else goes through nextField.
+		if b[off] == 1<<3|byte(protowire.BytesType) {
+			if v, k := uvarintAt(b, off+1); k > 0 && v <= uint64(len(b)-off-1-k) {
+				n++
+				off += 1 + k + int(v)
+				continue
+			}
+		}
 		f, err := nextField(b, off)
 		if err != nil {
 			return fmt.Errorf("proto: AppendRequest: %w", err)
@@ -54,30 +73,37 @@ func decodeAppendRequest(b []byte, req *clockdv1.AppendRequest) error {
 		off = f.end
 	}
 	s := unsafe.String(unsafe.SliceData(b), len(b))
-	evs := make([]clockdv1.Event, n)
-	req.Reset()
-	req.Events = make([]*clockdv1.Event, 0, n)
+	evs := make([]ingest.Event, n)
+	var attrs []ingest.Attr   // the message's, shared by its events
+	prev := new(ingest.Event) // none: no string is the same
+	i := 0
 	for off := 0; off < len(b); {
 		f, _ := nextField(b, off) // checked above
 		if f.num == 1 && f.typ == protowire.BytesType {
-			e := &evs[len(req.Events)]
-			req.Events = append(req.Events, e)
-			if err := decodeEvent(b[f.at:f.end], s[f.at:f.end], e); err != nil {
+			var err error
+			if attrs, err = decodeEvent(b[f.at:f.end], s[f.at:f.end], &evs[i], prev, attrs); err != nil {
 				return fmt.Errorf("proto: AppendRequest: %w", err)
 			}
+			prev = &evs[i]
+			i++
 		}
 		off = f.end
 	}
+	m.events = evs
 	return nil
 }
 
 // decodeEvent fills e from b, the encoding of one Event, whose bytes s
-// holds too. Every field of an Event has a number below 16, so its tag is
-// one byte: fields of that shape are read inline here, and anything else
-// (a longer tag, another wire type, a truncated value) goes through
-// nextField, which reads every field proto.Unmarshal does and refuses the
-// rest.
-func decodeEvent(b []byte, s string, e *clockdv1.Event) error {
+// holds too; prev is the event before it (or an empty one), whose
+// strings e takes when its own are the same. Its attrs are appended to attrs,
+// which it returns, and
+// e.Attrs is their slice of it, capped so that an append to it copies.
+// Every field of an Event has a number below 16, so its tag is one byte:
+// fields of that shape are read inline here, and anything else (a longer
+// tag, another wire type, a truncated value) goes through nextField,
+// which reads every field proto.Unmarshal does and refuses the rest.
+func decodeEvent(b []byte, s string, e, prev *ingest.Event, attrs []ingest.Attr) ([]ingest.Attr, error) {
+	first := len(attrs)
 	for off := 0; off < len(b); {
 		tag := b[off]
 		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
@@ -96,15 +122,26 @@ func decodeEvent(b []byte, s string, e *clockdv1.Event) error {
 		if f.num == 0 {
 			var err error
 			if f, err = nextField(b, off); err != nil {
-				return err
+				return attrs, err
 			}
 		}
 		off = f.end
-		if err := setEventField(e, f, b, s); err != nil {
-			return err
+		if f.num == 10 && f.typ == protowire.BytesType {
+			var a ingest.Attr
+			if err := decodeAttr(b[f.at:f.end], s[f.at:f.end], &a); err != nil {
+				return attrs, err
+			}
+			attrs = append(attrs, a)
+			continue
+		}
+		if err := setEventField(e, prev, f, b, s); err != nil {
+			return attrs, err
 		}
 	}
-	return nil
+	if len(attrs) > first {
+		e.Attrs = attrs[first:len(attrs):len(attrs)]
+	}
+	return attrs, nil
 }
 
 // uvarintAt reads the varint at b[i:]; n <= 0 when it is not one.
@@ -118,44 +155,41 @@ func uvarintAt(b []byte, i int) (v uint64, n int) {
 	return protowire.ConsumeVarint(b[i:])
 }
 
-// setEventField stores the field f of b (and s) in e.
-func setEventField(e *clockdv1.Event, f field, b []byte, s string) error {
+// setEventField stores the field f of b (and s) in e, if the daemon
+// reads it, but for attrs (decodeEvent). A string the same as prev's is
+// prev's, which is valid UTF-8 already: events of one source repeat
+// their host, source and kind.
+func setEventField(e, prev *ingest.Event, f field, b []byte, s string) error {
 	switch f.typ {
 	case protowire.VarintType:
 		switch f.num {
 		case 3:
 			e.SourceSeq = f.varint
 		case 4:
-			e.LocalUnixNano = int64(f.varint)
-		case 5:
-			e.RefEarliestUnixNano = int64(f.varint)
-		case 6:
-			e.RefLatestUnixNano = int64(f.varint)
+			e.LocalNs = int64(f.varint)
 		case 9:
-			e.DurNanos = int64(f.varint)
+			e.DurNs = int64(f.varint)
 		}
 	case protowire.BytesType:
-		var dst *string
+		var dst, was *string
 		switch f.num {
 		case 1:
-			dst = &e.Host
+			dst, was = &e.Host, &prev.Host
 		case 2:
-			dst = &e.Source
+			dst, was = &e.Source, &prev.Source
 		case 7:
-			dst = &e.Kind
+			dst, was = &e.Kind, &prev.Kind
 		case 8:
-			dst = &e.Name
-		case 10:
-			a := &clockdv1.Attr{}
-			if err := decodeAttr(b[f.at:f.end], s[f.at:f.end], a); err != nil {
-				return err
-			}
-			e.Attrs = append(e.Attrs, a)
-			return nil
+			dst, was = &e.Name, &prev.Name
 		default:
 			return nil
 		}
-		if !utf8.Valid(b[f.at:f.end]) {
+		v := b[f.at:f.end]
+		if len(v) == len(*was) && string(v) == *was {
+			*dst = *was
+			return nil
+		}
+		if !utf8.Valid(v) {
 			return errInvalidUTF8
 		}
 		*dst = s[f.at:f.end]
@@ -163,7 +197,7 @@ func setEventField(e *clockdv1.Event, f field, b []byte, s string) error {
 	return nil
 }
 
-func decodeAttr(b []byte, s string, a *clockdv1.Attr) error {
+func decodeAttr(b []byte, s string, a *ingest.Attr) error {
 	for off := 0; off < len(b); {
 		f, err := nextField(b, off)
 		if err != nil {

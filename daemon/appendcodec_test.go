@@ -9,14 +9,30 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clockd/clockd/api/clockdv1"
+	"github.com/clockd/clockd/ingest"
 )
 
-// flatEvents is what the daemon reads of a request, for comparing.
-func flatEvents(r *clockdv1.AppendRequest) []string {
+// flatRequest is what the daemon reads of a request's events, for
+// comparing with flatEvents: the reference interval is not read.
+func flatRequest(r *clockdv1.AppendRequest) []string {
 	var out []string
 	for _, e := range r.Events {
-		s := fmt.Sprintf("%q %q %d %d %d %d %q %q %d", e.Host, e.Source, e.SourceSeq, e.LocalUnixNano,
-			e.RefEarliestUnixNano, e.RefLatestUnixNano, e.Kind, e.Name, e.DurNanos)
+		s := fmt.Sprintf("%q %q %d %d %q %q %d", e.Host, e.Source, e.SourceSeq, e.LocalUnixNano,
+			e.Kind, e.Name, e.DurNanos)
+		for _, a := range e.Attrs {
+			s += fmt.Sprintf(" %q=%q", a.Key, a.Value)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// flatEvents is flatRequest for decoded events.
+func flatEvents(evs []ingest.Event) []string {
+	var out []string
+	for _, e := range evs {
+		s := fmt.Sprintf("%q %q %d %d %q %q %d", e.Host, e.Source, e.SourceSeq, e.LocalNs,
+			e.Kind, e.Name, e.DurNs)
 		for _, a := range e.Attrs {
 			s += fmt.Sprintf(" %q=%q", a.Key, a.Value)
 		}
@@ -26,7 +42,8 @@ func flatEvents(r *clockdv1.AppendRequest) []string {
 }
 
 // FuzzAppendCodec: the Append decoder takes what proto.Unmarshal takes,
-// refuses what it refuses, and reads the same events.
+// refuses what it refuses, and reads the same events, but for the
+// reference interval, which it does not read.
 func FuzzAppendCodec(f *testing.F) {
 	req := &clockdv1.AppendRequest{Events: []*clockdv1.Event{
 		{Host: "h", Source: "s", SourceSeq: 7, LocalUnixNano: -3, Kind: "log", Name: "x", DurNanos: 9,
@@ -43,21 +60,31 @@ func FuzzAppendCodec(f *testing.F) {
 	f.Add(append(b, 0x0a, 0x02, 0x0a, 0xff)) // an event whose host is not UTF-8
 	f.Add(append(b, 0x10, 0x01))             // an unknown field
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want, got clockdv1.AppendRequest
+		var want clockdv1.AppendRequest
+		var got appendMessage
 		werr := proto.Unmarshal(b, &want)
-		gerr := decodeAppendRequest(b, &got)
+		gerr := decodeAppendMessage(b, &got)
 		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("proto.Unmarshal: %v; decodeAppendRequest: %v", werr, gerr)
+			t.Fatalf("proto.Unmarshal: %v; decodeAppendMessage: %v", werr, gerr)
 		}
-		if werr == nil && !reflect.DeepEqual(flatEvents(&got), flatEvents(&want)) {
-			t.Fatalf("read %v, want %v", flatEvents(&got), flatEvents(&want))
+		if werr != nil {
+			return
+		}
+		if !reflect.DeepEqual(flatEvents(got.events), flatRequest(&want)) {
+			t.Fatalf("read %v, want %v", flatEvents(got.events), flatRequest(&want))
+		}
+		// The events share one array of attrs: none may reach another's.
+		for i, e := range got.events {
+			if cap(e.Attrs) != len(e.Attrs) {
+				t.Fatalf("event %d: attrs cap %d, len %d", i, cap(e.Attrs), len(e.Attrs))
+			}
 		}
 	})
 }
 
-// BenchmarkDecodeAppendRequest decodes an Append of 2,000 events shaped
-// like the ordered-log bench's: about 100 bytes each.
-func BenchmarkDecodeAppendRequest(b *testing.B) {
+// BenchmarkDecodeAppendMessage decodes and checks an Append of 2,000
+// events shaped like the ordered-log bench's: about 100 bytes each.
+func BenchmarkDecodeAppendMessage(b *testing.B) {
 	req := &clockdv1.AppendRequest{}
 	name := strings.Repeat("x", 60)
 	for i := range 2000 {
@@ -70,9 +97,12 @@ func BenchmarkDecodeAppendRequest(b *testing.B) {
 	}
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
-	var got clockdv1.AppendRequest
+	var got appendMessage
 	for b.Loop() {
-		if err := decodeAppendRequest(msg, &got); err != nil {
+		if err := decodeAppendMessage(msg, &got); err != nil {
+			b.Fatal(err)
+		}
+		if err := checkAppend(got.events, map[string]uint64{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -187,15 +187,17 @@ func (s *orderingServer) Append(stream clockdv1.OrderingService_AppendServer) er
 	var resp clockdv1.AppendResponse
 	lastSeq := map[string]uint64{}
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		// The server's codec decodes an AppendRequest straight into
+		// ingest.Events (appendCodec).
+		var m appendMessage
+		if err := stream.RecvMsg(&m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return stream.SendAndClose(&resp)
 			}
 			return err
 		}
-		evs, err := fromProtoEvents(req.Events, lastSeq)
-		if err != nil {
+		evs := m.events
+		if err := checkAppend(evs, lastSeq); err != nil {
 			return err
 		}
 		if len(evs) == 0 {
@@ -217,57 +219,49 @@ func (s *orderingServer) Append(stream clockdv1.OrderingService_AppendServer) er
 	}
 }
 
-// fromProtoEvents checks and converts one Append message.
-func fromProtoEvents(in []*clockdv1.Event, lastSeq map[string]uint64) ([]ingest.Event, error) {
-	if len(in) > maxAppendEvents {
-		return nil, status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(in), maxAppendEvents)
+// checkAppend checks the events of one Append message and gives those
+// without a kind KindLog.
+func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
+	if len(evs) > maxAppendEvents {
+		return status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(evs), maxAppendEvents)
 	}
-	out := make([]ingest.Event, 0, len(in))
 	// Events mostly come in runs of one source: the run's last sequence
 	// number is kept in last and written back to lastSeq when it ends.
 	var key string  // of the source of the event before
 	var last uint64 // lastSeq[key], as of the event before
-	for i, pe := range in {
-		if size := eventSize(pe); size > maxEventBytes {
-			return nil, status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
+	for i := range evs {
+		e := &evs[i]
+		if size := eventSize(e); size > maxEventBytes {
+			return status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
 		}
-		if pe.Source == "" {
-			return nil, status.Errorf(codes.InvalidArgument, "event %d has no source", i)
+		if e.Source == "" {
+			return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
 		}
-		if i == 0 || pe.Host != in[i-1].Host || pe.Source != in[i-1].Source {
+		if i == 0 || e.Host != evs[i-1].Host || e.Source != evs[i-1].Source {
 			if i > 0 {
 				lastSeq[key] = last
 			}
-			key = pe.Host + "\x00" + pe.Source
+			key = e.Host + "\x00" + e.Source
 			last = lastSeq[key]
 		}
-		if pe.SourceSeq != 0 {
-			if pe.SourceSeq <= last {
-				return nil, status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
-					i, pe.Source, pe.SourceSeq, last)
+		if e.SourceSeq != 0 {
+			if e.SourceSeq <= last {
+				return status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
+					i, e.Source, e.SourceSeq, last)
 			}
-			last = pe.SourceSeq
+			last = e.SourceSeq
 		}
-		e := ingest.Event{Host: pe.Host, Source: pe.Source, SourceSeq: pe.SourceSeq, LocalNs: pe.LocalUnixNano,
-			Kind: pe.Kind, Name: pe.Name, DurNs: pe.DurNanos}
 		if e.Kind == "" {
 			e.Kind = ingest.KindLog
 		}
-		if len(pe.Attrs) > 0 {
-			e.Attrs = make([]ingest.Attr, len(pe.Attrs))
-			for j, a := range pe.Attrs {
-				e.Attrs[j] = ingest.Attr{Key: a.Key, Value: a.Value}
-			}
-		}
-		out = append(out, e)
 	}
-	if len(in) > 0 {
+	if len(evs) > 0 {
 		lastSeq[key] = last
 	}
-	return out, nil
+	return nil
 }
 
-func eventSize(e *clockdv1.Event) int {
+func eventSize(e *ingest.Event) int {
 	n := len(e.Host) + len(e.Source) + len(e.Kind) + len(e.Name) + 40
 	for _, a := range e.Attrs {
 		n += len(a.Key) + len(a.Value) + 4
