@@ -20,6 +20,18 @@
 // one command committed, as the log carried them (AppendCommitted). The
 // sparse index points at every block and at every 64th single event.
 //
+// # Memory
+//
+// The store is written once and read seldom, mostly at its tail, so its
+// files do not keep the kernel's page cache: after each Sync the active
+// segment's cache is dropped but for its last 16 MiB, and a closed
+// segment's all of it (posix_fadvise DONTNEED, Linux). Retention of
+// gigabytes would otherwise fill a host's free memory with cache that
+// its VMs need, and writing new pages costs the kernel less when it can
+// reuse pages it just freed than when it takes ones it has not touched in
+// a while (in a VM, pages returned to the host are faulted in and zeroed
+// again).
+//
 // # Guarantees
 //
 //   - GSNs in the store only grow; Append skips events at or below the
@@ -87,6 +99,9 @@ type segment struct {
 	size        int64
 	modTime     time.Time
 	index       []indexEntry
+	// uncached is how far from the start the page cache of the segment
+	// was dropped (Store.dropCacheLocked).
+	uncached int64
 }
 
 type indexEntry struct {
@@ -414,6 +429,7 @@ func (s *Store) rollLocked(first uint64) error {
 		if err := s.syncLocked(); err != nil {
 			return err
 		}
+		s.dropCacheLocked(0) // a closed segment is read from disk
 		s.active.Close()
 		s.active, s.w = nil, nil
 	}
@@ -460,7 +476,39 @@ func (s *Store) syncLocked() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("eventlog: flush: %w", err)
 	}
-	return s.active.Sync()
+	if err := s.active.Sync(); err != nil {
+		return err
+	}
+	s.dropCacheLocked(cacheKeepBytes)
+	return nil
+}
+
+// cacheKeepBytes is how much of the active segment's synced tail keeps
+// its page cache: what live readers (Subscribe, a tail) read next.
+const cacheKeepBytes = 16 << 20
+
+// dropCacheLocked drops the page cache of the active segment, which is
+// synced, but for its last keep bytes. The store is written once and
+// read seldom, mostly at its tail, so the cache of the rest would only
+// crowd out memory that the host's VMs and other processes need, and a
+// kernel that writes new data into pages just freed does less work than
+// one that takes pages it has not touched in a while. Reads of dropped
+// ranges go to the disk.
+func (s *Store) dropCacheLocked(keep int64) {
+	seg := s.tailLocked()
+	if seg == nil || s.active == nil {
+		return
+	}
+	// Whole pages only: the page holding the boundary stays.
+	upTo := (seg.size - keep) &^ (4<<10 - 1)
+	if upTo <= seg.uncached {
+		return
+	}
+	if err := dropCache(s.active, seg.uncached, upTo-seg.uncached); err != nil {
+		s.log.Debug("dropping the page cache of an event segment failed", zap.String("path", seg.path), zap.Error(err))
+		return
+	}
+	seg.uncached = upTo
 }
 
 // Read returns up to max events from GSN from on, and the GSN to read
