@@ -48,10 +48,10 @@ import (
 // the window, and the process's lifetime peak (VmHWM).
 //
 // BENCH_LOG_DIR=DIR saves each saturation append's start and latency and
-// the nodes' logs in DIR; with BENCH_LOG_PROFILE=1 also a 5 s CPU
-// profile, a heap profile and a 1 s execution trace of each node from
-// the saturation window (clockd run --pprof), and a 5 s CPU profile of
-// the clients (clients.cpu.pprof).
+// the nodes' logs in DIR; with BENCH_LOG_PROFILE=1 also, for each phase
+// in DIR/saturation and DIR/paced, a 5 s CPU profile, a heap profile and
+// a 1 s execution trace of each node from the window (clockd run
+// --pprof), and a 5 s CPU profile of the clients (clients.cpu.pprof).
 const (
 	logWarmup        = 2 * time.Second
 	logMeasure       = 10 * time.Second
@@ -78,7 +78,7 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 		cfg.LogClients, cfg.LogBatch, leader.ID, logMeasure, logWarmup)
 	sat, err := runLogPhase(ctx, cl, leader, func(w *logWindow) func(int) error {
 		return func(i int) error { return w.appendLoop(ctx, cl, leader.ID, i, cfg.LogBatch) }
-	}, cfg.LogClients, profiling, saveDir)
+	}, cfg.LogClients, profiling, phaseDir(saveDir, "saturation"))
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 	var due atomic.Int64
 	paced, err := runLogPhase(ctx, cl, leader, func(w *logWindow) func(int) error {
 		return func(i int) error { return w.pacedLoop(ctx, cl, leader.ID, i, cfg.LogPacedBatch, interval, &due) }
-	}, logPacedWorkers, false, "")
+	}, logPacedWorkers, profiling, phaseDir(saveDir, "paced"))
 	if err != nil {
 		return err
 	}
@@ -458,6 +458,19 @@ func procStatus(pid int, field string) int {
 		}
 	}
 	return 0
+}
+
+// phaseDir is the directory, under dir, of one phase's profiles: made
+// when dir is set, else "".
+func phaseDir(dir, phase string) string {
+	if dir == "" {
+		return ""
+	}
+	d := filepath.Join(dir, phase)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return dir
+	}
+	return d
 }
 
 // profile saves a 5 s CPU profile and a heap profile of every node, and
