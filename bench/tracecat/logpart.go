@@ -47,8 +47,9 @@ import (
 // gives it at the start and at the end of the window and its peak over
 // the window, and the process's lifetime peak (VmHWM).
 //
-// BENCH_LOG_DIR=DIR saves each saturation append's start and latency and
-// the nodes' logs in DIR; with BENCH_LOG_PROFILE=1 also, for each phase
+// BENCH_LOG_DIR=DIR saves each append's start (or due time) and latency
+// (latency.txt at saturation, latency-paced.txt paced) and the nodes'
+// logs in DIR; with BENCH_LOG_PROFILE=1 also, for each phase
 // in DIR/saturation and DIR/paced, a 5 s CPU profile, a heap profile and
 // a 1 s execution trace of each node from the window (clockd run
 // --pprof), and a 5 s CPU profile of the clients (clients.cpu.pprof).
@@ -94,6 +95,7 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 	}
 	if saveDir != "" {
 		sat.w.save(cl, saveDir)
+		os.WriteFile(filepath.Join(saveDir, "latency-paced.txt"), []byte(strings.Join(paced.w.trace, "\n")+"\n"), 0o644)
 	}
 	printLogPart(cfg, sat, paced, cl)
 	return nil
