@@ -15,19 +15,19 @@ import (
 // flatRequest is what the daemon reads of a request's events, for
 // comparing with flatEvents: the reference interval is not read.
 func flatRequest(r *clockdv1.AppendRequest) []string {
-	var out []string
+	var evs []ingest.Event
 	for _, e := range r.Events {
-		s := fmt.Sprintf("%q %q %d %d %q %q %d", e.Host, e.Source, e.SourceSeq, e.LocalUnixNano,
-			e.Kind, e.Name, e.DurNanos)
+		ev := ingest.Event{Host: e.Host, Source: e.Source, SourceSeq: e.SourceSeq, LocalNs: e.LocalUnixNano,
+			Kind: e.Kind, Name: e.Name, DurNs: e.DurNanos}
 		for _, a := range e.Attrs {
-			s += fmt.Sprintf(" %q=%q", a.Key, a.Value)
+			ev.Attrs = append(ev.Attrs, ingest.Attr{Key: a.Key, Value: a.Value})
 		}
-		out = append(out, s)
+		evs = append(evs, ev)
 	}
-	return out
+	return flatEvents(evs)
 }
 
-// flatEvents is flatRequest for decoded events.
+// flatEvents is each event's fields that the daemon reads, as text.
 func flatEvents(evs []ingest.Event) []string {
 	var out []string
 	for _, e := range evs {
