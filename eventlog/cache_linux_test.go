@@ -93,3 +93,48 @@ func TestSyncDropsPageCache(t *testing.T) {
 		t.Fatalf("%d segments, want 2", len(segs))
 	}
 }
+
+// TestWritebackStartsAsAppended: the writeback of the active segment is
+// started each time writebackBytes more were appended, and covers all
+// that was written before it; the events read back.
+func TestWritebackStartsAsAppended(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := strings.Repeat("y", 1000)
+	var starts int
+	var before int64 // where the writeback was started up to
+	gsn := uint64(1)
+	for range 20 { // about 20 MB, in appends of about 1 MB
+		var evs []ordering.LogEvent
+		for range 1000 {
+			evs = append(evs, ordering.LogEvent{GSN: gsn, Event: ingest.Event{Host: "h", Source: "s", SourceSeq: gsn,
+				Kind: ingest.KindLog, Name: name}})
+			gsn++
+		}
+		if err := s.Append(evs); err != nil {
+			t.Fatal(err)
+		}
+		seg := s.tailLocked() // one segment: 20 MB is less than its 64 MiB
+		switch {
+		case seg.written == before:
+			if seg.size-seg.written >= writebackBytes {
+				t.Fatalf("%d bytes appended since the last writeback, none started", seg.size-seg.written)
+			}
+		case seg.written != seg.size || s.w.Buffered() != 0:
+			t.Fatalf("writeback started up to %d of %d bytes, %d still buffered", seg.written, seg.size, s.w.Buffered())
+		default:
+			starts++
+		}
+		before = seg.written
+	}
+	if starts < 4 {
+		t.Fatalf("writeback started %d times for %d bytes", starts, s.tailLocked().size)
+	}
+	got, _, err := s.Read(gsn-2, 5)
+	if err != nil || len(got) != 2 || got[1].GSN != gsn-1 || got[1].Event.Name != name {
+		t.Fatalf("read back %d events, %v", len(got), err)
+	}
+}
