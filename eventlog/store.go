@@ -387,14 +387,17 @@ func (s *Store) appendedLocked(wrote bool) error {
 	if !wrote {
 		return nil
 	}
-	if seg := s.tailLocked(); seg != nil {
+	seg := s.tailLocked()
+	if seg != nil {
 		seg.modTime = time.Now()
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	if seg != nil {
 		if err := s.writebackLocked(seg); err != nil {
 			return err
 		}
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
 	return s.retainLocked()
 }
 
