@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // NewJournalExport reads systemd's Journal Export Format, the output of
@@ -480,9 +479,9 @@ type sourceSeqs struct {
 
 func (s *sourceSeqs) next(source string) uint64 {
 	// Most often source is the very string of the last call (a parser's
-	// Options.File, or the value it keeps while it repeats): the same
-	// pointer needs no compare of the bytes.
-	if s.lastSeq == nil || len(source) != len(s.last) || unsafe.StringData(source) != unsafe.StringData(s.last) && source != s.last {
+	// Options.File, or the value it keeps while it repeats), which the
+	// compare takes as equal without reading the bytes.
+	if s.lastSeq == nil || source != s.last {
 		if s.seqs == nil {
 			s.seqs = make(map[string]*uint64)
 		}
