@@ -96,8 +96,8 @@ func BenchmarkJSONLEncoder(b *testing.B) {
 // BenchmarkMergeJSONLines is the whole of tracecat merge --output jsonl
 // on bench-tracecat-like files held in memory: 8 JSON-lines inputs
 // parsed by ingest (lazily: ingest.LazyParser), corrected by drifting
-// offsets, rendered on the inputs' goroutines and merged in blocks
-// (MergeEncodedBlocks). With -cpu 1 its ns/event is the CPU time per
+// offsets, rendered on the inputs' goroutines and merged as slices of
+// the renderings (MergeEncodedSlices). With -cpu 1 its ns/event is the CPU time per
 // event.
 func BenchmarkMergeJSONLines(b *testing.B) {
 	const hosts, perHost = 8, 25000
@@ -129,7 +129,7 @@ func BenchmarkMergeJSONLines(b *testing.B) {
 			ins = append(ins, Input{Name: name, Parser: ingest.NewJSONLines(bytes.NewReader(d), ingest.Options{File: name}, ingest.DefaultJSONMapping())})
 		}
 		w := NewJSONLWriter(io.Discard)
-		if _, err := MergeEncodedBlocks(ins, MergeOptions{Offsets: offs}, func() Encoder { return NewJSONLEncoder() }, w.WriteEncoded); err != nil {
+		if _, err := MergeEncodedSlices(ins, MergeOptions{Offsets: offs}, func() Encoder { return NewJSONLEncoder() }, w.WriteEncodedSlices); err != nil {
 			b.Fatal(err)
 		}
 		w.Close()

@@ -29,11 +29,10 @@
 // SourceSeq, input index). MergeEncoded does the same for output an
 // Encoder renders event by event (JSONLEncoder): each input's goroutine
 // renders its events too, so that rendering runs on every core, and the
-// merge only compares times and copies bytes; MergeEncodedBlocks hands
-// the bytes on in blocks of 256 KiB, and MergeEncodedSlices without the
-// copy, as slices of the renderings where they were made, which
-// JSONLWriter.WriteEncodedSlices hands to a file in one gathering write
-// (writev, on Linux) per call. An input whose parser is an
+// merge only compares times; MergeEncodedSlices hands the renderings on
+// about 256 KiB at a time, without a copy, as slices of the renderings
+// where they were made, which JSONLWriter.WriteEncodedSlices hands to a
+// file in one gathering write (writev, on Linux) per call. An input whose parser is an
 // ingest.LazyParser (JSON lines) and an encoder that is a FieldsEncoder
 // (JSONLEncoder) skip the event's text: its Name and Attrs are rendered
 // straight from the line read, and each value is copied once; attrs

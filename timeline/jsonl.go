@@ -44,26 +44,9 @@ func (j *JSONLWriter) Write(ev Event) error {
 	return j.out.maybeFlush()
 }
 
-// WriteEncoded writes lines a JSONLEncoder rendered, as Write would have
-// written their events. A run of lines as long as a block of
-// MergeEncodedBlocks goes out in one write of its own, without a copy.
-func (j *JSONLWriter) WriteEncoded(lines []byte) error {
-	if j.out.err != nil {
-		return j.out.err
-	}
-	if len(lines) >= blockBytes {
-		if err := j.out.flush(); err != nil {
-			return err
-		}
-		_, j.out.err = j.out.w.Write(lines)
-		return j.out.err
-	}
-	j.out.b = append(j.out.b, lines...)
-	return j.out.maybeFlush()
-}
-
 // WriteEncodedSlices writes the slices MergeEncodedSlices emits: lines
-// a JSONLEncoder rendered, as WriteEncoded would write them end to end.
+// a JSONLEncoder rendered, end to end, as Write would have written their
+// events.
 // When the writer's io.Writer is a file on a system that gathers writes
 // (writev), they go out from where they are, without a copy; else they
 // are copied into the buffer.
@@ -82,6 +65,13 @@ func (j *JSONLWriter) WriteEncodedSlices(slices [][]byte) error {
 		j.out.b = append(j.out.b, s...)
 	}
 	return j.out.maybeFlush()
+}
+
+// A gatherWriter writes many slices in one system call
+// (newGatherWriter, gather_linux.go).
+type gatherWriter interface {
+	// writeSlices writes the slices, in order, end to end.
+	writeSlices(slices [][]byte) error
 }
 
 // JSONLEncoder renders events as JSONLWriter writes them. An event's

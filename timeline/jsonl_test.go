@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func TestAppendUint(t *testing.T) {
 
 // TestMergeEncodedMatchesMerge checks that rendering on the inputs'
 // goroutines writes what JSONLWriter writes behind Merge, event by
-// event (MergeEncoded) and in blocks (MergeEncodedBlocks): on threeHosts
+// event (MergeEncoded) and in slices (MergeEncodedSlices): on threeHosts
 // and on random inputs with ties, late and untimed events, and in small
 // batches.
 func TestMergeEncodedMatchesMerge(t *testing.T) {
@@ -212,15 +213,17 @@ func TestMergeEncodedMatchesMerge(t *testing.T) {
 			t.Fatalf("seed %d: %s: MergeEncoded wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, got.Bytes(), want.Bytes())
 		}
 		inputs, opts = mk()
-		var blocks bytes.Buffer
-		if _, err := MergeEncodedBlocks(inputs, opts, newEncoder, func(block []byte) error {
-			blocks.Write(block)
+		var slices bytes.Buffer
+		if _, err := MergeEncodedSlices(inputs, opts, newEncoder, func(ss [][]byte) error {
+			for _, s := range ss {
+				slices.Write(s)
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(blocks.Bytes(), want.Bytes()) {
-			t.Fatalf("seed %d: %s: MergeEncodedBlocks wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, blocks.Bytes(), want.Bytes())
+		if !bytes.Equal(slices.Bytes(), want.Bytes()) {
+			t.Fatalf("seed %d: %s: MergeEncodedSlices wrote\n%s\nMerge and JSONLWriter\n%s", seed, name, slices.Bytes(), want.Bytes())
 		}
 		var a, b bytes.Buffer
 		sum.WriteText(&a)
@@ -268,15 +271,6 @@ func TestMergeEncodedEmitErrorStops(t *testing.T) {
 	}
 	inputs, opts = threeHosts()
 	n = 0
-	_, err = MergeEncodedBlocks(inputs, opts, func() Encoder { return NewJSONLEncoder() }, func([]byte) error {
-		n++
-		return errTest
-	})
-	if err != errTest || n != 1 {
-		t.Fatalf("MergeEncodedBlocks returned %v after %d blocks, want the emit error after 1", err, n)
-	}
-	inputs, opts = threeHosts()
-	n = 0
 	_, err = MergeEncodedSlices(inputs, opts, func() Encoder { return NewJSONLEncoder() }, func([][]byte) error {
 		n++
 		return errTest
@@ -289,12 +283,12 @@ func TestMergeEncodedEmitErrorStops(t *testing.T) {
 // TestMergeEncodedSlicesToFile writes MergeEncodedSlices' slices with
 // WriteEncodedSlices to a file, which gathers them into few writes where
 // the system can, and to a buffer, which copies them, and checks both
-// against MergeEncodedBlocks and WriteEncoded. Batches of a few events
-// make slices be emitted before their batches are reused.
+// against Merge and JSONLWriter. Batches of a few events make slices be
+// emitted before their batches are reused.
 func TestMergeEncodedSlicesToFile(t *testing.T) {
 	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewSource(seed))
 	mk := func() []Input {
+		rng := rand.New(rand.NewSource(seed))
 		var ins []Input
 		for h := range 4 {
 			var evs []ingest.Event
@@ -310,44 +304,41 @@ func TestMergeEncodedSlicesToFile(t *testing.T) {
 	newEnc := func() Encoder { return NewJSONLEncoder() }
 	for _, batch := range []int{3, 0} {
 		opts := MergeOptions{BatchEvents: batch}
-		rng = rand.New(rand.NewSource(seed))
 		var want bytes.Buffer
 		ww := NewJSONLWriter(&want)
-		if _, err := MergeEncodedBlocks(mk(), opts, newEnc, ww.WriteEncoded); err != nil {
+		if _, err := Merge(mk(), opts, ww.Write); err != nil {
 			t.Fatal(err)
 		}
 		ww.Close()
 
-		rng = rand.New(rand.NewSource(seed))
 		f, err := os.Create(filepath.Join(t.TempDir(), "out.jsonl"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fw := NewJSONLWriter(f)
-		if _, err := MergeEncodedSlices(mk(), opts, newEnc, fw.WriteEncodedSlices); err != nil {
-			t.Fatal(err)
-		}
-		if err := fw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		got, err := os.ReadFile(f.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want.Bytes()) {
-			t.Fatalf("seed %d batch %d: the file differs from WriteEncoded's output (%d bytes, want %d)", seed, batch, len(got), want.Len())
-		}
-
-		rng = rand.New(rand.NewSource(seed))
+		defer f.Close()
 		var buf bytes.Buffer
-		bw := NewJSONLWriter(&buf)
-		if _, err := MergeEncodedSlices(mk(), opts, newEnc, bw.WriteEncodedSlices); err != nil {
-			t.Fatal(err)
-		}
-		bw.Close()
-		if !bytes.Equal(buf.Bytes(), want.Bytes()) {
-			t.Fatalf("seed %d batch %d: the buffer differs from WriteEncoded's output", seed, batch)
+		for _, out := range []struct {
+			name string
+			w    io.Writer
+			read func() ([]byte, error)
+		}{
+			{"file", f, func() ([]byte, error) { return os.ReadFile(f.Name()) }},
+			{"buffer", &buf, func() ([]byte, error) { return buf.Bytes(), nil }},
+		} {
+			w := NewJSONLWriter(out.w)
+			if _, err := MergeEncodedSlices(mk(), opts, newEnc, w.WriteEncodedSlices); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := out.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("seed %d batch %d: the %s differs from Merge's output (%d bytes, want %d)", seed, batch, out.name, len(got), want.Len())
+			}
 		}
 	}
 }
@@ -394,21 +385,27 @@ func TestGatherWriterPartialWrites(t *testing.T) {
 	}
 }
 
-// TestMergeEncodedBlocksSplitsWhole checks that MergeEncodedBlocks
-// passes blocks of about blockBytes that end at the end of a line.
-func TestMergeEncodedBlocksSplitsWhole(t *testing.T) {
+// TestMergeEncodedSlicesSplitsWhole checks that MergeEncodedSlices
+// hands emit whole lines, about blockBytes at a time while no batch is
+// released (a batch larger than the input).
+func TestMergeEncodedSlicesSplitsWhole(t *testing.T) {
 	var evs []ingest.Event
 	for i := range 3000 {
 		evs = append(evs, ev("hv1", "app", base+int64(i), ingest.KindLog, strings.Repeat("x", i%500)))
 	}
 	var sizes []int
 	var all bytes.Buffer
-	_, err := MergeEncodedBlocks([]Input{input("in", evs...)}, MergeOptions{}, func() Encoder { return NewJSONLEncoder() }, func(block []byte) error {
-		if len(block) == 0 || block[len(block)-1] != '\n' {
-			t.Fatalf("block %d of %d bytes does not end a line", len(sizes), len(block))
+	opts := MergeOptions{BatchEvents: 2 * len(evs)}
+	_, err := MergeEncodedSlices([]Input{input("in", evs...)}, opts, func() Encoder { return NewJSONLEncoder() }, func(slices [][]byte) error {
+		size := 0
+		for _, s := range slices {
+			if len(s) == 0 || s[len(s)-1] != '\n' {
+				t.Fatalf("call %d: a slice of %d bytes does not end a line", len(sizes), len(s))
+			}
+			size += len(s)
+			all.Write(s)
 		}
-		sizes = append(sizes, len(block))
-		all.Write(block)
+		sizes = append(sizes, size)
 		return nil
 	})
 	if err != nil {
@@ -419,7 +416,7 @@ func TestMergeEncodedBlocksSplitsWhole(t *testing.T) {
 	}
 	for i, size := range sizes[:len(sizes)-1] {
 		if size < blockBytes || size > blockBytes+encodedBytes+500 {
-			t.Errorf("block %d: %d bytes, want about %d", i, size, blockBytes)
+			t.Errorf("call %d: %d bytes, want about %d", i, size, blockBytes)
 		}
 	}
 }

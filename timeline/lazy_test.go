@@ -66,7 +66,8 @@ func randomJSONLines(rng *rand.Rand, host string, n int) []byte {
 }
 
 // checkLazyMatchesMerge merges JSON-lines inputs through MergeEncoded
-// and MergeEncodedBlocks, which read them lazily, and through Merge and JSONLWriter, and fails
+// and MergeEncodedSlices, which read them lazily, and through Merge and
+// JSONLWriter, and fails
 // on any difference in the output, the error, or the summary of a merge
 // without error.
 func checkLazyMatchesMerge(t *testing.T, data [][]byte, opts MergeOptions) {
@@ -93,9 +94,6 @@ func checkLazyMatchesMerge(t *testing.T, data [][]byte, opts MergeOptions) {
 		merge func(emit func([]byte) error) (Summary, error)
 	}{
 		{"MergeEncoded", func(emit func([]byte) error) (Summary, error) { return MergeEncoded(mk(), opts, newEnc, emit) }},
-		{"MergeEncodedBlocks", func(emit func([]byte) error) (Summary, error) {
-			return MergeEncodedBlocks(mk(), opts, newEnc, emit)
-		}},
 		{"MergeEncodedSlices", func(emit func([]byte) error) (Summary, error) {
 			return MergeEncodedSlices(mk(), opts, newEnc, func(slices [][]byte) error {
 				if len(slices) == 0 || len(slices) > maxSlices {

@@ -101,19 +101,9 @@ func MergeEncoded(inputs []Input, opts MergeOptions, newEncoder func() Encoder, 
 	return merge(inputs, opts, newEncoder, func(b *batch, i int) error { return emit(b.encoded(i)) })
 }
 
-// MergeEncodedBlocks is MergeEncoded handing emit many renderings at a
-// time: blocks of whole renderings, in order, of about blockBytes each
-// (the last may be shorter). It saves a call per event where the output
-// is a stream of bytes. As with MergeEncoded, the renderings of every
-// event before an error are emitted. The block is valid only until emit
-// returns.
-func MergeEncodedBlocks(inputs []Input, opts MergeOptions, newEncoder func() Encoder, emit func(block []byte) error) (Summary, error) {
-	block := make([]byte, 0, blockBytes+encodedBytes)
-	return mergeWith(inputs, opts, newEncoder, func(m *merger) error { return m.runBlocks(block, emit) })
-}
-
-// blockBytes is the size of MergeEncodedBlocks' blocks: large enough
-// for few calls and writes, small enough to stay in a core's cache.
+// blockBytes is about how many bytes of renderings MergeEncodedSlices
+// hands emit at a time: large enough for few calls and writes, small
+// enough to stay in a core's cache.
 const blockBytes = 256 << 10
 
 // MergeEncodedSlices is MergeEncoded handing emit the renderings
@@ -203,30 +193,6 @@ func (m *merger) run(emit func(b *batch, i int) error) error {
 		c := &m.cursors[w]
 		if err := emit(c.cur, c.pos); err != nil {
 			return err
-		}
-	}
-	return err
-}
-
-// runBlocks is run for MergeEncodedBlocks: it copies the renderings into
-// block and passes it to emit whenever it holds blockBytes or more, and
-// at the end, or at a merge error, with what it holds.
-func (m *merger) runBlocks(block []byte, emit func(block []byte) error) error {
-	w, err := m.start()
-	for ; err == nil && w >= 0; w, err = m.next(w) {
-		c := &m.cursors[w]
-		block = append(block, c.cur.encoded(c.pos)...)
-		if len(block) >= blockBytes {
-			if err := emit(block); err != nil {
-				return err
-			}
-			block = block[:0]
-		}
-	}
-	if len(block) > 0 {
-		// After a merge error too: what went before it is output.
-		if eerr := emit(block); err == nil {
-			err = eerr
 		}
 	}
 	return err
