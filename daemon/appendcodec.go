@@ -78,7 +78,15 @@ func decodeAppendMessage(b []byte, m *appendMessage) error {
 	prev := new(ingest.Event) // none: no string is the same
 	i := 0
 	for off := 0; off < len(b); {
-		f, _ := nextField(b, off) // checked above
+		var f field
+		if b[off] == 1<<3|byte(protowire.BytesType) {
+			if v, k := uvarintAt(b, off+1); k > 0 && v <= uint64(len(b)-off-1-k) {
+				f = field{num: 1, typ: protowire.BytesType, at: off + 1 + k, end: off + 1 + k + int(v)}
+			}
+		}
+		if f.num == 0 {
+			f, _ = nextField(b, off) // checked above
+		}
 		if f.num == 1 && f.typ == protowire.BytesType {
 			var err error
 			if attrs, err = decodeEvent(b[f.at:f.end], s[f.at:f.end], &evs[i], prev, attrs); err != nil {
@@ -95,35 +103,54 @@ func decodeAppendMessage(b []byte, m *appendMessage) error {
 
 // decodeEvent fills e from b, the encoding of one Event, whose bytes s
 // holds too; prev is the event before it (or an empty one), whose
-// strings e takes when its own are the same. Its attrs are appended to attrs,
-// which it returns, and
-// e.Attrs is their slice of it, capped so that an append to it copies.
-// Every field of an Event has a number below 16, so its tag is one byte:
-// fields of that shape are read inline here, and anything else (a longer
-// tag, another wire type, a truncated value) goes through nextField,
+// strings e takes when its own are the same. Its attrs are appended to
+// attrs, which it returns, and e.Attrs is their slice of it, capped so
+// that an append to it copies.
+//
+// Every field of an Event has a number below 16, so its tag is one byte.
+// The fields an encoder writes for every event (host, source, kind and
+// name; sequence number, time and duration) are read inline here when
+// their tag has the expected wire type and their value is whole; anything
+// else (attrs, the reference interval, unknown fields, a field of another
+// wire type, a longer tag, a truncated value) goes through nextField,
 // which reads every field proto.Unmarshal does and refuses the rest.
 func decodeEvent(b []byte, s string, e, prev *ingest.Event, attrs []ingest.Attr) ([]ingest.Attr, error) {
 	first := len(attrs)
 	for off := 0; off < len(b); {
-		tag := b[off]
-		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
-		var f field
-		if tag < 0x80 && num != 0 && (typ == protowire.VarintType || typ == protowire.BytesType) {
-			v, n := uvarintAt(b, off+1)
-			switch {
-			case n <= 0:
-			case typ == protowire.VarintType:
-				f = field{num: num, typ: typ, at: off + 1, end: off + 1 + n, varint: v}
-			case v <= uint64(len(b)-off-1-n):
-				at := off + 1 + n
-				f = field{num: num, typ: typ, at: at, end: at + int(v)}
+		var err error
+		end := -1
+		switch b[off] {
+		case 1<<3 | byte(protowire.BytesType):
+			e.Host, end, err = readString(b, s, off+1, prev.Host)
+		case 2<<3 | byte(protowire.BytesType):
+			e.Source, end, err = readString(b, s, off+1, prev.Source)
+		case 7<<3 | byte(protowire.BytesType):
+			e.Kind, end, err = readString(b, s, off+1, prev.Kind)
+		case 8<<3 | byte(protowire.BytesType):
+			e.Name, end, err = readString(b, s, off+1, prev.Name)
+		case 3<<3 | byte(protowire.VarintType):
+			if v, n := uvarintAt(b, off+1); n > 0 {
+				e.SourceSeq, end = v, off+1+n
+			}
+		case 4<<3 | byte(protowire.VarintType):
+			if v, n := uvarintAt(b, off+1); n > 0 {
+				e.LocalNs, end = int64(v), off+1+n
+			}
+		case 9<<3 | byte(protowire.VarintType):
+			if v, n := uvarintAt(b, off+1); n > 0 {
+				e.DurNs, end = int64(v), off+1+n
 			}
 		}
-		if f.num == 0 {
-			var err error
-			if f, err = nextField(b, off); err != nil {
-				return attrs, err
-			}
+		if err != nil {
+			return attrs, err
+		}
+		if end >= 0 {
+			off = end
+			continue
+		}
+		f, err := nextField(b, off)
+		if err != nil {
+			return attrs, err
 		}
 		off = f.end
 		if f.num == 10 && f.typ == protowire.BytesType {
@@ -142,6 +169,27 @@ func decodeEvent(b []byte, s string, e, prev *ingest.Event, attrs []ingest.Attr)
 		e.Attrs = attrs[first:len(attrs):len(attrs)]
 	}
 	return attrs, nil
+}
+
+// readString reads the length-delimited value at b[i:] as a string of s
+// (which holds b's bytes); end is where it ends, -1 (with no error) when
+// b does not hold a whole one there. A value equal to was is was itself,
+// which is valid UTF-8 already: events of one source repeat their host,
+// source and kind.
+func readString(b []byte, s string, i int, was string) (v string, end int, err error) {
+	n, k := uvarintAt(b, i)
+	if k <= 0 || n > uint64(len(b)-i-k) {
+		return "", -1, nil
+	}
+	at := i + k
+	end = at + int(n)
+	if t := b[at:end]; len(t) == len(was) && string(t) == was {
+		return was, end, nil
+	}
+	if !utf8.Valid(b[at:end]) {
+		return "", -1, errInvalidUTF8
+	}
+	return s[at:end], end, nil
 }
 
 // uvarintAt reads the varint at b[i:]; n <= 0 when it is not one.
