@@ -31,7 +31,8 @@
 //	record = uvarint(commitHint) || consensus.AppendEntry(entry) || crc
 //
 // where commitHint is HardState.Commit as passed to the Save that wrote the
-// record, cut into n parts of at most 32 KiB. Part p is a raft.Log with
+// record, cut into n parts of at most 32 KiB less 128 bytes (so that each
+// is at most 32 KiB as stored; see partBytes). Part p is a raft.Log with
 //
 //	Index = slot<<16 | p, Term = n, Type = raft.LogCommand, Data = the part
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/clockd/clockd/consensus"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // parts returns how many part keys slot has in the file.
@@ -86,6 +87,51 @@ func TestParts(t *testing.T) {
 	}
 	if _, got, err := s.Load(); err != nil || !reflect.DeepEqual(got, ents[4:]) {
 		t.Errorf("load after compact = %d entries, %v; want slot 5 only", len(got), err)
+	}
+}
+
+// TestPartFitsInPages: the leaves holding whole parts, at the highest
+// slot (the longest key encoding raft-boltdb frames them with), take no
+// more pages than 32 KiB for each part they hold (partSlack).
+func TestPartFitsInPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acceptor.db")
+	s := openT(t, path)
+	b := ballot(1<<40, 1<<20)
+	e := ent(maxSlot, b, true, strings.Repeat("p", 4*partBytes)) // four whole parts and a short one
+	if err := s.Save(hardState(b, maxSlot), true, []consensus.Entry{e}); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatalf("open %s with bolt: %v", path, err)
+	}
+	defer db.Close()
+	pageSize := db.Info().PageSize
+	parts := 0 // in leaves of 32 KiB or more
+	err = db.View(func(tx *bbolt.Tx) error {
+		for id := 2; ; {
+			p, err := tx.Page(id)
+			if err != nil || p == nil {
+				return err
+			}
+			size := (p.OverflowCount + 1) * pageSize
+			if p.Type == "leaf" && size >= 32<<10 {
+				parts += p.Count
+				if limit := (p.Count*32<<10 + pageSize - 1) / pageSize * pageSize; size > limit {
+					t.Errorf("leaf page %d of %d values spans %d bytes (%d pages), more than %d", id, p.Count, size, p.OverflowCount+1, limit)
+				}
+			}
+			id += p.OverflowCount + 1
+		}
+	})
+	if err != nil {
+		t.Fatalf("walk pages: %v", err)
+	}
+	if parts < 4 {
+		t.Errorf("%d values in leaves of 32 KiB or more, want the 4 whole parts at least", parts)
 	}
 }
 

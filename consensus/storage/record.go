@@ -39,7 +39,20 @@ const (
 // by the next Saves too (4.6 times its size in all, for 300 KiB records).
 // In parts of partBytes a Save writes again at most a few parts of the
 // record before it.
-const partBytes = 32 << 10
+//
+// A part is a little under 32 KiB so that it stays within 32 KiB as
+// stored. raft-boltdb encodes each raft.Log with msgpack (at most 77
+// bytes around Data) into a buffer that doubles as it fills: for a part
+// of exactly 32 KiB the buffer grew to 64 KiB. And bolt's leaves of
+// parts (two values each, mostly) have a 16-byte page header and 24
+// bytes of element and key per value: two parts of exactly 32 KiB took
+// 17 pages, two of partBytes take 16 (TestPartFitsInPages). In all,
+// raft-boltdb allocated 5.8 times the bytes of an eight-part record to
+// store it, and 3.7 times with the slack.
+const partBytes = 32<<10 - partSlack
+
+// partSlack is what partBytes leaves of 32 KiB for the framing above.
+const partSlack = 128
 
 // logKey is the log-bucket key (raft.Log Index) of part of slot's record.
 func logKey(slot uint64, part int) uint64 { return slot<<partBits | uint64(part) }

@@ -23,7 +23,7 @@ var (
 	ErrSlotZero = errors.New("storage: slot 0 is reserved")
 	ErrSlotHigh = errors.New("storage: slot above 2^48-1")
 	ErrLayout   = errors.New("storage: unknown layout")
-	// ErrRecordSize: a record needs more than 2^16 parts of 32 KiB.
+	// ErrRecordSize: a record needs more than 2^16 parts (partBytes).
 	ErrRecordSize = errors.New("storage: record larger than 2 GiB")
 )
 
