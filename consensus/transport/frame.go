@@ -25,6 +25,9 @@ var ErrBadFrame = errors.New("transport: malformed frame")
 // the receiver.
 type frame struct {
 	buf []byte
+	// pooled, when not nil, points at buf, a buffer of framePool: the
+	// codec gives it to gRPC, which puts it back once it is written.
+	pooled *[]byte
 }
 
 // codecName is the gRPC content-subtype of peer streams.
@@ -37,6 +40,9 @@ func (frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	f, ok := v.(*frame)
 	if !ok {
 		return nil, fmt.Errorf("transport: codec cannot marshal %T", v)
+	}
+	if f.pooled != nil {
+		return mem.BufferSlice{mem.NewBuffer(f.pooled, &framePool)}, nil
 	}
 	return mem.BufferSlice{mem.SliceBuffer(f.buf)}, nil
 }
@@ -52,30 +58,26 @@ func (frameCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 func (frameCodec) Name() string { return codecName }
 
-// frameBuilder packs encoded messages into frames of at most max bytes.
+// frameBuilder packs encoded messages into frames of at most max bytes,
+// in buffers from framePool.
 //
-// Invariant: body starts with binary.MaxVarintLen64 reserved bytes, where
-// take writes the count right-aligned, so a frame is never copied.
+// Invariant: body is empty, or starts with binary.MaxVarintLen64 reserved
+// bytes, where take writes the count right-aligned, so a frame is never
+// copied.
 type frameBuilder struct {
-	max   int
-	body  []byte
-	count int
+	max    int
+	body   []byte
+	pooled *[]byte // framePool's pointer to body's buffer, while body is in it
+	count  int
 }
 
 func newFrameBuilder(maxBytes int) *frameBuilder {
-	b := &frameBuilder{max: maxBytes}
-	b.reset()
-	return b
-}
-
-func (b *frameBuilder) reset() {
-	b.body = make([]byte, binary.MaxVarintLen64, 1024)
-	b.count = 0
+	return &frameBuilder{max: maxBytes}
 }
 
 // fits reports whether a message of n bytes can join the current frame.
 func (b *frameBuilder) fits(n int) bool {
-	return len(b.body)+uvarintLen(uint64(n))+n <= b.max
+	return max(len(b.body), binary.MaxVarintLen64)+uvarintLen(uint64(n))+n <= b.max
 }
 
 // fitsAlone reports whether a message of n bytes fits in an empty frame.
@@ -85,17 +87,30 @@ func fitsAlone(maxBytes, n int) bool {
 
 // reserve makes room at once, in an empty frame, for about n bytes of
 // messages (those waiting to be packed), up to the frame's limit, so that
-// a large frame is not built by doubling: each doubling is a new zeroed
-// allocation and a copy. A frame already begun keeps its room.
+// a large frame is not built by doubling. A frame already begun keeps its
+// room.
 func (b *frameBuilder) reserve(n int) {
 	if b.count == 0 && n > 0 {
 		n += n/64 + binary.MaxVarintLen64 // the messages' length prefixes, roughly
-		b.body = slices.Grow(b.body, max(0, min(n, b.max-len(b.body))))
+		b.grow(max(0, min(n, b.max-binary.MaxVarintLen64)))
+	}
+}
+
+// grow makes room for n more bytes: a buffer from framePool for a frame
+// not begun, else a larger one (not pooled) when the room is short.
+func (b *frameBuilder) grow(n int) {
+	if b.body == nil {
+		b.pooled = framePool.Get(binary.MaxVarintLen64 + n)
+		b.body = (*b.pooled)[:binary.MaxVarintLen64]
+		return
+	}
+	if cap(b.body)-len(b.body) < n {
+		b.body, b.pooled = slices.Grow(b.body, n), nil
 	}
 }
 
 func (b *frameBuilder) add(msg []byte) {
-	b.body = slices.Grow(b.body, binary.MaxVarintLen64+len(msg)) // at once, not by doubling
+	b.grow(binary.MaxVarintLen64 + len(msg)) // at once, not by doubling
 	b.body = binary.AppendUvarint(b.body, uint64(len(msg)))
 	b.body = append(b.body, msg...)
 	b.count++
@@ -103,12 +118,19 @@ func (b *frameBuilder) add(msg []byte) {
 
 // take returns the packed frame and its message count, and starts anew.
 func (b *frameBuilder) take() (*frame, int) {
+	if b.body == nil {
+		b.grow(0)
+	}
 	var head [binary.MaxVarintLen64]byte
 	k := binary.PutUvarint(head[:], uint64(b.count))
 	start := binary.MaxVarintLen64 - k
 	copy(b.body[start:], head[:k])
 	f, n := &frame{buf: b.body[start:]}, b.count
-	b.reset()
+	if b.pooled != nil {
+		*b.pooled = f.buf
+		f.pooled = b.pooled
+	}
+	b.body, b.pooled, b.count = nil, nil, 0
 	return f, n
 }
 
