@@ -164,5 +164,7 @@ func dialOptions(creds credentials.TransportCredentials, limit int) []grpc.DialO
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true,
 		}),
+		grpc.WithReadBufferSize(peerBufferBytes),
+		grpc.WithWriteBufferSize(peerBufferBytes),
 	}
 }
