@@ -394,9 +394,18 @@ func (r *batchReader) readTail() bool {
 	return true
 }
 
+// The readers below take a one-byte varint, the common case (lengths
+// and deltas below 128, small counts), without a call.
+
 func (r *batchReader) str() ([]byte, bool) {
-	n, k := binary.Uvarint(r.b)
-	if k <= 0 || n > uint64(len(r.b)-k) {
+	var n uint64
+	k := 1
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		n = uint64(r.b[0])
+	} else if n, k = binary.Uvarint(r.b); k <= 0 {
+		return nil, false
+	}
+	if n > uint64(len(r.b)-k) {
 		return nil, false
 	}
 	s := r.b[k : k+int(n) : k+int(n)]
@@ -405,6 +414,11 @@ func (r *batchReader) str() ([]byte, bool) {
 }
 
 func (r *batchReader) uvarint() (uint64, bool) {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		v := uint64(r.b[0])
+		r.b = r.b[1:]
+		return v, true
+	}
 	v, k := binary.Uvarint(r.b)
 	if k <= 0 {
 		return 0, false
@@ -414,6 +428,11 @@ func (r *batchReader) uvarint() (uint64, bool) {
 }
 
 func (r *batchReader) varint() (int64, bool) {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		u := uint64(r.b[0])
+		r.b = r.b[1:]
+		return int64(u>>1) ^ -int64(u&1), true // zig-zag, as binary.Varint
+	}
 	v, k := binary.Varint(r.b)
 	if k <= 0 {
 		return 0, false

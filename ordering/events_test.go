@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/clockd/clockd/consensus"
@@ -427,4 +428,28 @@ func FuzzParseBlock(f *testing.F) {
 			t.Fatalf("a block of %d events read %d", c.Len, n)
 		}
 	})
+}
+
+// BenchmarkScanEvents reads a sequenced batch of 2,000 events shaped like
+// the ordered-log bench's, as Apply does on every host.
+func BenchmarkScanEvents(b *testing.B) {
+	evs := make([]ingest.Event, 2000)
+	name := strings.Repeat("x", 60)
+	for i := range evs {
+		evs[i] = ingest.Event{Host: "bench", Source: "bench-3", SourceSeq: uint64(i + 1), Kind: "log", Name: name,
+			LocalNs: 1_700_000_000_000_000_000 + int64(i)*977, RefEarliest: 1_700_000_000_000_000_000 + int64(i)*1000,
+			RefLatest: 1_700_000_000_000_100_000 + int64(i)*1000}
+	}
+	cmd := EncodeEvents(&Events{Origin: 1, Epoch: 1, Batch: 1, Events: evs})
+	_, body, err := decodeEventsPlace(Kind(cmd[0]), cmd[2:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	var heads []eventHead
+	for b.Loop() {
+		if heads, err = scanEvents(Kind(cmd[0]), body, heads[:0]); err != nil || len(heads) != len(evs) {
+			b.Fatal(len(heads), err)
+		}
+	}
 }
