@@ -33,6 +33,10 @@
 // the throughput ratio tracecat/sort (sort's seconds over tracecat's);
 // the target is at least 1.
 //
+// --part all runs the merge part, then syncs the disk (sync(2)), so that
+// the log part's fsyncs do not wait behind the merge part's writes and
+// the release of its deleted files, then the log part.
+//
 // --part log measures the ordered event log: a 3-node loopback cluster of
 // real clockd processes receiving 100-byte events at its leader, in two
 // phases. At saturation, 8 clients (--log-clients) each append

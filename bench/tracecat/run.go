@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +65,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The merge part wrote and deleted gigabytes of files; the log
+		// part's fsyncs would wait behind their writeback and the
+		// release of their blocks.
+		fmt.Fprintln(cfg.Progress, "syncing the disk before the log part ...")
+		syscall.Sync()
 		return rep, runLogPart(ctx, cfg)
 	}
 	return nil, fmt.Errorf("unknown part %q", cfg.Part)
