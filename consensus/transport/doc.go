@@ -50,7 +50,10 @@
 // the peer's queue (Config.QueueLen messages and Config.QueueBytes bytes;
 // full means drop, so a stalled peer costs bounded memory) and packs as
 // many messages as fit into each frame, so a burst costs few gRPC messages.
-// Per stream, messages arrive in the order Send queued them.
+// Per stream, messages arrive in the order Send queued them. A frame is
+// built in a buffer from a pool that gRPC returns it to once the frame is
+// written (pool.go), and peer connections read and write through 256 KiB
+// buffers.
 //
 // # Snapshots
 //
