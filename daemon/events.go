@@ -174,24 +174,32 @@ func (p *eventPipeline) stamp(evs []ingest.Event) {
 
 // numberLocked gives events of a source that brought no sequence numbers
 // the next ones. It runs under p.mu together with the enqueueing, so the
-// numbers follow the FIFO order.
+// numbers follow the FIFO order. Events mostly come in runs of one
+// source: its entry in p.seqs is read at the start of a run and written
+// back at its end.
 func (p *eventPipeline) numberLocked(evs []ingest.Event) {
 	var key string
+	var last uint64 // the source's highest number, as of the event before
+	var known bool  // whether last says where the source stands
 	for i := range evs {
 		e := &evs[i]
 		if i == 0 || e.Host != evs[i-1].Host || e.Source != evs[i-1].Source {
+			if i > 0 {
+				p.seqs[key] = last
+			}
 			key = e.Host + "\x00" + e.Source
+			last, known = p.seqs[key]
 		}
 		if e.SourceSeq == 0 {
-			last, seen := p.seqs[key]
-			if !seen { // first sight since start: resume after what is committed or spooled
+			if !known { // first sight since start: resume after what is committed or spooled
 				last = max(p.d.machine.SourceSeq(e.Host, e.Source), p.spool.seqs[key])
 			}
 			e.SourceSeq = last + 1
-			p.seqs[key] = e.SourceSeq
-		} else if e.SourceSeq > p.seqs[key] {
-			p.seqs[key] = e.SourceSeq
 		}
+		last, known = max(last, e.SourceSeq), true
+	}
+	if len(evs) > 0 {
+		p.seqs[key] = last
 	}
 }
 
