@@ -54,8 +54,9 @@ var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 func decodeAppendMessage(b []byte, m *appendMessage) error {
 	n := 0 // events
 	for off := 0; off < len(b); {
-		// An event's tag, 0x0a, and its length are read inline;
-		// anything else goes through nextField.
+		// An event's tag, 0x0a, and its length are read inline, here and
+		// below (a call costs more than the rest of the read); anything
+		// else goes through nextField.
 		if b[off] == 1<<3|byte(protowire.BytesType) {
 			if v, k := uvarintAt(b, off+1); k > 0 && v <= uint64(len(b)-off-1-k) {
 				n++
@@ -172,10 +173,8 @@ func decodeEvent(b []byte, s string, e, prev *ingest.Event, attrs []ingest.Attr)
 }
 
 // readString reads the length-delimited value at b[i:] as a string of s
-// (which holds b's bytes); end is where it ends, -1 (with no error) when
-// b does not hold a whole one there. A value equal to was is was itself,
-// which is valid UTF-8 already: events of one source repeat their host,
-// source and kind.
+// (which holds b's bytes), checked as checkString does; end is where it
+// ends, -1 (with no error) when b does not hold a whole one there.
 func readString(b []byte, s string, i int, was string) (v string, end int, err error) {
 	n, k := uvarintAt(b, i)
 	if k <= 0 || n > uint64(len(b)-i-k) {
@@ -183,13 +182,26 @@ func readString(b []byte, s string, i int, was string) (v string, end int, err e
 	}
 	at := i + k
 	end = at + int(n)
-	if t := b[at:end]; len(t) == len(was) && string(t) == was {
+	switch same, err := checkString(b[at:end], was); {
+	case err != nil:
+		return "", -1, err
+	case same:
 		return was, end, nil
 	}
-	if !utf8.Valid(b[at:end]) {
-		return "", -1, errInvalidUTF8
-	}
 	return s[at:end], end, nil
+}
+
+// checkString reports whether the string field v is was, the event
+// before's, which is valid UTF-8 already (events of one source repeat
+// their host, source and kind); if not, it checks v.
+func checkString(v []byte, was string) (same bool, err error) {
+	if string(v) == was {
+		return true, nil
+	}
+	if !utf8.Valid(v) {
+		return false, errInvalidUTF8
+	}
+	return false, nil
 }
 
 // uvarintAt reads the varint at b[i:]; n <= 0 when it is not one.
@@ -204,9 +216,8 @@ func uvarintAt(b []byte, i int) (v uint64, n int) {
 }
 
 // setEventField stores the field f of b (and s) in e, if the daemon
-// reads it, but for attrs (decodeEvent). A string the same as prev's is
-// prev's, which is valid UTF-8 already: events of one source repeat
-// their host, source and kind.
+// reads it, but for attrs (decodeEvent); strings checked against prev's
+// (checkString).
 func setEventField(e, prev *ingest.Event, f field, b []byte, s string) error {
 	switch f.typ {
 	case protowire.VarintType:
@@ -232,15 +243,14 @@ func setEventField(e, prev *ingest.Event, f field, b []byte, s string) error {
 		default:
 			return nil
 		}
-		v := b[f.at:f.end]
-		if len(v) == len(*was) && string(v) == *was {
+		switch same, err := checkString(b[f.at:f.end], *was); {
+		case err != nil:
+			return err
+		case same:
 			*dst = *was
-			return nil
+		default:
+			*dst = s[f.at:f.end]
 		}
-		if !utf8.Valid(v) {
-			return errInvalidUTF8
-		}
-		*dst = s[f.at:f.end]
 	}
 	return nil
 }
