@@ -225,40 +225,30 @@ func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
 	if len(evs) > maxAppendEvents {
 		return status.Errorf(codes.ResourceExhausted, "%d events in one message, at most %d", len(evs), maxAppendEvents)
 	}
-	// Events mostly come in runs of one source: the run's last sequence
-	// number is kept in last and written back to lastSeq when it ends.
-	var key string  // of the source of the event before
-	var last uint64 // lastSeq[key], as of the event before
-	for i := range evs {
-		e := &evs[i]
-		if size := eventSize(e); size > maxEventBytes {
-			return status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
-		}
-		if e.Source == "" {
-			return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
-		}
-		if i == 0 || e.Host != evs[i-1].Host || e.Source != evs[i-1].Source {
-			if i > 0 {
-				lastSeq[key] = last
+	return sourceRuns(evs, func(from int, run []ingest.Event, key string) error {
+		last := lastSeq[key]
+		for j := range run {
+			e, i := &run[j], from+j
+			if size := eventSize(e); size > maxEventBytes {
+				return status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
 			}
-			key = e.Host + "\x00" + e.Source
-			last = lastSeq[key]
-		}
-		if e.SourceSeq != 0 {
-			if e.SourceSeq <= last {
-				return status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
-					i, e.Source, e.SourceSeq, last)
+			if e.Source == "" {
+				return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
 			}
-			last = e.SourceSeq
+			if e.SourceSeq != 0 {
+				if e.SourceSeq <= last {
+					return status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d after %d in this stream",
+						i, e.Source, e.SourceSeq, last)
+				}
+				last = e.SourceSeq
+			}
+			if e.Kind == "" {
+				e.Kind = ingest.KindLog
+			}
 		}
-		if e.Kind == "" {
-			e.Kind = ingest.KindLog
-		}
-	}
-	if len(evs) > 0 {
 		lastSeq[key] = last
-	}
-	return nil
+		return nil
+	})
 }
 
 func eventSize(e *ingest.Event) int {

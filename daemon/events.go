@@ -174,33 +174,46 @@ func (p *eventPipeline) stamp(evs []ingest.Event) {
 
 // numberLocked gives events of a source that brought no sequence numbers
 // the next ones. It runs under p.mu together with the enqueueing, so the
-// numbers follow the FIFO order. Events mostly come in runs of one
-// source: its entry in p.seqs is read at the start of a run and written
-// back at its end.
+// numbers follow the FIFO order.
 func (p *eventPipeline) numberLocked(evs []ingest.Event) {
-	var key string
-	var last uint64 // the source's highest number, as of the event before
-	var known bool  // whether last says where the source stands
-	for i := range evs {
-		e := &evs[i]
-		if i == 0 || e.Host != evs[i-1].Host || e.Source != evs[i-1].Source {
-			if i > 0 {
-				p.seqs[key] = last
+	sourceRuns(evs, func(_ int, run []ingest.Event, key string) error {
+		last, known := p.seqs[key] // the source's highest number, if known
+		for i := range run {
+			e := &run[i]
+			if e.SourceSeq == 0 {
+				if !known { // first sight since start: resume after what is committed or spooled
+					last = max(p.d.machine.SourceSeq(e.Host, e.Source), p.spool.seqs[key])
+				}
+				e.SourceSeq = last + 1
 			}
-			key = e.Host + "\x00" + e.Source
-			last, known = p.seqs[key]
+			last, known = max(last, e.SourceSeq), true
 		}
-		if e.SourceSeq == 0 {
-			if !known { // first sight since start: resume after what is committed or spooled
-				last = max(p.d.machine.SourceSeq(e.Host, e.Source), p.spool.seqs[key])
-			}
-			e.SourceSeq = last + 1
-		}
-		last, known = max(last, e.SourceSeq), true
-	}
-	if len(evs) > 0 {
 		p.seqs[key] = last
+		return nil
+	})
+}
+
+// sourceKey keys a source in the daemon's per-source maps: its host, a
+// NUL and its name.
+func sourceKey(host, source string) string { return host + "\x00" + source }
+
+// sourceRuns calls fn with each run of evs from one source, in order:
+// where the run starts in evs, the run, and its source's key. Events
+// mostly come in such runs, so per-source state is looked up once a run.
+// It stops at fn's first error.
+func sourceRuns(evs []ingest.Event, fn func(from int, run []ingest.Event, key string) error) error {
+	for from := 0; from < len(evs); {
+		first := &evs[from]
+		to := from + 1
+		for to < len(evs) && evs[to].Host == first.Host && evs[to].Source == first.Source {
+			to++
+		}
+		if err := fn(from, evs[from:to], sourceKey(first.Host, first.Source)); err != nil {
+			return err
+		}
+		from = to
 	}
+	return nil
 }
 
 // add numbers and queues stamped events; w (if not nil) gets their

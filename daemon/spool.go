@@ -54,7 +54,7 @@ func openSpool(path string, maxBytes int64) (*spool, error) {
 		}
 		off += int64(n)
 		s.count++
-		k := e.Host + "\x00" + e.Source
+		k := sourceKey(e.Host, e.Source)
 		s.seqs[k] = max(s.seqs[k], e.SourceSeq)
 	}
 	if err := f.Truncate(off); err != nil {
