@@ -398,18 +398,12 @@ func (r *batchReader) readTail() bool {
 // and deltas below 128, small counts), without a call.
 
 func (r *batchReader) str() ([]byte, bool) {
-	var n uint64
-	k := 1
-	if len(r.b) > 0 && r.b[0] < 0x80 {
-		n = uint64(r.b[0])
-	} else if n, k = binary.Uvarint(r.b); k <= 0 {
+	n, ok := r.uvarint()
+	if !ok || n > uint64(len(r.b)) {
 		return nil, false
 	}
-	if n > uint64(len(r.b)-k) {
-		return nil, false
-	}
-	s := r.b[k : k+int(n) : k+int(n)]
-	r.b = r.b[k+int(n):]
+	s := r.b[:n:n]
+	r.b = r.b[n:]
 	return s, true
 }
 
@@ -427,18 +421,10 @@ func (r *batchReader) uvarint() (uint64, bool) {
 	return v, true
 }
 
+// varint reads a zig-zag varint, as binary.Varint does.
 func (r *batchReader) varint() (int64, bool) {
-	if len(r.b) > 0 && r.b[0] < 0x80 {
-		u := uint64(r.b[0])
-		r.b = r.b[1:]
-		return int64(u>>1) ^ -int64(u&1), true // zig-zag, as binary.Varint
-	}
-	v, k := binary.Varint(r.b)
-	if k <= 0 {
-		return 0, false
-	}
-	r.b = r.b[k:]
-	return v, true
+	u, ok := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1), ok
 }
 
 // Committed is a run of newly committed events: the ones Apply took from
