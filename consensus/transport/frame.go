@@ -25,9 +25,10 @@ var ErrBadFrame = errors.New("transport: malformed frame")
 // the receiver.
 type frame struct {
 	buf []byte
-	// pooled, when not nil, points at buf, a buffer of framePool: the
-	// codec gives it to gRPC, which puts it back once it is written.
-	pooled *[]byte
+	// pooled marks a frame whose buf nothing else holds, built by a
+	// frameBuilder: the codec gives buf to gRPC with framePool, which it
+	// is put back into once written.
+	pooled bool
 }
 
 // codecName is the gRPC content-subtype of peer streams.
@@ -41,8 +42,8 @@ func (frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return nil, fmt.Errorf("transport: codec cannot marshal %T", v)
 	}
-	if f.pooled != nil {
-		return mem.BufferSlice{mem.NewBuffer(f.pooled, &framePool)}, nil
+	if f.pooled {
+		return mem.BufferSlice{mem.NewBuffer(&f.buf, &framePool)}, nil
 	}
 	return mem.BufferSlice{mem.SliceBuffer(f.buf)}, nil
 }
@@ -65,10 +66,9 @@ func (frameCodec) Name() string { return codecName }
 // bytes, where take writes the count right-aligned, so a frame is never
 // copied.
 type frameBuilder struct {
-	max    int
-	body   []byte
-	pooled *[]byte // framePool's pointer to body's buffer, while body is in it
-	count  int
+	max   int
+	body  []byte
+	count int
 }
 
 func newFrameBuilder(maxBytes int) *frameBuilder {
@@ -97,16 +97,13 @@ func (b *frameBuilder) reserve(n int) {
 }
 
 // grow makes room for n more bytes: a buffer from framePool for a frame
-// not begun, else a larger one (not pooled) when the room is short.
+// not begun, else a larger one when the room is short.
 func (b *frameBuilder) grow(n int) {
 	if b.body == nil {
-		b.pooled = framePool.Get(binary.MaxVarintLen64 + n)
-		b.body = (*b.pooled)[:binary.MaxVarintLen64]
+		b.body = (*framePool.Get(binary.MaxVarintLen64 + n))[:binary.MaxVarintLen64]
 		return
 	}
-	if cap(b.body)-len(b.body) < n {
-		b.body, b.pooled = slices.Grow(b.body, n), nil
-	}
+	b.body = slices.Grow(b.body, n)
 }
 
 func (b *frameBuilder) add(msg []byte) {
@@ -125,12 +122,8 @@ func (b *frameBuilder) take() (*frame, int) {
 	k := binary.PutUvarint(head[:], uint64(b.count))
 	start := binary.MaxVarintLen64 - k
 	copy(b.body[start:], head[:k])
-	f, n := &frame{buf: b.body[start:]}, b.count
-	if b.pooled != nil {
-		*b.pooled = f.buf
-		f.pooled = b.pooled
-	}
-	b.body, b.pooled, b.count = nil, nil, 0
+	f, n := &frame{buf: b.body[start:], pooled: true}, b.count
+	b.body, b.count = nil, 0
 	return f, n
 }
 
