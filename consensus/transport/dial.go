@@ -166,5 +166,7 @@ func dialOptions(creds credentials.TransportCredentials, limit int) []grpc.DialO
 		}),
 		grpc.WithReadBufferSize(peerBufferBytes),
 		grpc.WithWriteBufferSize(peerBufferBytes),
+		grpc.WithInitialWindowSize(peerStreamWindow),
+		grpc.WithInitialConnWindowSize(peerConnWindow),
 	}
 }

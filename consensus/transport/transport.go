@@ -152,6 +152,8 @@ func (t *Transport) serverOptions() []grpc.ServerOption {
 		grpc.WaitForHandlers(true),
 		grpc.ReadBufferSize(peerBufferBytes),
 		grpc.WriteBufferSize(peerBufferBytes),
+		grpc.InitialWindowSize(peerStreamWindow),
+		grpc.InitialConnWindowSize(peerConnWindow),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: keepaliveTime / 2, PermitWithoutStream: true,
@@ -168,6 +170,17 @@ func (t *Transport) serverOptions() []grpc.ServerOption {
 // each follower: in larger pieces, the kernel takes fewer calls to
 // move the same bytes, on both ends of the connection.
 const peerBufferBytes = 256 << 10
+
+// peerStreamWindow and peerConnWindow are the HTTP/2 flow-control windows
+// of a peer stream and connection, fixed. A stream's fits two frames of
+// the largest default size. Fixed windows turn off gRPC's bandwidth
+// estimator, which otherwise answers the data a peer receives with a
+// PING of its own and its acknowledgement: two more writes, and wakeups
+// on both ends, for each message a commit waits on.
+const (
+	peerStreamWindow = 2 * DefaultMaxFrameBytes
+	peerConnWindow   = 2 * peerStreamWindow
+)
 
 func (t *Transport) grpcMsgLimit() int { return t.cfg.MaxFrameBytes + grpcSlackBytes }
 
