@@ -20,7 +20,11 @@
 // leave before the state they reflect is durable. A leader with a write in
 // flight holds new proposals until it is durable, then proposes them
 // together: one slot, one accept per follower and one write for all that
-// arrived during the write.
+// arrived during the write. It also gathers: when a slot resolved n of its
+// proposals, the next slot waits until n proposals are held, or for
+// Config.GatherWindow at most, because callers answered together come
+// back one by one, and the first alone would start a write the others
+// wait behind. After a slot of one proposal it never waits.
 //
 // A Ready that changes the promise (an election) waits for the writes in
 // flight and is persisted and sent in place, as are snapshot installs,

@@ -93,7 +93,12 @@ type Config struct {
 	// those slots: fewer stay when theirs would exceed it, so the log in
 	// memory stays bounded however large slots are.
 	SnapshotTrailingBytes int
-	Logger                *zap.Logger
+	// GatherWindow bounds how long a leader with no write in flight
+	// waits for the proposals it expects, to put them into one slot (see
+	// "Proposals" in the package doc). Default 250µs; negative turns the
+	// wait off.
+	GatherWindow time.Duration
+	Logger       *zap.Logger
 }
 
 // Errors returned by Propose besides *consensus.NotLeaderError.
@@ -169,7 +174,13 @@ type Replica struct {
 	compacting int
 	// snapping is the snapshot being written, nil when none is.
 	snapping *snapJob
-	held     []proposal // proposals held while the leader's writes are in flight
+	held     []proposal // proposals held while the leader's writes are in flight, or gathered
+	// The gather (gathered): expect is how many of this replica's
+	// proposals the latest apply resolved; gather fires at gatherUntil,
+	// the end of an open gather's window (zero when none is open).
+	expect      int
+	gather      *time.Timer
+	gatherUntil time.Time
 }
 
 // New restores a replica from its latest snapshot and storage. Call Run to
@@ -189,6 +200,9 @@ func New(cfg Config, store Storage, snaps Snapshots, tr Transport, sm StateMachi
 	}
 	if cfg.SnapshotBytes <= 0 {
 		cfg.SnapshotBytes = 64 << 20
+	}
+	if cfg.GatherWindow == 0 {
+		cfg.GatherWindow = 250 * time.Microsecond
 	}
 	if cfg.SnapshotTrailing == 0 {
 		cfg.SnapshotTrailing = 10000
@@ -417,6 +431,8 @@ func (r *Replica) loop(ctx context.Context) error {
 				return err
 			}
 			in.done <- r.install(in.meta)
+		case <-r.gatherC():
+			r.setClock()
 		case err := <-r.snapDone():
 			r.setClock()
 			if err := r.snapshotted(err); err != nil {
@@ -426,7 +442,7 @@ func (r *Replica) loop(ctx context.Context) error {
 		if err := r.handleReady(); err != nil {
 			return err
 		}
-		if r.writing == 0 && len(r.held) > 0 {
+		if r.writing == 0 && len(r.held) > 0 && r.gathered() {
 			r.proposeHeld()
 			if err := r.handleReady(); err != nil {
 				return err
@@ -466,15 +482,21 @@ func (r *Replica) step(m consensus.Message) {
 	}
 }
 
-// propose gives p to the core. A leader with writes in flight holds it
-// instead, until they are durable: every proposal that arrives during a
-// write then goes into one slot, one message to each follower and one
-// write, as when the loop itself waited for the disk.
+// propose gives p to the core, or holds it. A leader with writes in
+// flight holds it until they are durable: every proposal that arrives
+// during a write then goes into one slot, one message to each follower
+// and one write, as when the loop itself waited for the disk. A leader
+// that expects more proposals holds it too (gathered).
 func (r *Replica) propose(p proposal) {
-	if r.writing > 0 && r.role == consensus.Leader {
+	if r.role == consensus.Leader && (r.writing > 0 || r.expect > 1) {
 		r.held = append(r.held, p)
 		return
 	}
+	r.submit(p)
+}
+
+// submit gives p to the core.
+func (r *Replica) submit(p proposal) {
 	r.nextID++
 	p.cmd.ID = r.nextID
 	if err := r.node.Propose(p.cmd); err != nil {
@@ -484,14 +506,52 @@ func (r *Replica) propose(p proposal) {
 	r.waiters[p.cmd.ID] = p.reply
 }
 
+// gathered tells whether the proposals held by a leader with no write in
+// flight are to be proposed now. When a slot resolves n proposals of
+// this replica (expect), their callers tend to propose again at once,
+// but one by one: the first to arrive would start a write, and the
+// others would wait behind it for a slot of their own. So the leader
+// gathers: it proposes once as many as expect are held, or once
+// GatherWindow has passed since it could have proposed them. A lone
+// caller (expect 1) never waits.
+func (r *Replica) gathered() bool {
+	if len(r.held) >= r.expect || r.cfg.GatherWindow < 0 {
+		return true
+	}
+	now := time.Now()
+	if r.gatherUntil.IsZero() {
+		r.gatherUntil = now.Add(r.cfg.GatherWindow)
+		if r.gather == nil {
+			r.gather = time.NewTimer(r.cfg.GatherWindow)
+		} else {
+			r.gather.Reset(r.cfg.GatherWindow)
+		}
+		return false
+	}
+	return !now.Before(r.gatherUntil)
+}
+
+// gatherC fires when the window of a gather is over; nil when none is
+// open.
+func (r *Replica) gatherC() <-chan time.Time {
+	if r.gatherUntil.IsZero() {
+		return nil
+	}
+	return r.gather.C
+}
+
 // proposeHeld gives the core, in order, the proposals held while writes
-// were in flight; it is called once none are.
+// were in flight or gathered; it is called once none are in flight.
 func (r *Replica) proposeHeld() {
 	for _, p := range r.held {
-		r.propose(p)
+		r.submit(p)
 	}
 	clear(r.held)
 	r.held = r.held[:0]
+	if r.gather != nil {
+		r.gather.Stop()
+	}
+	r.gatherUntil = time.Time{}
 }
 
 // handleReady works off every Ready the core has. A Ready that writes
@@ -590,10 +650,13 @@ func (r *Replica) storageFailed(err error) error {
 }
 
 func (r *Replica) apply(ents []consensus.Entry) {
+	resolved := 0
 	for _, e := range ents {
 		for _, c := range e.Value.Cmds {
 			v := r.sm.Apply(e.Slot, c.Data)
-			r.resolve(c.ID, reply{res: Result{Slot: e.Slot, Value: v}})
+			if r.resolve(c.ID, reply{res: Result{Slot: e.Slot, Value: v}}) {
+				resolved++
+			}
 			r.sinceSnap.entries++
 			r.sinceSnap.bytes += len(c.Data)
 			r.applied += int64(len(c.Data))
@@ -602,17 +665,24 @@ func (r *Replica) apply(ents []consensus.Entry) {
 			r.trail = append(r.trail, slotBytes{slot: e.Slot, through: r.applied})
 		}
 	}
+	if resolved > 0 {
+		r.expect = resolved
+	}
 	if len(ents) > 0 {
 		r.serveReads(ents[len(ents)-1].Slot)
 		r.releaseApplied(ents[len(ents)-1].Slot)
 	}
 }
 
-func (r *Replica) resolve(id uint64, rep reply) {
-	if w, ok := r.waiters[id]; ok {
+// resolve answers the proposal id, if it is this replica's; false when
+// it is not.
+func (r *Replica) resolve(id uint64, rep reply) bool {
+	w, ok := r.waiters[id]
+	if ok {
 		w <- rep
 		delete(r.waiters, id)
 	}
+	return ok
 }
 
 func (r *Replica) failWaiters(err error) {
