@@ -17,14 +17,19 @@
 // them back; the loop calls Node.Persisted, and only then do the node's
 // own acceptances count towards a quorum. So the loop keeps stepping
 // acknowledgements and proposals while the disk syncs, and messages never
-// leave before the state they reflect is durable. A leader with a write in
-// flight holds new proposals until it is durable, then proposes them
-// together: one slot, one accept per follower and one write for all that
-// arrived during the write. It also gathers: when a slot resolved n of its
-// proposals, the next slot waits until n proposals are held, or for
-// Config.GatherWindow at most, because callers answered together come
-// back one by one, and the first alone would start a write the others
-// wait behind. After a slot of one proposal it never waits.
+// leave before the state they reflect is durable.
+//
+// A leader proposes one slot at a time, and batches: while its last slot
+// is on its way to its disk or waits to be chosen, it holds new
+// proposals; then it proposes together, in one slot, one accept per
+// follower and one write, all that arrived meanwhile. It also gathers:
+// callers answered together come back one by one, and the first alone
+// would start a slot the others wait behind. So when a slot resolved n of
+// its proposals while m were held, the next slot waits until n+m are
+// held, or for Config.GatherWindow at most. After a slot of one proposal,
+// with none held, it never waits. The protocol core pipelines slots; the
+// loop does not ask it to, because on a disk that writes one batch at a
+// time, slots in flight together only split the batch.
 //
 // A Ready that changes the promise (an election) waits for the writes in
 // flight and is persisted and sent in place, as are snapshot installs,

@@ -93,10 +93,10 @@ type Config struct {
 	// those slots: fewer stay when theirs would exceed it, so the log in
 	// memory stays bounded however large slots are.
 	SnapshotTrailingBytes int
-	// GatherWindow bounds how long a leader with no write in flight
-	// waits for the proposals it expects, to put them into one slot (see
-	// "Proposals" in the package doc). Default 250µs; negative turns the
-	// wait off.
+	// GatherWindow bounds how long a leader with no slot in flight waits
+	// for the proposals it expects, to put them into one slot (see "The
+	// loop" in the package doc). Default 1ms; negative turns the wait
+	// off.
 	GatherWindow time.Duration
 	Logger       *zap.Logger
 }
@@ -174,10 +174,11 @@ type Replica struct {
 	compacting int
 	// snapping is the snapshot being written, nil when none is.
 	snapping *snapJob
-	held     []proposal // proposals held while the leader's writes are in flight, or gathered
-	// The gather (gathered): expect is how many of this replica's
-	// proposals the latest apply resolved; gather fires at gatherUntil,
-	// the end of an open gather's window (zero when none is open).
+	held     []proposal // proposals a leader holds while a slot is in flight, or gathers
+	// The gather (gathered): expect is how many proposals the leader
+	// expects, the callers of those the latest apply resolved and of
+	// those held then; gather fires at gatherUntil, the end of an open
+	// gather's window (zero when none is open).
 	expect      int
 	gather      *time.Timer
 	gatherUntil time.Time
@@ -202,7 +203,7 @@ func New(cfg Config, store Storage, snaps Snapshots, tr Transport, sm StateMachi
 		cfg.SnapshotBytes = 64 << 20
 	}
 	if cfg.GatherWindow == 0 {
-		cfg.GatherWindow = 250 * time.Microsecond
+		cfg.GatherWindow = time.Millisecond
 	}
 	if cfg.SnapshotTrailing == 0 {
 		cfg.SnapshotTrailing = 10000
@@ -442,7 +443,7 @@ func (r *Replica) loop(ctx context.Context) error {
 		if err := r.handleReady(); err != nil {
 			return err
 		}
-		if r.writing == 0 && len(r.held) > 0 && r.gathered() {
+		if len(r.held) > 0 && r.writing == 0 && len(r.waiters) == 0 && r.gathered() {
 			r.proposeHeld()
 			if err := r.handleReady(); err != nil {
 				return err
@@ -482,13 +483,14 @@ func (r *Replica) step(m consensus.Message) {
 	}
 }
 
-// propose gives p to the core, or holds it. A leader with writes in
-// flight holds it until they are durable: every proposal that arrives
-// during a write then goes into one slot, one message to each follower
-// and one write, as when the loop itself waited for the disk. A leader
-// that expects more proposals holds it too (gathered).
+// propose gives p to the core, or holds it. A leader proposes one slot
+// at a time: while its last slot is on its way to its disk or waits to be
+// chosen, it holds new proposals, and then proposes together those it
+// gathered (gathered). So every proposal that arrives meanwhile goes into
+// one slot, one message to each follower and one write, as when callers
+// waited for the disk themselves.
 func (r *Replica) propose(p proposal) {
-	if r.role == consensus.Leader && (r.writing > 0 || r.expect > 1) {
+	if r.role == consensus.Leader && (r.writing > 0 || len(r.waiters) > 0 || r.expect > 1) {
 		r.held = append(r.held, p)
 		return
 	}
@@ -506,14 +508,14 @@ func (r *Replica) submit(p proposal) {
 	r.waiters[p.cmd.ID] = p.reply
 }
 
-// gathered tells whether the proposals held by a leader with no write in
-// flight are to be proposed now. When a slot resolves n proposals of
-// this replica (expect), their callers tend to propose again at once,
-// but one by one: the first to arrive would start a write, and the
-// others would wait behind it for a slot of their own. So the leader
-// gathers: it proposes once as many as expect are held, or once
-// GatherWindow has passed since it could have proposed them. A lone
-// caller (expect 1) never waits.
+// gathered tells whether the proposals held by a leader with no slot in
+// flight are to be proposed now. When a slot resolves proposals of this
+// replica, their callers tend to propose again at once, but one by one,
+// and so do those whose proposals arrived while the slot was in flight:
+// expect counts both. Proposed as they come, the first would take a slot
+// of its own and the others would wait for it. So the leader gathers
+// until it holds as many as expect, or for GatherWindow at most from
+// the time it could have proposed. A lone caller (expect 1) never waits.
 func (r *Replica) gathered() bool {
 	if len(r.held) >= r.expect || r.cfg.GatherWindow < 0 {
 		return true
@@ -540,8 +542,8 @@ func (r *Replica) gatherC() <-chan time.Time {
 	return r.gather.C
 }
 
-// proposeHeld gives the core, in order, the proposals held while writes
-// were in flight or gathered; it is called once none are in flight.
+// proposeHeld gives the core, in order, the proposals held; it is called
+// once no slot is in flight.
 func (r *Replica) proposeHeld() {
 	for _, p := range r.held {
 		r.submit(p)
@@ -666,7 +668,7 @@ func (r *Replica) apply(ents []consensus.Entry) {
 		}
 	}
 	if resolved > 0 {
-		r.expect = resolved
+		r.expect = resolved + len(r.held)
 	}
 	if len(ents) > 0 {
 		r.serveReads(ents[len(ents)-1].Slot)

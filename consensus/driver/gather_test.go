@@ -34,22 +34,47 @@ func (soloNet) SendSnapshot(context.Context, consensus.NodeID, io.Reader, int64)
 	return errors.New("no network")
 }
 
+// gate holds the next Save, once armed, until released.
+type gate struct {
+	*storage.Store
+	armed   chan struct{} // a value arms the gate for one Save
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) Save(hs consensus.HardState, changed bool, ents []consensus.Entry) error {
+	select {
+	case <-g.armed:
+		g.entered <- struct{}{}
+		<-g.release
+	default:
+	}
+	return g.Store.Save(hs, changed, ents)
+}
+
 // startGatherSolo runs a single-member replica with the given
 // GatherWindow, once it leads.
 func startGatherSolo(t *testing.T, window time.Duration) *Replica {
+	r, _ := startGatedSolo(t, window)
+	return r
+}
+
+// startGatedSolo is startGatherSolo with a gate on the replica's store.
+func startGatedSolo(t *testing.T, window time.Duration) (*Replica, *gate) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "paxos.db")
 	store, err := storage.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := &gate{Store: store, armed: make(chan struct{}, 1), entered: make(chan struct{}), release: make(chan struct{})}
 	snaps, err := snapshot.Open(path+"-snapshots", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
 		TickInterval: time.Millisecond, GatherWindow: window, Logger: zaptest.NewLogger(t)}
-	r, err := New(cfg, store, snaps, soloNet{}, &counter{})
+	r, err := New(cfg, g, snaps, soloNet{}, &counter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +93,7 @@ func startGatherSolo(t *testing.T, window time.Duration) *Replica {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r
+		return r, g
 	}
 }
 
@@ -116,6 +141,61 @@ func TestGatherFillsOneSlot(t *testing.T) {
 			if s != slots[0] {
 				t.Fatalf("round %d: command %d in slot %d, command 0 in slot %d: want one slot", round, i, s, slots[0])
 			}
+		}
+	}
+}
+
+// TestGatherMergesCallers: proposals held while a slot is in flight wait,
+// once it is chosen, for the callers it answered, so that all of them
+// share the next slot instead of taking one each.
+func TestGatherMergesCallers(t *testing.T) {
+	r, g := startGatedSolo(t, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.armed <- struct{}{}
+	first, err := r.Submit(ctx, []byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered // the slot of "first" is in flight, and stays so
+	const n = 30
+	var held []*Pending
+	for i := range n {
+		p, err := r.Submit(ctx, fmt.Appendf(nil, "held-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	for { // until the loop has taken all n, and held them
+		var k int
+		if err := r.call(ctx, func() error { k = len(r.held); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if k == n {
+			break
+		}
+	}
+	close(g.release)
+	res, err := first.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller of "first" comes back; the leader waited for it.
+	again, err := r.Propose(ctx, []byte("again"))
+	if err != nil {
+		t.Fatalf("again: %v (the leader proposed the held ones and now waits for as many)", err)
+	}
+	if again.Slot <= res.Slot {
+		t.Fatalf("again in slot %d, first in slot %d", again.Slot, res.Slot)
+	}
+	for i, p := range held {
+		got, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Slot != again.Slot {
+			t.Fatalf("held-%d in slot %d, again in slot %d: want one slot", i, got.Slot, again.Slot)
 		}
 	}
 }
