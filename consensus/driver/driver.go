@@ -443,7 +443,7 @@ func (r *Replica) loop(ctx context.Context) error {
 		if err := r.handleReady(); err != nil {
 			return err
 		}
-		if len(r.held) > 0 && r.writing == 0 && len(r.waiters) == 0 && r.gathered() {
+		if len(r.held) > 0 && !r.inFlight() && r.gathered() {
 			r.proposeHeld()
 			if err := r.handleReady(); err != nil {
 				return err
@@ -490,12 +490,17 @@ func (r *Replica) step(m consensus.Message) {
 // one slot, one message to each follower and one write, as when callers
 // waited for the disk themselves.
 func (r *Replica) propose(p proposal) {
-	if r.role == consensus.Leader && (r.writing > 0 || len(r.waiters) > 0 || r.expect > 1) {
+	if r.role == consensus.Leader && (r.inFlight() || r.expect > 1) {
 		r.held = append(r.held, p)
 		return
 	}
 	r.submit(p)
 }
+
+// inFlight tells whether a slot of this replica's is on its way to its
+// disk or waits to be chosen: a write is under way, or a proposal of its
+// waits for its outcome.
+func (r *Replica) inFlight() bool { return r.writing > 0 || len(r.waiters) > 0 }
 
 // submit gives p to the core.
 func (r *Replica) submit(p proposal) {

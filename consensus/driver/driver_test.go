@@ -318,23 +318,30 @@ func (g *gatedStore) Save(hs consensus.HardState, changed bool, ents []consensus
 // disk, the replica goes on serving (a linearizable read completes), and
 // the commands proposed meanwhile are held and then share slots: 100
 // commands take at most two slots, not one each.
-func TestLoopRunsDuringWrites(t *testing.T) {
+// startGated runs a single-member replica with a gate on its store and
+// the given GatherWindow (0: the default), once it leads.
+func startGated(t *testing.T, window time.Duration) (*driver.Replica, *gatedStore) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "paxos.db")
 	store, snaps := openStores(t, path)
-	defer store.Close()
 	g := &gatedStore{Store: store, armed: make(chan struct{}, 1), entered: make(chan struct{}), release: make(chan struct{})}
-	sm := &recorder{}
 	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
-		TickInterval: time.Millisecond, Logger: zaptest.NewLogger(t)}
-	r, err := driver.New(cfg, g, snaps, noNet{}, sm)
+		TickInterval: time.Millisecond, GatherWindow: window, Logger: zaptest.NewLogger(t)}
+	r, err := driver.New(cfg, g, snaps, noNet{}, &recorder{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); <-r.Done() }()
 	go r.Run(ctx)
+	t.Cleanup(func() { cancel(); <-r.Done(); store.Close() })
 	proposeLeader(t, r, "0")
+	return r, g
+}
 
+func TestLoopRunsDuringWrites(t *testing.T) {
+	r, g := startGated(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	g.armed <- struct{}{}
 	first, err := r.Submit(ctx, []byte("1"))
 	if err != nil {

@@ -4,36 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/consensus/driver"
 )
-
-// startGathering runs a single-member replica with the given
-// GatherWindow and a gate on its store, once it leads.
-func startGathering(t *testing.T, window time.Duration) (*driver.Replica, *gatedStore) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "paxos.db")
-	store, snaps := openStores(t, path)
-	g := &gatedStore{Store: store, armed: make(chan struct{}, 1), entered: make(chan struct{}), release: make(chan struct{})}
-	cfg := driver.Config{Core: consensus.Config{ID: 1, Members: []consensus.NodeID{1}},
-		TickInterval: time.Millisecond, GatherWindow: window, Logger: zaptest.NewLogger(t)}
-	r, err := driver.New(cfg, g, snaps, noNet{}, &recorder{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go r.Run(ctx)
-	t.Cleanup(func() { cancel(); <-r.Done(); store.Close() })
-	proposeLeader(t, r, "elected")
-	return r, g
-}
 
 // proposeAll proposes n commands from n goroutines at once and returns
 // their slots.
@@ -61,7 +37,7 @@ func proposeAll(t *testing.T, r *driver.Replica, n int) []uint64 {
 // arrive one by one, however far apart within the window, into one slot,
 // and then expects n again.
 func TestGatherFillsOneSlot(t *testing.T) {
-	r, _ := startGathering(t, time.Hour)
+	r, _ := startGated(t, time.Hour)
 	const n = 40
 	if err := driver.ExpectNext(context.Background(), r, n); err != nil {
 		t.Fatal(err)
@@ -80,7 +56,7 @@ func TestGatherFillsOneSlot(t *testing.T) {
 // once it is chosen, for the callers it answered, so that all of them
 // share the next slot instead of taking one each.
 func TestGatherMergesCallers(t *testing.T) {
-	r, g := startGathering(t, time.Hour)
+	r, g := startGated(t, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g.armed <- struct{}{}
@@ -135,13 +111,13 @@ func TestGatherMergesCallers(t *testing.T) {
 // proposes those that did once the window is over; one that expects one
 // never waits (with an hour's window, these would not finish otherwise).
 func TestGatherWindowEnds(t *testing.T) {
-	short, _ := startGathering(t, 20*time.Millisecond)
+	short, _ := startGated(t, 20*time.Millisecond)
 	if err := driver.ExpectNext(context.Background(), short, 50); err != nil {
 		t.Fatal(err)
 	}
 	proposeAll(t, short, 10)
 
-	long, _ := startGathering(t, time.Hour)
+	long, _ := startGated(t, time.Hour)
 	for range 20 {
 		proposeAll(t, long, 1)
 	}
