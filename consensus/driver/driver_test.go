@@ -314,10 +314,6 @@ func (g *gatedStore) Save(hs consensus.HardState, changed bool, ents []consensus
 	return g.Store.Save(hs, changed, ents)
 }
 
-// TestLoopRunsDuringWrites: while the leader's write is on its way to
-// disk, the replica goes on serving (a linearizable read completes), and
-// the commands proposed meanwhile are held and then share slots: 100
-// commands take at most two slots, not one each.
 // startGated runs a single-member replica with a gate on its store and
 // the given GatherWindow (0: the default), once it leads.
 func startGated(t *testing.T, window time.Duration) (*driver.Replica, *gatedStore) {
@@ -338,16 +334,28 @@ func startGated(t *testing.T, window time.Duration) (*driver.Replica, *gatedStor
 	return r, g
 }
 
+// submitHeld submits cmd and returns once the write carrying it has
+// reached g, which holds it until released.
+func submitHeld(t *testing.T, ctx context.Context, r *driver.Replica, g *gatedStore, cmd string) *driver.Pending {
+	t.Helper()
+	g.armed <- struct{}{}
+	p, err := r.Submit(ctx, []byte(cmd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered
+	return p
+}
+
+// TestLoopRunsDuringWrites: while the leader's write is on its way to
+// disk, the replica goes on serving (a linearizable read completes), and
+// the commands proposed meanwhile are held and then share slots: 100
+// commands take at most two slots, not one each.
 func TestLoopRunsDuringWrites(t *testing.T) {
 	r, g := startGated(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g.armed <- struct{}{}
-	first, err := r.Submit(ctx, []byte("1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-g.entered // the write carrying "1" is under way, and stays so
+	first := submitHeld(t, ctx, r, g, "1") // its write is under way, and stays so
 	readCtx, readCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer readCancel()
 	if err := r.Read(readCtx); err != nil {

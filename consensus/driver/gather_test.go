@@ -59,12 +59,7 @@ func TestGatherMergesCallers(t *testing.T) {
 	r, g := startGated(t, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g.armed <- struct{}{}
-	first, err := r.Submit(ctx, []byte("first"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-g.entered // the slot of "first" is in flight, and stays so
+	first := submitHeld(t, ctx, r, g, "first") // its slot is in flight, and stays so
 	const n = 30
 	var held []*driver.Pending
 	for i := range n {
