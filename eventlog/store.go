@@ -32,11 +32,12 @@
 // a while (in a VM, pages returned to the host are faulted in and zeroed
 // again).
 //
-// The store syncs only when asked (before the state machine's
-// snapshots), but it starts the writeback of its data to the disk every
-// 4 MiB appended (sync_file_range, Linux), so that the data goes out at
-// an even pace instead of in one burst at each Sync, which would delay
-// the consensus log's writes on the same disk.
+// The store syncs only when asked (clockd asks before each state-machine
+// snapshot, and every few megabytes between them), but it starts the
+// writeback of its data to the disk every 4 MiB appended
+// (sync_file_range, Linux), so that the data goes out at an even pace
+// instead of in one burst at each Sync, which would delay the consensus
+// log's writes on the same disk.
 //
 // # Guarantees
 //
@@ -502,10 +503,11 @@ const writebackBytes = 4 << 20
 
 // writebackLocked starts the writeback of what was appended to the active
 // segment seg since the last start, once that is writebackBytes or
-// more. The store syncs only before snapshots, and its tens of
-// megabytes would otherwise reach the disk in one burst at each Sync,
-// delaying the consensus log's writes on the same disk; started as they
-// come, they go out at an even pace and each Sync has little to wait for.
+// more. The store syncs only when asked, and the megabytes appended
+// since the last Sync would otherwise reach the disk in one burst at the
+// next, delaying the consensus log's writes on the same disk; started as
+// they come, they go out at an even pace and each Sync has little to wait
+// for.
 func (s *Store) writebackLocked(seg *segment) error {
 	if seg.size-seg.written < writebackBytes || s.active == nil {
 		return nil
