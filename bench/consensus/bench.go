@@ -162,7 +162,7 @@ func clientsLabel(n int) string {
 func machineInfo(dir string) Machine {
 	m := Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(),
 		Filesystem: fsName(dir), DataDir: filepath.Dir(dir), Clockd: benchmain.Revision(revision), Raft: depVersion("github.com/hashicorp/raft"),
-		Kernel: benchmain.Kernel(), CPUModel: benchmain.CPUModel()}
+		Kernel: benchmain.Kernel(), CPUModel: benchmain.CPUModel(), MemoryMonitors: benchmain.MemoryMonitors()}
 	return m
 }
 

@@ -72,4 +72,8 @@
 //     what either does on dedicated hosts.
 //   - CPU time includes the kernel's work in fsync, which on virtual disks
 //     can be most of it.
+//   - A kernel that monitors memory with DAMON takes the machine's CPUs on
+//     its own beat; the header names every such monitor running
+//     ("kernel memory monitor:", benchmain.MemoryMonitors), since its
+//     passes can show in the latency tails.
 package main

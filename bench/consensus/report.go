@@ -34,6 +34,9 @@ type Machine struct {
 	DataDir    string `json:"data_dir"`
 	Clockd     string `json:"clockd_revision"`
 	Raft       string `json:"hashicorp_raft_version"`
+	// MemoryMonitors are the kernel's DAMON monitors running during the
+	// run (benchmain.MemoryMonitors).
+	MemoryMonitors []string `json:"memory_monitors,omitempty"`
 }
 
 // Settings are the run's parameters.
@@ -217,6 +220,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "clockd %s, hashicorp/raft %s\n", m.Clockd, m.Raft)
 	fmt.Fprintf(w, "machine: %d CPUs (%s), %s, kernel %s, %s; data on %s under %s\n",
 		m.CPUs, m.CPUModel, m.OS, m.Kernel, m.Go, m.Filesystem, m.DataDir)
+	for _, mon := range m.MemoryMonitors {
+		fmt.Fprintf(w, "kernel memory monitor: %s\n", mon)
+	}
 	fmt.Fprintf(w, "each row: a fresh cluster, %gs warm-up, then %gs measured", s.WarmupSec, s.DurationSec)
 	if s.Repeat > 1 {
 		fmt.Fprintf(w, "; %d rounds, each row shows its median run", s.Repeat)

@@ -61,11 +61,12 @@ func TestTargets(t *testing.T) {
 	if len(r.Ratios) != 2 || r.Ratios[1].Throughput != 12.5 || r.Ratios[1].P99 != 0.8 || r.Targets[0].Value != 1.8 {
 		t.Fatalf("ratios %+v targets %+v", r.Ratios, r.Targets)
 	}
+	r.Machine.MemoryMonitors = []string{"DAMON kdamond 0: paddr"}
 	var out bytes.Buffer
 	if err := r.WriteText(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"12.50x", "0.80x", "PASS", "hashicorp/raft"} {
+	for _, want := range []string{"12.50x", "0.80x", "PASS", "hashicorp/raft", "kernel memory monitor: DAMON kdamond 0: paddr\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, out.String())
 		}

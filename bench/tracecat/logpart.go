@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clockd/clockd/api/clockdv1"
+	"github.com/clockd/clockd/bench/internal/benchmain"
 	"github.com/clockd/clockd/internal/proccluster"
 )
 
@@ -45,7 +46,10 @@ import (
 // due in it. The leader's last GSN, read at the window's start and end,
 // gives the rate independently. RSS is sampled every 100 ms: the table
 // gives it at the start and at the end of the window and its peak over
-// the window, and the process's lifetime peak (VmHWM).
+// the window, and the process's lifetime peak (VmHWM). The header names
+// the kernel's DAMON monitors when any runs (benchmain.MemoryMonitors): on
+// a VM whose kernel runs one, each of its sampling passes stops the whole
+// VM for tens of milliseconds, which sets the paced p99 (BENCHMARKS.md).
 //
 // BENCH_LOG_DIR=DIR saves each append's start (or due time) and latency
 // (latency.txt at saturation, latency-paced.txt paced) and the nodes'
@@ -214,6 +218,9 @@ func printLogPart(cfg Config, sat, paced *logPhase, cl *proccluster.Cluster) {
 	out := os.Stdout
 	row := func(name string, v any) { fmt.Fprintf(out, "%-36s %14v\n", name, v) }
 	fmt.Fprintf(out, "\nordered event log: 3 clockd processes on loopback, fsync on, 100-byte events, %v windows\n", logMeasure)
+	for _, mon := range benchmain.MemoryMonitors() {
+		fmt.Fprintf(out, "kernel memory monitor: %s\n", mon)
+	}
 	fmt.Fprintf(out, "\nsaturation: %d clients, each with one %d-event Append in flight\n", cfg.LogClients, cfg.LogBatch)
 	satRate := sat.print(row, cl, float64(sat.w.events.Load())/logMeasure.Seconds())
 	fmt.Fprintf(out, "\npaced: a %d-event Append due every %v (%d events/s offered), latency from when it was due\n",
