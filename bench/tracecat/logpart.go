@@ -48,8 +48,9 @@ import (
 // gives it at the start and at the end of the window and its peak over
 // the window, and the process's lifetime peak (VmHWM). The header names
 // the kernel's DAMON monitors when any runs (benchmain.MemoryMonitors): on
-// a VM whose kernel runs one, each of its sampling passes stops the whole
-// VM for tens of milliseconds, which sets the paced p99 (BENCHMARKS.md).
+// the VM of the results in BENCHMARKS.md, each sampling pass of one
+// stopped the whole VM for tens of milliseconds, and those stops set the
+// paced p99.
 //
 // BENCH_LOG_DIR=DIR saves each append's start (or due time) and latency
 // (latency.txt at saturation, latency-paced.txt paced) and the nodes'

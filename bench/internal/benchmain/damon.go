@@ -16,7 +16,8 @@ const damonAdmin = "/sys/kernel/mm/damon/admin"
 // (kdamonds) that are running, or returns nil when none is or the kernel
 // has none. A kdamond samples memory on its own beat, and each pass
 // takes CPU from everything else on the machine: where a benchmark's
-// latencies jump at that beat, the monitor is why (see BENCHMARKS.md).
+// latencies jump at that beat, the monitor is the first suspect (see
+// BENCHMARKS.md).
 func MemoryMonitors() []string { return memoryMonitors(damonAdmin) }
 
 func memoryMonitors(admin string) []string {
@@ -37,22 +38,29 @@ func memoryMonitors(admin string) []string {
 		if read(k, "state") != "on" {
 			continue
 		}
-		line := fmt.Sprintf("DAMON kdamond %d", i)
+		var contexts []string
 		nc, _ := strconv.Atoi(read(k, "contexts", "nr_contexts"))
 		for j := range nc {
 			c := filepath.Join(k, "contexts", strconv.Itoa(j))
 			attrs := filepath.Join(c, "monitoring_attrs")
-			line += fmt.Sprintf(": %s, a sampling pass every %s, %s-%s regions", read(c, "operations"),
-				micros(read(attrs, "intervals", "sample_us")), read(attrs, "nr_regions", "min"),
-				read(attrs, "nr_regions", "max"))
+			desc := fmt.Sprintf("%s, a sampling pass every %s", read(c, "operations"),
+				micros(read(attrs, "intervals", "sample_us")))
+			if lo, hi := read(attrs, "nr_regions", "min"), read(attrs, "nr_regions", "max"); lo != "" && hi != "" {
+				desc += fmt.Sprintf(", %s-%s regions", lo, hi)
+			}
 			ns, _ := strconv.Atoi(read(c, "schemes", "nr_schemes"))
 			var actions []string
 			for s := range ns {
 				actions = append(actions, read(c, "schemes", strconv.Itoa(s), "action"))
 			}
 			if len(actions) > 0 {
-				line += ", schemes: " + strings.Join(actions, ", ")
+				desc += ", schemes: " + strings.Join(actions, ", ")
 			}
+			contexts = append(contexts, desc)
+		}
+		line := fmt.Sprintf("DAMON kdamond %d", i)
+		if len(contexts) > 0 {
+			line += ": " + strings.Join(contexts, "; ")
 		}
 		out = append(out, line)
 	}

@@ -55,3 +55,20 @@ func TestMemoryMonitorsNoneWithoutDamon(t *testing.T) {
 		t.Errorf("memoryMonitors with every kdamond off = %q, want nil", got)
 	}
 }
+
+func TestMemoryMonitorsJoinsContexts(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"kdamonds/nr_kdamonds":                                       "1",
+		"kdamonds/0/state":                                           "on",
+		"kdamonds/0/contexts/nr_contexts":                            "2",
+		"kdamonds/0/contexts/0/operations":                           "paddr",
+		"kdamonds/0/contexts/0/monitoring_attrs/intervals/sample_us": "5000",
+		"kdamonds/0/contexts/1/operations":                           "vaddr",
+		"kdamonds/0/contexts/1/monitoring_attrs/intervals/sample_us": "100000",
+	})
+	want := []string{"DAMON kdamond 0: paddr, a sampling pass every 5ms; vaddr, a sampling pass every 100ms"}
+	if got := memoryMonitors(root); !slices.Equal(got, want) {
+		t.Errorf("memoryMonitors = %q, want %q", got, want)
+	}
+}
