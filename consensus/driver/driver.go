@@ -603,6 +603,10 @@ func (r *Replica) handleReady() error {
 		if r.role == consensus.Leader && rd.Role != consensus.Leader {
 			r.failWaiters(ErrOutcomeUnknown)
 			r.failReads(&consensus.NotLeaderError{Leader: rd.Leader})
+			// The callers it expected were a leader's: proposals still
+			// held go to the core (and fail there) without a gather, and
+			// a later term does not start by waiting for them.
+			r.expect = 0
 		}
 		if r.role != rd.Role {
 			r.log.Info("role changed", zap.Stringer("role", rd.Role), zap.Uint64("leader", uint64(rd.Leader)))
