@@ -52,8 +52,13 @@
 // # Hazards
 //
 // A host that installs a state-machine snapshot from another member skips
-// the events before it: its store has a gap, reported by Read as a jump in
-// GSNs.
+// the events committed while it was behind. The first event after such a
+// jump starts a new segment, so the missing run is a gap between two
+// segments: Gaps lists it, Config.OnGap hears of it, and Fill stores the
+// missing events, fetched from another host, as a segment of their own,
+// in its place. Until then Read reports the gap as a jump in GSNs; a
+// Read from a GSN before it returns the filled events once they are in.
+// Gaps left inside a segment by a clockd from before this are not listed.
 //
 // Block records are newer than single-event ones: a clockd from before
 // them cannot read a store that holds them.
@@ -92,7 +97,13 @@ type Config struct {
 	MaxBytes int64
 	MaxAge   time.Duration
 	Logger   *zap.Logger
+	// OnGap, if set, hears of each gap an append opens. It runs with the
+	// store locked: it must not block or call the store.
+	OnGap func(Gap)
 }
+
+// Gap is a run of GSNs the store lacks between two it holds.
+type Gap struct{ First, Last uint64 }
 
 // ErrCorrupt reports a damaged record before the tail.
 var ErrCorrupt = errors.New("eventlog: corrupt record")
@@ -152,6 +163,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	sort.Strings(names)
+	// A fill that did not finish (see Fill) is started again from peers.
+	fills, _ := filepath.Glob(filepath.Join(cfg.Dir, "*"+fillSuffix))
+	for _, name := range fills {
+		if err := os.Remove(name); err != nil {
+			return nil, fmt.Errorf("eventlog: %w", err)
+		}
+	}
 	for i, name := range names {
 		seg, err := scan(name, i == len(names)-1)
 		if err != nil {
@@ -319,7 +337,7 @@ func (s *Store) Append(evs []ordering.LogEvent) error {
 			continue
 		}
 		s.buf = ordering.AppendEvent(s.buf[:0], &e.Event)
-		if err := s.appendLocked(e.GSN, s.buf); err != nil {
+		if err := s.appendLocked(e.GSN, last, s.buf); err != nil {
 			return err
 		}
 		last, wrote = e.GSN, true
@@ -340,7 +358,7 @@ func (s *Store) AppendCommitted(c ordering.Committed) error {
 	case c.Len == 0 || end <= last:
 		return nil
 	case c.First > last:
-		if err := s.appendBlockLocked(c); err != nil {
+		if err := s.appendBlockLocked(c, last); err != nil {
 			return err
 		}
 		return s.appendedLocked(true)
@@ -348,7 +366,8 @@ func (s *Store) AppendCommitted(c ordering.Committed) error {
 	var err error
 	c.Each(func(gsn uint64, event []byte) {
 		if gsn > last && err == nil {
-			err = s.appendLocked(gsn, event)
+			err = s.appendLocked(gsn, last, event)
+			last = gsn
 		}
 	})
 	if err != nil {
@@ -358,13 +377,11 @@ func (s *Store) AppendCommitted(c ordering.Committed) error {
 }
 
 // appendBlockLocked writes one block record: GSN 0, then the block.
-func (s *Store) appendBlockLocked(c ordering.Committed) error {
-	seg := s.tailLocked()
-	if seg == nil || seg.size >= s.cfg.SegmentBytes {
-		if err := s.rollLocked(c.First); err != nil {
-			return err
-		}
-		seg = s.tailLocked()
+// last is the last GSN stored.
+func (s *Store) appendBlockLocked(c ordering.Committed, last uint64) error {
+	seg, err := s.segmentForLocked(c.First, last)
+	if err != nil {
+		return err
 	}
 	head := c.AppendBlockHead(append(s.buf[:0], 0))
 	s.buf = head
@@ -403,13 +420,11 @@ func (s *Store) appendedLocked(wrote bool) error {
 }
 
 // appendLocked writes one record: the GSN, then the event's encoding.
-func (s *Store) appendLocked(gsn uint64, event []byte) error {
-	seg := s.tailLocked()
-	if seg == nil || seg.size >= s.cfg.SegmentBytes {
-		if err := s.rollLocked(gsn); err != nil {
-			return err
-		}
-		seg = s.tailLocked()
+// last is the last GSN stored.
+func (s *Store) appendLocked(gsn, last uint64, event []byte) error {
+	seg, err := s.segmentForLocked(gsn, last)
+	if err != nil {
+		return err
 	}
 	// The frame's head, then its payload: the GSN and the event.
 	head := s.frame[:binary.MaxVarintLen64+4]
@@ -430,6 +445,31 @@ func (s *Store) appendLocked(gsn uint64, event []byte) error {
 	return nil
 }
 
+// segmentForLocked returns the segment to write GSN first to, after last,
+// the last GSN stored: the tail, or a new one when there is none, the
+// tail is full, or first does not follow last. Such a jump (a snapshot
+// installed from another member) leaves a gap between two segments, which
+// Fill can close; OnGap hears of it.
+func (s *Store) segmentForLocked(first, last uint64) (*segment, error) {
+	seg := s.tailLocked()
+	jump := last > 0 && first > last+1
+	if seg != nil && seg.size < s.cfg.SegmentBytes && !jump {
+		return seg, nil
+	}
+	if err := s.rollLocked(first); err != nil {
+		return nil, err
+	}
+	if jump {
+		gap := Gap{First: last + 1, Last: first - 1}
+		s.log.Warn("event store gap: the events between were committed while this host was behind",
+			zap.Uint64("first-gsn", gap.First), zap.Uint64("last-gsn", gap.Last))
+		if s.cfg.OnGap != nil {
+			s.cfg.OnGap(gap)
+		}
+	}
+	return s.tailLocked(), nil
+}
+
 func (s *Store) tailLocked() *segment {
 	if len(s.segs) == 0 {
 		return nil
@@ -437,7 +477,9 @@ func (s *Store) tailLocked() *segment {
 	return s.segs[len(s.segs)-1]
 }
 
-// rollLocked closes the active segment and starts one at first.
+// rollLocked closes the active segment and starts one at first. An
+// active segment left empty (a crash right after a roll) is removed: it
+// holds nothing, and its name may be the one a Fill needs.
 func (s *Store) rollLocked(first uint64) error {
 	if s.active != nil {
 		if err := s.syncLocked(); err != nil {
@@ -446,6 +488,12 @@ func (s *Store) rollLocked(first uint64) error {
 		s.dropCacheLocked(0) // a closed segment is read from disk
 		s.active.Close()
 		s.active, s.w = nil, nil
+		if tail := s.tailLocked(); tail.last < tail.first {
+			if err := os.Remove(tail.path); err != nil {
+				return fmt.Errorf("eventlog: %w", err)
+			}
+			s.segs = s.segs[:len(s.segs)-1]
+		}
 	}
 	seg := &segment{first: first, last: first - 1, path: filepath.Join(s.cfg.Dir, fmt.Sprintf("%020d.seg", first)),
 		modTime: time.Now()}
@@ -474,6 +522,137 @@ func (s *Store) retainLocked() error {
 			zap.Uint64("last-gsn", old.last))
 	}
 	return nil
+}
+
+// fillSuffix names a segment Fill is still writing.
+const fillSuffix = ".fill"
+
+// Gaps returns the runs of GSNs the store lacks between two events it
+// holds, oldest first. The events before the first GSN kept are not a gap:
+// retention removed them, or the host joined after them.
+func (s *Store) Gaps() []Gap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gaps []Gap
+	var prev *segment
+	for _, seg := range s.segs {
+		if seg.last < seg.first {
+			continue
+		}
+		if prev != nil && seg.first > prev.last+1 {
+			gaps = append(gaps, Gap{First: prev.last + 1, Last: seg.first - 1})
+		}
+		prev = seg
+	}
+	return gaps
+}
+
+// Fill stores events that belong in a gap, as a segment of their own,
+// synced before the store lists it: a crash leaves the gap as it was.
+// evs must hold consecutive GSNs, all inside one gap.
+func (s *Store) Fill(evs []ordering.LogEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	first, last := evs[0].GSN, evs[len(evs)-1].GSN
+	if first == 0 || last-first != uint64(len(evs)-1) {
+		return fmt.Errorf("eventlog: fill: GSNs %d..%d for %d events", first, last, len(evs))
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].GSN != evs[i-1].GSN+1 {
+			return fmt.Errorf("eventlog: fill: GSN %d after %d", evs[i].GSN, evs[i-1].GSN)
+		}
+	}
+	if _, err := s.fillPlace(first, last); err != nil {
+		return err
+	}
+	seg, err := s.writeFill(evs)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, err := s.fillPlaceLocked(first, last)
+	if _, serr := os.Stat(seg.path); err == nil && serr == nil {
+		err = fmt.Errorf("eventlog: fill: %s exists", seg.path)
+	}
+	if err == nil {
+		err = os.Rename(seg.path+fillSuffix, seg.path)
+	}
+	if err == nil {
+		err = syncDir(s.cfg.Dir)
+	}
+	if err != nil {
+		os.Remove(seg.path + fillSuffix)
+		return err
+	}
+	s.segs = slices.Insert(s.segs, at, seg)
+	s.total += seg.size
+	s.log.Info("event store gap filled", zap.Uint64("first-gsn", first), zap.Uint64("last-gsn", last))
+	return s.retainLocked()
+}
+
+func (s *Store) fillPlace(first, last uint64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fillPlaceLocked(first, last)
+}
+
+// fillPlaceLocked returns where in s.segs a fill of first..last goes:
+// after the segment holding the last GSN before first, where the next one
+// holding any starts after last.
+func (s *Store) fillPlaceLocked(first, last uint64) (int, error) {
+	for i, seg := range s.segs {
+		if seg.last < seg.first || seg.last < first {
+			continue
+		}
+		// seg is the first holding a GSN at or after first.
+		if seg.first <= last || i == 0 {
+			break
+		}
+		for j := i - 1; j >= 0; j-- {
+			if prev := s.segs[j]; prev.last >= prev.first {
+				return j + 1, nil
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("eventlog: fill: GSNs %d..%d are not inside a gap", first, last)
+}
+
+// writeFill writes evs to a new segment file under its fill name, synced.
+func (s *Store) writeFill(evs []ordering.LogEvent) (*segment, error) {
+	first := evs[0].GSN
+	seg := &segment{first: first, last: evs[len(evs)-1].GSN,
+		path: filepath.Join(s.cfg.Dir, fmt.Sprintf("%020d.seg", first)), modTime: time.Now()}
+	f, err := os.OpenFile(seg.path+fillSuffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var payload, head []byte
+	for i := range evs {
+		if i%indexEvery == 0 {
+			seg.index = append(seg.index, indexEntry{gsn: evs[i].GSN, off: seg.size})
+		}
+		payload = ordering.AppendEvent(binary.AppendUvarint(payload[:0], evs[i].GSN), &evs[i].Event)
+		head = appendFrameHead(head[:0], payload, nil)
+		w.Write(head)
+		w.Write(payload)
+		seg.size += int64(len(head) + len(payload))
+	}
+	err = w.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(seg.path + fillSuffix)
+		return nil, fmt.Errorf("eventlog: fill: %w", err)
+	}
+	return seg, nil
 }
 
 // Sync puts everything appended on stable storage.

@@ -167,3 +167,98 @@ func TestAppendCommitted(t *testing.T) {
 	defer s.Close()
 	check(s)
 }
+
+// TestGapFill: an append past a gap opens a segment after it and says so;
+// Fill puts the missing events in their place, which Read, a reopen and
+// Gaps all see; fills that do not fit one gap exactly are refused.
+func TestGapFill(t *testing.T) {
+	dir := t.TempDir()
+	var heard []Gap
+	cfg := Config{Dir: dir, SegmentBytes: 1 << 20, OnGap: func(g Gap) { heard = append(heard, g) }}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(events(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	c := committed(301, 400) // as after a snapshot installed
+	if err := s.AppendCommitted(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(events(401, 450)); err != nil {
+		t.Fatal(err)
+	}
+	want := []Gap{{First: 101, Last: 300}}
+	if !reflect.DeepEqual(heard, want) || !reflect.DeepEqual(s.Gaps(), want) {
+		t.Fatalf("heard %v, Gaps %v, want %v", heard, s.Gaps(), want)
+	}
+	if got := readAll(t, s, 50); len(got) != 51+150 || got[51].GSN != 301 {
+		t.Fatalf("read %d events across the gap", len(got))
+	}
+
+	for _, bad := range [][]ordering.LogEvent{
+		events(90, 120),  // overlaps events held
+		events(290, 310), // overlaps the next segment
+		events(451, 460), // after the last
+		append(events(150, 160), events(170, 171)...), // not consecutive
+	} {
+		if err := s.Fill(bad); err == nil {
+			t.Fatalf("Fill(%d..%d) accepted", bad[0].GSN, bad[len(bad)-1].GSN)
+		}
+	}
+	// The gap's second half first, then its first half: two segments.
+	if err := s.Fill(events(201, 300)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Gaps(); !reflect.DeepEqual(got, []Gap{{First: 101, Last: 200}}) {
+		t.Fatalf("Gaps after a partial fill: %v", got)
+	}
+	if err := s.Fill(events(101, 200)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Gaps(); len(got) != 0 {
+		t.Fatalf("Gaps after the fills: %v", got)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		got := readAll(t, s, 1)
+		if !reflect.DeepEqual(got, events(1, 450)) {
+			t.Fatalf("read %d events, want 1..450 in order", len(got))
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A fill interrupted before its rename is forgotten on open.
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000500.seg.fill"), []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+fillSuffix)); len(left) != 0 {
+		t.Fatalf("left after open: %v", left)
+	}
+	if got := s.Gaps(); len(got) != 0 {
+		t.Fatalf("Gaps after reopen: %v", got)
+	}
+}
+
+// committed returns the events from..to (from > 1) as the state machine
+// hands them over.
+func committed(from, to uint64) ordering.Committed {
+	var runs []ordering.Committed
+	m := ordering.Machine{OnEvents: func(c ordering.Committed) { runs = append(runs, c) }}
+	for n, r := range [][2]uint64{{1, from - 1}, {from, to}} {
+		var evs []ingest.Event
+		for _, e := range events(r[0], r[1]) {
+			evs = append(evs, e.Event)
+		}
+		m.Apply(uint64(n+1), ordering.EncodeEvents(&ordering.Events{Origin: 1, Epoch: 1, Batch: uint64(n + 1), Events: evs}))
+	}
+	return runs[1]
+}
