@@ -47,6 +47,7 @@ type Daemon struct {
 	oracle   *oracle
 	vms      *vms
 	events   *eventPipeline
+	backfill *backfiller
 	offsets  *offsetLog
 	metrics  *metrics
 	services []service
@@ -159,11 +160,14 @@ func (d *Daemon) driverConfig() driver.Config {
 		m, _ := ParseMember(s) // validated
 		core.Members = append(core.Members, m.ID)
 	}
-	// Snapshots come every 32 MiB of commands, and the log keeps at most
-	// 64 MiB of them behind a snapshot for followers that lag: with slots
-	// of trace events, a count of slots would not bound memory.
+	// Snapshots come every 16 MiB of commands, and the log keeps at most
+	// 8 MiB of them behind a snapshot for followers that lag: with slots
+	// of trace events, a count of slots would not bound memory. A follower
+	// further behind installs a snapshot, and its event store fetches the
+	// events it skipped from the other members (backfiller): the log need
+	// not hold them in every member's memory.
 	return driver.Config{Core: core, TickInterval: protocolTick, Logger: d.log,
-		SnapshotBytes: 32 << 20, SnapshotTrailingBytes: 64 << 20}
+		SnapshotBytes: 16 << 20, SnapshotTrailingBytes: 8 << 20}
 }
 
 func (d *Daemon) openTransport() error {
@@ -218,6 +222,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goRun("ticker", func(ctx context.Context) error { d.runTicker(ctx); return nil })
 	goRun("start-up", d.startUp)
 	goRun("event pipeline", d.events.run)
+	goRun("event backfill", d.backfill.run)
 	if d.upstream != nil {
 		goRun("upstream NTP", func(ctx context.Context) error { d.upstream.Run(ctx); return nil })
 	}

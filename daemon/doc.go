@@ -15,7 +15,8 @@
 //     tailed files and the ingest socket go through one event pipeline
 //     into the log (events.go, flights.go), and a store writer puts what
 //     commits into this host's event store (package eventlog) on a
-//     goroutine of its own (storewriter.go);
+//     goroutine of its own (storewriter.go), and fills from the other
+//     members any run of events it skipped (backfill.go);
 //   - the services: the gRPC API (TimeService, AdminService,
 //     OrderingService, health, reflection), the NTP server, the shared
 //     page and /metrics (and /debug/pprof/ when pprof is set).
@@ -70,10 +71,15 @@
 //     reference by up to tso_window, until the reference catches up.
 //   - A node that joins must advertise an address the others can dial
 //     (peer_advertise, or a concrete peer_listen).
-//   - The consensus log keeps at most 64 MiB of commands behind a
-//     snapshot: a member further behind than that catches up by snapshot
-//     and its event store misses the events in between (package
-//     eventlog).
+//   - The consensus log keeps little behind a snapshot (SnapshotBytes and
+//     SnapshotTrailingBytes in driverConfig): a member further behind
+//     catches up by installing a snapshot, and its event store skips the
+//     events in between. The backfiller (backfill.go) fetches them from
+//     the other members ("events.read") and fills the gap
+//     (eventlog.Store.Fill); until it has, Read on that host shows a jump
+//     in GSNs. Events no member holds any more (retention removed them
+//     everywhere) stay missing, logged and counted
+//     (clockd_events_unrecoverable_total).
 //   - An acknowledged append is readable from this host's store at once
 //     (Read waits for the store writer), but a Subscribe elsewhere may
 //     see it a moment later.

@@ -24,12 +24,15 @@ import (
 
 // openEvents opens the event store, the spool and the offset history.
 func (d *Daemon) openEvents() error {
+	d.backfill = newBackfiller(d)
 	store, err := eventlog.Open(eventlog.Config{Dir: filepath.Join(d.cfg.DataDir, "events"),
-		MaxBytes: d.cfg.EventRetentionBytes, MaxAge: d.cfg.EventRetentionAge, Logger: d.log})
+		MaxBytes: d.cfg.EventRetentionBytes, MaxAge: d.cfg.EventRetentionAge, Logger: d.log,
+		OnGap: d.backfill.gapOpened})
 	if err != nil {
 		return err
 	}
 	d.closers = append(d.closers, store.Close)
+	d.backfill.store = store
 	writer := startStoreWriter(store, d.log, func(err error) { d.storeErr.Store(err) })
 	d.closers = append(d.closers, writer.Close)
 	sp, err := openSpool(filepath.Join(d.cfg.DataDir, "spool"), d.cfg.SpoolMaxBytes)

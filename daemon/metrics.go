@@ -26,8 +26,10 @@ type metrics struct {
 	offsets       *prometheus.GaugeVec
 	falsetickers  *prometheus.GaugeVec
 
-	eventsCommitted prometheus.Counter
-	eventsDropped   prometheus.Counter
+	eventsCommitted     prometheus.Counter
+	eventsDropped       prometheus.Counter
+	eventsBackfilled    prometheus.Counter
+	eventsUnrecoverable prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -48,7 +50,13 @@ func newMetrics() *metrics {
 		Name: "clockd_events_committed_total", Help: "Trace events this host's sources got committed."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_dropped_total", Help: "Trace events dropped because the spool was full."})
-	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped)
+	m.eventsBackfilled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_events_backfilled_total",
+		Help: "Trace events this host's store missed while it was behind, fetched from other members."})
+	m.eventsUnrecoverable = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_events_unrecoverable_total",
+		Help: "Trace events this host's store missed that no member held any more."})
+	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -48,6 +48,7 @@ func (d *Daemon) handlers() map[string]transport.Handler {
 		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.vms.serveProposal(ctx, from, req)
 		},
+		callEventsRead: d.serveEventsRead,
 		callSample: func(context.Context, consensus.NodeID, []byte) ([]byte, error) {
 			return appendSample(d.host.Sample()), nil
 		},

@@ -172,11 +172,27 @@ func (c *Cluster) signal(id uint64, sig syscall.Signal) {
 		return
 	}
 	cmd.Process.Signal(sig)
+	cmd.Process.Signal(syscall.SIGCONT) // a paused node handles it
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		<-done
+	}
+}
+
+// Pause stops node id's process (SIGSTOP) without ending it, as a host
+// that hangs; Resume lets it go on (SIGCONT).
+func (c *Cluster) Pause(id uint64) { c.Node(id).signalRunning(syscall.SIGSTOP) }
+
+// Resume continues a paused node.
+func (c *Cluster) Resume(id uint64) { c.Node(id).signalRunning(syscall.SIGCONT) }
+
+func (n *Node) signalRunning(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.cmd.Process.Signal(sig)
 	}
 }
 
