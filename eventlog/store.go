@@ -577,6 +577,12 @@ func (s *Store) Fill(evs []ordering.LogEvent) error {
 		err = fmt.Errorf("eventlog: fill: %s exists", seg.path)
 	}
 	if err == nil {
+		// Its events are older than the next segment's: retention by age
+		// takes it with the segment before the gap, not after.
+		seg.modTime = s.segs[at-1].modTime
+		err = os.Chtimes(seg.path+fillSuffix, seg.modTime, seg.modTime)
+	}
+	if err == nil {
 		err = os.Rename(seg.path+fillSuffix, seg.path)
 	}
 	if err == nil {

@@ -220,6 +220,10 @@ func TestGapFill(t *testing.T) {
 	if got := s.Gaps(); len(got) != 0 {
 		t.Fatalf("Gaps after the fills: %v", got)
 	}
+	// Retention by age sees the filled events as old as those before them.
+	if first, fill := s.segs[0].modTime, s.segs[1].modTime; !fill.Equal(first) {
+		t.Fatalf("the fill's time is %v, the segment before it %v", fill, first)
+	}
 	check := func(s *Store) {
 		t.Helper()
 		got := readAll(t, s, 1)

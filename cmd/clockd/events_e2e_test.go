@@ -92,14 +92,24 @@ func TestOrderedEventLog(t *testing.T) {
 }
 
 func appendEvents(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int) (*clockdv1.AppendResponse, error) {
+	return appendPadded(ctx, o, host, source, seq, n, "")
+}
+
+// appendPadded appends n events named host/source/seq, each with an
+// attribute "pad" of value pad unless it is empty.
+func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int, pad string) (*clockdv1.AppendResponse, error) {
 	st, err := o.Append(ctx)
 	if err != nil {
 		return nil, err
 	}
 	req := &clockdv1.AppendRequest{}
 	for i := range n {
-		req.Events = append(req.Events, &clockdv1.Event{Host: host, Source: source, SourceSeq: seq + uint64(i),
-			LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: fmt.Sprintf("%s/%s/%d", host, source, seq+uint64(i))})
+		e := &clockdv1.Event{Host: host, Source: source, SourceSeq: seq + uint64(i),
+			LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: fmt.Sprintf("%s/%s/%d", host, source, seq+uint64(i))}
+		if pad != "" {
+			e.Attrs = []*clockdv1.Attr{{Key: "pad", Value: pad}}
+		}
+		req.Events = append(req.Events, e)
 	}
 	if err := st.Send(req); err != nil {
 		return nil, err
@@ -256,9 +266,10 @@ func TestEventLogBackfill(t *testing.T) {
 		conns[id] = clockdv1.NewOrderingServiceClient(c.Conn())
 	}
 	const batch = 1000
+	pad := strings.Repeat("x", 1000) // 1 KiB events
 	send := func(seq uint64) {
 		t.Helper()
-		if _, err := appendPadded(ctx, conns[leader], seq, batch); err != nil {
+		if _, err := appendPadded(ctx, conns[leader], "host-1", "bulk", seq, batch, pad); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,25 +303,6 @@ func TestEventLogBackfill(t *testing.T) {
 			t.Fatalf("the resumed host's log does not say %q: it did not skip events, and the test proves nothing", line)
 		}
 	}
-}
-
-// appendPadded appends n events of about 1 KiB each to source "bulk".
-func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, seq uint64, n int) (*clockdv1.AppendResponse, error) {
-	st, err := o.Append(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pad := strings.Repeat("x", 1000)
-	req := &clockdv1.AppendRequest{}
-	for i := range n {
-		req.Events = append(req.Events, &clockdv1.Event{Host: "host-1", Source: "bulk", SourceSeq: seq + uint64(i),
-			LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: fmt.Sprintf("bulk/%d", seq+uint64(i)),
-			Attrs: []*clockdv1.Attr{{Key: "pad", Value: pad}}})
-	}
-	if err := st.Send(req); err != nil {
-		return nil, err
-	}
-	return st.CloseAndRecv()
 }
 
 // waitContiguous reads a host's log from GSN 1 until it holds n events
