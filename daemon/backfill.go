@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -98,7 +99,8 @@ type backfiller struct {
 	store *eventlog.Store
 	log   *zap.Logger
 	poke  chan struct{}
-	lost  []eventlog.Gap // runs no member holds
+	mu    sync.Mutex
+	lost  []eventlog.Gap // runs no member holds; mu guards it
 	// ask is askMembers, but in tests.
 	ask func(ctx context.Context, first, last uint64) ([]ordering.LogEvent, error)
 }
@@ -179,7 +181,9 @@ func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
 			if err := flush(); err != nil {
 				return err
 			}
+			b.mu.Lock()
 			b.lost = append(b.lost, eventlog.Gap{First: next, Last: end})
+			b.mu.Unlock()
 			b.d.metrics.eventsUnrecoverable.Add(float64(end - next + 1))
 			b.log.Error("events no member holds any more are missing from this host's store",
 				zap.Uint64("first-gsn", next), zap.Uint64("last-gsn", end))
@@ -200,8 +204,24 @@ func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
 	return flush()
 }
 
+// pending tells whether GSN gsn is in a gap of the store that the
+// backfiller has yet to fill.
+func (b *backfiller) pending(gsn uint64) bool {
+	if b.skipLost(gsn) != gsn {
+		return false
+	}
+	for _, g := range b.store.Gaps() {
+		if g.First <= gsn && gsn <= g.Last {
+			return true
+		}
+	}
+	return false
+}
+
 // skipLost returns the first GSN from gsn on that is not in a lost run.
 func (b *backfiller) skipLost(gsn uint64) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, l := range b.lost {
 		if l.First <= gsn && gsn <= l.Last {
 			gsn = l.Last + 1

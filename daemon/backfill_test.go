@@ -7,13 +7,16 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
 	"github.com/clockd/clockd/ordering"
@@ -175,4 +178,103 @@ func counterValue(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// subscribeStream is the server side of a Subscribe call, in memory.
+type subscribeStream struct {
+	grpc.ServerStream
+	ctx context.Context
+	got chan *clockdv1.LogEvent
+}
+
+func (s *subscribeStream) Context() context.Context { return s.ctx }
+
+func (s *subscribeStream) Send(e *clockdv1.LogEvent) error {
+	s.got <- e
+	return nil
+}
+
+// TestSubscribeAtGap: a subscriber that reaches a gap the backfiller is
+// filling waits for the fill and gets every event in order; at a gap no
+// member holds, or one not filled in time, it goes on past the jump.
+func TestSubscribeAtGap(t *testing.T) {
+	evs := func(from, to uint64) []ordering.LogEvent {
+		var out []ordering.LogEvent
+		for g := from; g <= to; g++ {
+			out = append(out, ordering.LogEvent{GSN: g, Event: ingest.Event{Host: "h", Source: "s", SourceSeq: g,
+				Kind: ingest.KindLog, Name: "e"}})
+		}
+		return out
+	}
+	setup := func(t *testing.T, lost ...eventlog.Gap) (*Daemon, func(n int) []uint64) {
+		store, err := eventlog.Open(eventlog.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		if err := store.Append(evs(1, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Append(evs(301, 400)); err != nil { // a gap: 101..300
+			t.Fatal(err)
+		}
+		d := &Daemon{log: zap.NewNop(), metrics: newMetrics(), events: &eventPipeline{store: store}}
+		d.backfill = newBackfiller(d)
+		d.backfill.store = store
+		d.backfill.lost = lost
+		ctx, cancel := context.WithCancel(context.Background())
+		st := &subscribeStream{ctx: ctx, got: make(chan *clockdv1.LogEvent, 1000)}
+		done := make(chan error, 1)
+		go func() { done <- (&orderingServer{d: d}).Subscribe(&clockdv1.SubscribeRequest{FromGsn: 1}, st) }()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+		recv := func(n int) []uint64 {
+			var gsns []uint64
+			for range n {
+				gsns = append(gsns, (<-st.got).Gsn)
+			}
+			return gsns
+		}
+		return d, recv
+	}
+	seq := func(from, to uint64) []uint64 {
+		var out []uint64
+		for g := from; g <= to; g++ {
+			out = append(out, g)
+		}
+		return out
+	}
+
+	t.Run("filled", func(t *testing.T) {
+		d, recv := setup(t)
+		if got := recv(100); !reflect.DeepEqual(got, seq(1, 100)) {
+			t.Fatalf("first 100: %v", got)
+		}
+		if err := d.events.store.Fill(evs(101, 300)); err != nil {
+			t.Fatal(err)
+		}
+		// Had it not waited, 301 would have followed 100 at once.
+		if got := recv(1); got[0] != 101 {
+			t.Fatalf("after 100 came %d, want 101", got[0])
+		}
+		if got := recv(299); !reflect.DeepEqual(got, seq(102, 400)) {
+			t.Fatalf("after the fill: %v..., want 102..400", got[:5])
+		}
+	})
+	t.Run("lost", func(t *testing.T) {
+		_, recv := setup(t, eventlog.Gap{First: 101, Last: 300})
+		if got := recv(200); !reflect.DeepEqual(got, append(seq(1, 100), seq(301, 400)...)) {
+			t.Fatalf("past a lost gap: %v", got)
+		}
+	})
+	t.Run("not in time", func(t *testing.T) {
+		defer func(w time.Duration) { subscribeGapWait = w }(subscribeGapWait)
+		subscribeGapWait = time.Millisecond
+		_, recv := setup(t)
+		if got := recv(200); !reflect.DeepEqual(got, append(seq(1, 100), seq(301, 400)...)) {
+			t.Fatalf("past a gap not filled in time: %v", got)
+		}
+	})
 }

@@ -76,9 +76,10 @@
 //     catches up by installing a snapshot, and its event store skips the
 //     events in between. The backfiller (backfill.go) fetches them from
 //     the other members ("events.read") and fills the gap
-//     (eventlog.Store.Fill); until it has, Read on that host shows a jump
-//     in GSNs. Events no member holds any more (retention removed them
-//     everywhere) stay missing, logged and counted
+//     (eventlog.Store.Fill). Until it has, Read on that host shows a jump
+//     in GSNs, and Subscribe waits at the gap for the fill, up to 10 s,
+//     before it goes on past it. Events no member holds any more
+//     (retention removed them everywhere) stay missing, logged and counted
 //     (clockd_events_unrecoverable_total).
 //   - An acknowledged append is readable from this host's store at once
 //     (Read waits for the store writer), but a Subscribe elsewhere may

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -291,21 +292,61 @@ func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*
 	return resp, nil
 }
 
+// subscribeGapWait bounds how long Subscribe waits at a gap in this
+// host's store for the backfiller to fill it; after that the subscriber
+// gets the events after the gap, and sees the jump in GSNs.
+var subscribeGapWait = 10 * time.Second
+
+// jumpAt returns the index of the first of evs whose GSN does not follow
+// on from next, or -1.
+func jumpAt(evs []ordering.LogEvent, next uint64) int {
+	for i := range evs {
+		if evs[i].GSN != next+uint64(i) {
+			return i
+		}
+	}
+	return -1
+}
+
 func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockdv1.OrderingService_SubscribeServer) error {
 	ctx := stream.Context()
 	next := req.FromGsn
 	if next == 0 { // from the next event committed
 		next = s.d.events.store.Last() + 1
 	}
+	send := func(evs []ordering.LogEvent) error {
+		for _, e := range evs {
+			if err := stream.Send(toProtoEvent(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var waited uint64 // the gap last waited for, by its first GSN
 	for {
 		evs, n, err := s.d.events.store.Read(next, 1000)
 		if err != nil {
 			return status.Error(codes.Internal, err.Error())
 		}
-		for _, e := range evs {
-			if err := stream.Send(toProtoEvent(e)); err != nil {
+		// A jump in GSNs at a gap the backfiller is filling: send up to
+		// it, and wait for the fill (once per gap, up to subscribeGapWait)
+		// rather than skip events the cluster holds.
+		if i := jumpAt(evs, next); i >= 0 && next+uint64(i) != waited && s.d.backfill.pending(next+uint64(i)) {
+			if err := send(evs[:i]); err != nil {
 				return err
 			}
+			next += uint64(i)
+			waited = next
+			wctx, cancel := context.WithTimeout(ctx, subscribeGapWait)
+			s.d.events.store.WaitFilled(wctx, next)
+			cancel()
+			if err := ctx.Err(); err != nil {
+				return status.FromContextError(err).Err()
+			}
+			continue
+		}
+		if err := send(evs); err != nil {
+			return err
 		}
 		if len(evs) > 0 {
 			next = n

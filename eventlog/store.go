@@ -56,8 +56,9 @@
 // jump starts a new segment, so the missing run is a gap between two
 // segments: Gaps lists it, Config.OnGap hears of it, and Fill stores the
 // missing events, fetched from another host, as a segment of their own,
-// in its place. Until then Read reports the gap as a jump in GSNs; a
-// Read from a GSN before it returns the filled events once they are in.
+// in its place. Until then Read reports the gap as a jump in GSNs (and
+// WaitFilled waits for it to close); a Read from a GSN before it returns
+// the filled events once they are in.
 // Gaps left inside a segment by a clockd from before this are not listed.
 //
 // Block records are newer than single-event ones: a clockd from before
@@ -139,6 +140,7 @@ type Store struct {
 	w       *bufio.Writer
 	total   int64
 	changed chan struct{} // closed and replaced on every append
+	filled  chan struct{} // closed and replaced on every Fill
 	buf     []byte        // event scratch
 	frame   []byte        // scratch for a frame's head and GSN
 }
@@ -157,7 +159,8 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}), frame: make([]byte, 2*binary.MaxVarintLen64+4)}
+	s := &Store{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}), filled: make(chan struct{}),
+		frame: make([]byte, 2*binary.MaxVarintLen64+4)}
 	names, err := filepath.Glob(filepath.Join(cfg.Dir, "*.seg"))
 	if err != nil {
 		return nil, err
@@ -533,6 +536,31 @@ const fillSuffix = ".fill"
 func (s *Store) Gaps() []Gap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.gapsLocked()
+}
+
+// WaitFilled returns once GSN gsn is not in a gap, checked now and after
+// each Fill, or ctx ends.
+func (s *Store) WaitFilled(ctx context.Context, gsn uint64) error {
+	for {
+		s.mu.Lock()
+		in, ch := false, s.filled
+		for _, g := range s.gapsLocked() {
+			in = in || g.First <= gsn && gsn <= g.Last
+		}
+		s.mu.Unlock()
+		if !in {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+func (s *Store) gapsLocked() []Gap {
 	var gaps []Gap
 	var prev *segment
 	for _, seg := range s.segs {
@@ -594,6 +622,8 @@ func (s *Store) Fill(evs []ordering.LogEvent) error {
 	}
 	s.segs = slices.Insert(s.segs, at, seg)
 	s.total += seg.size
+	close(s.filled)
+	s.filled = make(chan struct{})
 	s.log.Info("event store gap filled", zap.Uint64("first-gsn", first), zap.Uint64("last-gsn", last))
 	return s.retainLocked()
 }
