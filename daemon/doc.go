@@ -80,7 +80,9 @@
 //     in GSNs, and Subscribe waits at the gap for the fill, up to 10 s,
 //     before it goes on past it. Events no member holds any more
 //     (retention removed them everywhere) stay missing, logged and counted
-//     (clockd_events_unrecoverable_total).
+//     (clockd_events_unrecoverable_total). The offset history
+//     (offsets.jsonl) is not filled: it lacks the ticks such a host
+//     skipped, which `clockd offsets export` from another host has.
 //   - An acknowledged append is readable from this host's store at once
 //     (Read waits for the store writer), but a Subscribe elsewhere may
 //     see it a moment later.
