@@ -207,15 +207,7 @@ func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
 // pending tells whether GSN gsn is in a gap of the store that the
 // backfiller has yet to fill.
 func (b *backfiller) pending(gsn uint64) bool {
-	if b.skipLost(gsn) != gsn {
-		return false
-	}
-	for _, g := range b.store.Gaps() {
-		if g.First <= gsn && gsn <= g.Last {
-			return true
-		}
-	}
-	return false
+	return b.skipLost(gsn) == gsn && b.store.InGap(gsn)
 }
 
 // skipLost returns the first GSN from gsn on that is not in a lost run.
@@ -279,10 +271,8 @@ func (b *backfiller) askMembers(ctx context.Context, first, last uint64) ([]orde
 // consecutive returns the leading run of evs whose GSNs follow each
 // other, up to last.
 func consecutive(evs []ordering.LogEvent, last uint64) []ordering.LogEvent {
-	for i := range evs {
-		if evs[i].GSN > last || i > 0 && evs[i].GSN != evs[i-1].GSN+1 {
-			return evs[:i]
-		}
+	if len(evs) == 0 || evs[0].GSN > last {
+		return nil
 	}
-	return evs
+	return evs[:min(ordering.Consecutive(evs, evs[0].GSN), int(last-evs[0].GSN+1))]
 }

@@ -297,17 +297,6 @@ func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*
 // gets the events after the gap, and sees the jump in GSNs.
 var subscribeGapWait = 10 * time.Second
 
-// jumpAt returns the index of the first of evs whose GSN does not follow
-// on from next, or -1.
-func jumpAt(evs []ordering.LogEvent, next uint64) int {
-	for i := range evs {
-		if evs[i].GSN != next+uint64(i) {
-			return i
-		}
-	}
-	return -1
-}
-
 func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockdv1.OrderingService_SubscribeServer) error {
 	ctx := stream.Context()
 	next := req.FromGsn
@@ -331,7 +320,7 @@ func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockd
 		// A jump in GSNs at a gap the backfiller is filling: send up to
 		// it, and wait for the fill (once per gap, up to subscribeGapWait)
 		// rather than skip events the cluster holds.
-		if i := jumpAt(evs, next); i >= 0 && next+uint64(i) != waited && s.d.backfill.pending(next+uint64(i)) {
+		if i := ordering.Consecutive(evs, next); i < len(evs) && next+uint64(i) != waited && s.d.backfill.pending(next+uint64(i)) {
 			if err := send(evs[:i]); err != nil {
 				return err
 			}

@@ -539,15 +539,28 @@ func (s *Store) Gaps() []Gap {
 	return s.gapsLocked()
 }
 
+// InGap tells whether GSN gsn lies in one of the store's Gaps.
+func (s *Store) InGap(gsn uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inGapLocked(gsn)
+}
+
+func (s *Store) inGapLocked(gsn uint64) bool {
+	for _, g := range s.gapsLocked() {
+		if g.First <= gsn && gsn <= g.Last {
+			return true
+		}
+	}
+	return false
+}
+
 // WaitFilled returns once GSN gsn is not in a gap, checked now and after
 // each Fill, or ctx ends.
 func (s *Store) WaitFilled(ctx context.Context, gsn uint64) error {
 	for {
 		s.mu.Lock()
-		in, ch := false, s.filled
-		for _, g := range s.gapsLocked() {
-			in = in || g.First <= gsn && gsn <= g.Last
-		}
+		in, ch := s.inGapLocked(gsn), s.filled
 		s.mu.Unlock()
 		if !in {
 			return nil
@@ -583,13 +596,11 @@ func (s *Store) Fill(evs []ordering.LogEvent) error {
 		return nil
 	}
 	first, last := evs[0].GSN, evs[len(evs)-1].GSN
-	if first == 0 || last-first != uint64(len(evs)-1) {
-		return fmt.Errorf("eventlog: fill: GSNs %d..%d for %d events", first, last, len(evs))
+	if first == 0 {
+		return errors.New("eventlog: fill: GSN 0")
 	}
-	for i := 1; i < len(evs); i++ {
-		if evs[i].GSN != evs[i-1].GSN+1 {
-			return fmt.Errorf("eventlog: fill: GSN %d after %d", evs[i].GSN, evs[i-1].GSN)
-		}
+	if i := ordering.Consecutive(evs, first); i < len(evs) {
+		return fmt.Errorf("eventlog: fill: GSN %d after %d", evs[i].GSN, evs[i-1].GSN)
 	}
 	if _, err := s.fillPlace(first, last); err != nil {
 		return err
