@@ -320,7 +320,17 @@ func (p *eventPipeline) finish(f *flight) {
 	p.inflight -= f.bytes
 	p.retryDelay = 0
 	if f.spoolEnd >= 0 {
-		if err := p.spool.PopTo(f.spoolEnd, len(f.events)); err != nil {
+		// Under p.mu: add checks whether the spool holds events and pushes
+		// more in one step, so they are never pushed into a spool that
+		// this pop empties (and truncates) in between, at offsets
+		// p.spoolNext no longer points to.
+		p.mu.Lock()
+		err := p.spool.PopTo(f.spoolEnd, len(f.events))
+		if p.spool.Len() == 0 {
+			p.spoolNext = p.spool.Head()
+		}
+		p.mu.Unlock()
+		if err != nil {
 			p.d.log.Error("spool", zap.Error(err))
 		}
 		return
@@ -475,8 +485,11 @@ func (p *eventPipeline) spill(err error) {
 // spoolLost drops the spool's events after it could not be read.
 func (p *eventPipeline) spoolLost(err error) {
 	p.d.log.Error("spool unreadable; its events are dropped", zap.Error(err))
-	p.drop(p.spool.Len(), err)
+	p.mu.Lock() // so that add pushes nothing between the count and the reset
+	n := p.spool.Len()
 	p.spool.Reset()
+	p.mu.Unlock()
+	p.drop(n, err)
 	var keep []*flight
 	for _, f := range p.flights {
 		if f.spoolEnd >= 0 {
