@@ -8,12 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/clockd/clockd/consensus"
-	"github.com/clockd/clockd/eventlog"
+	"github.com/clockd/clockd/internal/spans"
 	"github.com/clockd/clockd/internal/wire"
 	"github.com/clockd/clockd/ordering"
 )
@@ -84,49 +85,78 @@ func decodeEventsRead(b []byte) ([]ordering.LogEvent, error) {
 	return out, dec.Finish()
 }
 
-// backfiller fills the gaps in this host's event store (eventlog.Gap)
-// from the other members' stores. A gap opens when this host installs a
-// snapshot from another member, having fallen behind the log the leader
-// keeps for followers.
+// backfillKind is one kind of history the backfiller fills: the event
+// store's events or the offset history's ticks, each numbered in log
+// order.
+type backfillKind[T any] struct {
+	what   string // for the logs: "events", "offset ticks"
+	call   string // the peer call that reads a member's history
+	decode func([]byte) ([]T, error)
+	seq    func(T) uint64
+	size   func(T) int // bytes, to gather fillBytes for one Fill
+	// filled and lost count what was filled and what no member held.
+	filled, lost prometheus.Counter
+}
+
+// gapStore is the history a backfiller fills.
+type gapStore[T any] interface {
+	Gaps() []spans.Gap
+	Fill([]T) error
+}
+
+// backfiller fills the gaps in one of this host's histories (the event
+// store, the offset history) from the other members' copies. A gap opens
+// when this host installs a snapshot from another member, having fallen
+// behind the log the leader keeps for followers.
 //
-// It asks every member in turn for the missing events. A run of them that
-// every member answered without is gone from the cluster (retention
-// removed it everywhere): it is logged, counted as unrecoverable and left
-// as a gap, not asked for again until the next start. While some member
-// cannot be reached, it tries again every backfillRetry.
-type backfiller struct {
+// It asks every member in turn for what is missing. A run that every
+// member answered without is gone from the cluster (retention removed it
+// everywhere): it is logged, counted as unrecoverable and left as a gap,
+// not asked for again until the next start. While some member cannot be
+// reached, it tries again every backfillRetry.
+type backfiller[T any] struct {
 	d     *Daemon
-	store *eventlog.Store
+	kind  backfillKind[T]
+	store gapStore[T]
 	log   *zap.Logger
 	poke  chan struct{}
 	mu    sync.Mutex
-	lost  []eventlog.Gap // runs no member holds; mu guards it
+	lost  []spans.Gap // runs no member holds; mu guards it
 	// ask is askMembers, but in tests.
-	ask func(ctx context.Context, first, last uint64) ([]ordering.LogEvent, error)
+	ask func(ctx context.Context, first, last uint64) ([]T, error)
 }
 
-func newBackfiller(d *Daemon) *backfiller {
-	b := &backfiller{d: d, log: d.log.Named("backfill"), poke: make(chan struct{}, 1)}
+func newBackfiller[T any](d *Daemon, kind backfillKind[T]) *backfiller[T] {
+	b := &backfiller[T]{d: d, kind: kind, log: d.log.Named("backfill"), poke: make(chan struct{}, 1)}
 	b.ask = b.askMembers
 	return b
 }
 
+// newEventBackfiller fills the event store's gaps through callEventsRead.
+func newEventBackfiller(d *Daemon) *backfiller[ordering.LogEvent] {
+	return newBackfiller(d, backfillKind[ordering.LogEvent]{what: "events", call: callEventsRead,
+		decode: decodeEventsRead, seq: func(e ordering.LogEvent) uint64 { return e.GSN },
+		size:   func(e ordering.LogEvent) int { return ordering.EncodedSize(&e.Event) },
+		filled: d.metrics.eventsBackfilled, lost: d.metrics.eventsUnrecoverable})
+}
+
 // gapOpened is the store's OnGap: it wakes the backfiller.
-func (b *backfiller) gapOpened(eventlog.Gap) {
+func (b *backfiller[T]) gapOpened(spans.Gap) {
 	select {
 	case b.poke <- struct{}{}:
 	default:
 	}
 }
 
-func (b *backfiller) run(ctx context.Context) error {
+func (b *backfiller[T]) run(ctx context.Context) error {
 	for {
 		var retry <-chan time.Time
 		if err := b.fillAll(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			b.log.Warn("event store gap not filled yet", zap.Error(err), zap.Duration("retry-in", backfillRetry))
+			b.log.Warn("gap not filled yet", zap.String("missing", b.kind.what), zap.Error(err),
+				zap.Duration("retry-in", backfillRetry))
 			retry = time.After(backfillRetry)
 		}
 		select {
@@ -140,7 +170,7 @@ func (b *backfiller) run(ctx context.Context) error {
 
 // fillAll fills every gap it can; it fails if some member could not be
 // asked.
-func (b *backfiller) fillAll(ctx context.Context) error {
+func (b *backfiller[T]) fillAll(ctx context.Context) error {
 	var errs []error
 	for _, g := range b.store.Gaps() {
 		if err := b.fill(ctx, g); err != nil {
@@ -151,8 +181,8 @@ func (b *backfiller) fillAll(ctx context.Context) error {
 }
 
 // fill fills gap g, or as much of it as the members still hold.
-func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
-	var batch []ordering.LogEvent
+func (b *backfiller[T]) fill(ctx context.Context, g spans.Gap) error {
+	var batch []T
 	size := 0
 	flush := func() error {
 		if len(batch) == 0 {
@@ -160,41 +190,41 @@ func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
 		}
 		err := b.store.Fill(batch)
 		if err == nil {
-			b.d.metrics.eventsBackfilled.Add(float64(len(batch)))
+			b.kind.filled.Add(float64(len(batch)))
 		}
 		batch, size = nil, 0
 		return err
 	}
 	next := b.skipLost(g.First)
 	for next <= g.Last {
-		evs, err := b.ask(ctx, next, g.Last)
+		got, err := b.ask(ctx, next, g.Last)
 		if err != nil {
 			return errors.Join(flush(), err)
 		}
-		if len(evs) == 0 || evs[0].GSN != next {
-			// No member holds next: the events up to the first one some
-			// member holds are gone.
+		if len(got) == 0 || b.kind.seq(got[0]) != next {
+			// No member holds next: what comes before the first one some
+			// member holds is gone.
 			end := g.Last
-			if len(evs) > 0 {
-				end = evs[0].GSN - 1
+			if len(got) > 0 {
+				end = b.kind.seq(got[0]) - 1
 			}
 			if err := flush(); err != nil {
 				return err
 			}
 			b.mu.Lock()
-			b.lost = append(b.lost, eventlog.Gap{First: next, Last: end})
+			b.lost = append(b.lost, spans.Gap{First: next, Last: end})
 			b.mu.Unlock()
-			b.d.metrics.eventsUnrecoverable.Add(float64(end - next + 1))
-			b.log.Error("events no member holds any more are missing from this host's store",
-				zap.Uint64("first-gsn", next), zap.Uint64("last-gsn", end))
+			b.kind.lost.Add(float64(end - next + 1))
+			b.log.Error("what no member holds any more is missing from this host", zap.String("missing", b.kind.what),
+				zap.Uint64("first", next), zap.Uint64("last", end))
 			next = end + 1
 			continue
 		}
-		for _, e := range evs {
-			batch = append(batch, e)
-			size += ordering.EncodedSize(&e.Event)
+		for _, x := range got {
+			batch = append(batch, x)
+			size += b.kind.size(x)
 		}
-		next = evs[len(evs)-1].GSN + 1
+		next = b.kind.seq(got[len(got)-1]) + 1
 		if size >= fillBytes {
 			if err := flush(); err != nil {
 				return err
@@ -204,29 +234,29 @@ func (b *backfiller) fill(ctx context.Context, g eventlog.Gap) error {
 	return flush()
 }
 
-// pending tells whether GSN gsn is in a gap of the store that the
-// backfiller has yet to fill.
-func (b *backfiller) pending(gsn uint64) bool {
-	return b.skipLost(gsn) == gsn && b.store.InGap(gsn)
+// pending tells whether n lies in a gap of the store that the backfiller
+// has yet to fill.
+func (b *backfiller[T]) pending(n uint64) bool {
+	return b.skipLost(n) == n && spans.In(b.store.Gaps(), n)
 }
 
-// skipLost returns the first GSN from gsn on that is not in a lost run.
-func (b *backfiller) skipLost(gsn uint64) uint64 {
+// skipLost returns the first number from n on that is not in a lost run.
+func (b *backfiller[T]) skipLost(n uint64) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range b.lost {
-		if l.First <= gsn && gsn <= l.Last {
-			gsn = l.Last + 1
+		if l.First <= n && n <= l.Last {
+			n = l.Last + 1
 		}
 	}
-	return gsn
+	return n
 }
 
-// askMembers asks the members, the leader first, for the events from
-// first to last, and returns the first answer that starts at first. If
-// none does, it returns the answer that starts earliest (or none), but
-// only once every member has answered: else it fails.
-func (b *backfiller) askMembers(ctx context.Context, first, last uint64) ([]ordering.LogEvent, error) {
+// askMembers asks the members, the leader first, for first to last, and
+// returns the first answer that starts at first. If none does, it
+// returns the answer that starts earliest (or none), but only once every
+// member has answered: else it fails.
+func (b *backfiller[T]) askMembers(ctx context.Context, first, last uint64) ([]T, error) {
 	req := binary.AppendUvarint(binary.AppendUvarint(nil, first), last)
 	leader := b.d.replica.Status().Leader
 	peers := b.d.tr.Peers()
@@ -240,26 +270,26 @@ func (b *backfiller) askMembers(ctx context.Context, first, last uint64) ([]orde
 			ids = append(ids, p.ID)
 		}
 	}
-	var best []ordering.LogEvent
+	var best []T
 	var errs []error
 	for _, id := range ids {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		out, err := b.d.tr.Call(cctx, id, callEventsRead, req)
+		out, err := b.d.tr.Call(cctx, id, b.kind.call, req)
 		cancel()
-		var evs []ordering.LogEvent
+		var got []T
 		if err == nil {
-			evs, err = decodeEventsRead(out)
+			got, err = b.kind.decode(out)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("node %d: %w", id, err))
 			continue
 		}
-		evs = consecutive(evs, last)
-		if len(evs) > 0 && evs[0].GSN == first {
-			return evs, nil
+		got = consecutive(got, b.kind.seq, last)
+		if len(got) > 0 && b.kind.seq(got[0]) == first {
+			return got, nil
 		}
-		if len(evs) > 0 && (best == nil || evs[0].GSN < best[0].GSN) {
-			best = evs
+		if len(got) > 0 && (best == nil || b.kind.seq(got[0]) < b.kind.seq(best[0])) {
+			best = got
 		}
 	}
 	if len(errs) > 0 {
@@ -268,11 +298,13 @@ func (b *backfiller) askMembers(ctx context.Context, first, last uint64) ([]orde
 	return best, nil
 }
 
-// consecutive returns the leading run of evs whose GSNs follow each
+// consecutive returns the leading run of xs whose numbers follow each
 // other, up to last.
-func consecutive(evs []ordering.LogEvent, last uint64) []ordering.LogEvent {
-	if len(evs) == 0 || evs[0].GSN > last {
-		return nil
+func consecutive[T any](xs []T, seq func(T) uint64, last uint64) []T {
+	for i := range xs {
+		if n := seq(xs[i]); n > last || (i > 0 && n != seq(xs[i-1])+1) {
+			return xs[:i]
+		}
 	}
-	return evs[:min(ordering.Consecutive(evs, evs[0].GSN), int(last-evs[0].GSN+1))]
+	return xs
 }

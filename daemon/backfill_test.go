@@ -19,6 +19,7 @@ import (
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/internal/spans"
 	"github.com/clockd/clockd/ordering"
 )
 
@@ -103,15 +104,14 @@ func TestConsecutive(t *testing.T) {
 		{evs(11), 10, 0},
 		{nil, 10, 0},
 	} {
-		if got := consecutive(c.in, c.last); len(got) != c.want {
+		if got := consecutive(c.in, func(e ordering.LogEvent) uint64 { return e.GSN }, c.last); len(got) != c.want {
 			t.Fatalf("consecutive(%v, %d) = %d events, want %d", c.in, c.last, len(got), c.want)
 		}
 	}
 }
 
-// TestBackfillerFill: a gap is filled from what the members answer; the
-// part no member holds any more is counted, logged and not asked for
-// again; a member that cannot be reached fails the fill, to be retried.
+// TestBackfillerFill: a gap in the event store is filled from what the
+// members answer (checkBackfill).
 func TestBackfillerFill(t *testing.T) {
 	store, err := eventlog.Open(eventlog.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -130,12 +130,25 @@ func TestBackfillerFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Daemon{log: zap.NewNop(), metrics: newMetrics()}
-	b := newBackfiller(d)
+	b := newEventBackfiller(d)
 	b.store = store
-	// The members hold 151 on, and answer at most 60 events at once.
+	checkBackfill(t, b, all)
+	evs, _, err := store.Read(140, 1000)
+	if err != nil || !reflect.DeepEqual(evs, all[150:]) {
+		t.Fatalf("read from 140: %d events from %d, %v", len(evs), evs[0].GSN, err)
+	}
+}
+
+// checkBackfill fills b's store, which holds all[:100] and all[400:] (a
+// gap: 101..400), from members that hold 151 on and answer at most 60
+// at once: a member that cannot be reached fails the fill, to be
+// retried; then 151..400 are filled, and the run no member holds any
+// more is counted, logged and not asked for again.
+func checkBackfill[T any](t *testing.T, b *backfiller[T], all []T) {
+	t.Helper()
 	var asked []uint64
 	down := true
-	b.ask = func(_ context.Context, first, last uint64) ([]ordering.LogEvent, error) {
+	b.ask = func(_ context.Context, first, last uint64) ([]T, error) {
 		asked = append(asked, first)
 		if down {
 			return nil, errors.New("node 2: unreachable")
@@ -143,31 +156,25 @@ func TestBackfillerFill(t *testing.T) {
 		from := max(first, 151)
 		return all[from-1 : min(last, from+59)], nil
 	}
-	if err := b.fillAll(context.Background()); err == nil || len(store.Gaps()) != 1 {
-		t.Fatalf("with a member down: %v, gaps %v", err, store.Gaps())
+	if err := b.fillAll(context.Background()); err == nil || len(b.store.Gaps()) != 1 {
+		t.Fatalf("with a member down: %v, gaps %v", err, b.store.Gaps())
 	}
-	down = false
-	asked = nil
+	down, asked = false, nil
 	if err := b.fillAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.Gaps(); !reflect.DeepEqual(got, []eventlog.Gap{{First: 101, Last: 150}}) {
+	if got := b.store.Gaps(); !reflect.DeepEqual(got, []spans.Gap{{First: 101, Last: 150}}) {
 		t.Fatalf("gaps %v, want 101..150 alone", got)
 	}
 	if want := []uint64{101, 151, 211, 271, 331, 391}; !reflect.DeepEqual(asked, want) {
 		t.Fatalf("asked from %v, want %v", asked, want)
 	}
-	if got := counterValue(d.metrics.eventsBackfilled); got != 250 {
+	if got := counterValue(b.kind.filled); got != 250 {
 		t.Fatalf("backfilled %v, want 250", got)
 	}
-	if got := counterValue(d.metrics.eventsUnrecoverable); got != 50 {
+	if got := counterValue(b.kind.lost); got != 50 {
 		t.Fatalf("unrecoverable %v, want 50", got)
 	}
-	evs, _, err := store.Read(140, 1000)
-	if err != nil || !reflect.DeepEqual(evs, all[150:]) {
-		t.Fatalf("read from 140: %d events from %d, %v", len(evs), evs[0].GSN, err)
-	}
-	// The lost run is not asked for again.
 	asked = nil
 	if err := b.fillAll(context.Background()); err != nil || len(asked) != 0 {
 		t.Fatalf("again: asked %v, %v", asked, err)
@@ -219,7 +226,7 @@ func TestSubscribeAtGap(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := &Daemon{log: zap.NewNop(), metrics: newMetrics(), events: &eventPipeline{store: store}}
-		d.backfill = newBackfiller(d)
+		d.backfill = newEventBackfiller(d)
 		d.backfill.store = store
 		d.backfill.lost = lost
 		ctx, cancel := context.WithCancel(context.Background())

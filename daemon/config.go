@@ -72,6 +72,11 @@ type Config struct {
 	EventRetentionBytes int64         `yaml:"event_retention_bytes"`
 	EventRetentionAge   time.Duration `yaml:"event_retention_age"` // 0: no age limit
 	SpoolMaxBytes       int64         `yaml:"spool_max_bytes"`
+	// The offset history (package offsetlog): how much of it this host
+	// keeps. Each host and tick takes about 100 bytes: 1 GiB is about 40
+	// days of 3 hosts at one tick a second.
+	OffsetRetentionBytes int64         `yaml:"offset_retention_bytes"`
+	OffsetRetentionAge   time.Duration `yaml:"offset_retention_age"` // 0: no age limit
 	// IngestFiles are trace files this host tails into the log, each
 	// "PATH" (format detected) or "PATH:FORMAT" (jsonl, journal, syslog,
 	// ftrace, otlp, chrome). IngestSocket is a Unix socket where local
@@ -115,6 +120,8 @@ func Defaults() Config {
 		EventRetentionBytes: 4 << 30,
 		SpoolMaxBytes:       1 << 30,
 		IngestSocket:        "/run/clockd/ingest.sock",
+
+		OffsetRetentionBytes: 1 << 30,
 	}
 }
 
@@ -254,6 +261,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SpoolMaxBytes <= 0 {
 		bad("spool_max_bytes", "%d must be positive", c.SpoolMaxBytes)
+	}
+	if c.OffsetRetentionBytes <= 0 {
+		bad("offset_retention_bytes", "%d must be positive", c.OffsetRetentionBytes)
+	}
+	if c.OffsetRetentionAge < 0 {
+		bad("offset_retention_age", "%v is negative (0 keeps offsets regardless of age)", c.OffsetRetentionAge)
 	}
 	for _, s := range c.NTPServers {
 		if s == "" {

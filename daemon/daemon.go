@@ -18,6 +18,7 @@ import (
 	"github.com/clockd/clockd/consensus/snapshot"
 	"github.com/clockd/clockd/consensus/storage"
 	"github.com/clockd/clockd/consensus/transport"
+	"github.com/clockd/clockd/offsetlog"
 	"github.com/clockd/clockd/ordering"
 	"github.com/clockd/clockd/vclock"
 )
@@ -47,13 +48,15 @@ type Daemon struct {
 	oracle   *oracle
 	vms      *vms
 	events   *eventPipeline
-	backfill *backfiller
-	offsets  *offsetLog
-	metrics  *metrics
-	services []service
+	backfill *backfiller[ordering.LogEvent]
+	offsets  *offsetlog.Log
+	// offsetFill fills the offset history's gaps.
+	offsetFill *backfiller[offsetlog.Tick]
+	metrics    *metrics
+	services   []service
 
 	closers  []func() error
-	storeErr atomic.Value // error: the event store failed
+	storeErr atomic.Value // error: the event store or the offset history failed
 }
 
 // service is an edge of the daemon that serves until its context ends.
@@ -112,10 +115,10 @@ func (d *Daemon) open() error {
 		OnTick: func(t ordering.Tick) {
 			d.host.ApplyTick(t)
 			d.metrics.tickApplied(d.id, t)
-			d.offsets.record(t)
+			d.recordOffsets(t)
 		},
 		OnEvents:       d.events.writer.write,
-		BeforeSnapshot: d.events.writer.startFlush,
+		BeforeSnapshot: d.beforeSnapshot,
 	}
 	if err = d.openTransport(); err != nil {
 		return err
@@ -223,6 +226,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goRun("start-up", d.startUp)
 	goRun("event pipeline", d.events.run)
 	goRun("event backfill", d.backfill.run)
+	goRun("offset backfill", d.offsetFill.run)
 	if d.upstream != nil {
 		goRun("upstream NTP", func(ctx context.Context) error { d.upstream.Run(ctx); return nil })
 	}

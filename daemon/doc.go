@@ -80,9 +80,15 @@
 //     in GSNs, and Subscribe waits at the gap for the fill, up to 10 s,
 //     before it goes on past it. Events no member holds any more
 //     (retention removed them everywhere) stay missing, logged and counted
-//     (clockd_events_unrecoverable_total). The offset history
-//     (offsets.jsonl) is not filled: it lacks the ticks such a host
-//     skipped, which `clockd offsets export` from another host has.
+//     (clockd_events_unrecoverable_total). The offset history (package
+//     offsetlog, DataDir/offsets) skips those ticks the same way, and a
+//     second backfiller fills it from the other members ("offsets.read",
+//     clockd_offset_ticks_backfilled_total and
+//     clockd_offset_ticks_unrecoverable_total).
+//   - The event store and the offset history hold the only copy on this
+//     host of what the log compacts behind a snapshot, so both are synced
+//     before the snapshot commits (beforeSnapshot); a host that cannot
+//     write either fails its health check.
 //   - An acknowledged append is readable from this host's store at once
 //     (Read waits for the store writer), but a Subscribe elsewhere may
 //     see it a moment later.

@@ -1,16 +1,10 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -25,7 +19,7 @@ import (
 
 // openEvents opens the event store, the spool and the offset history.
 func (d *Daemon) openEvents() error {
-	d.backfill = newBackfiller(d)
+	d.backfill = newEventBackfiller(d)
 	store, err := eventlog.Open(eventlog.Config{Dir: filepath.Join(d.cfg.DataDir, "events"),
 		MaxBytes: d.cfg.EventRetentionBytes, MaxAge: d.cfg.EventRetentionAge, Logger: d.log,
 		OnGap: d.backfill.gapOpened})
@@ -46,132 +40,7 @@ func (d *Daemon) openEvents() error {
 		return err
 	}
 	d.events.writer = writer
-	d.offsets, err = openOffsetLog(filepath.Join(d.cfg.DataDir, "offsets.jsonl"))
-	if err != nil {
-		return err
-	}
-	d.closers = append(d.closers, d.offsets.Close)
-	return nil
-}
-
-// offsetLog is this host's record of every tick's wall-clock offsets, one
-// JSON line per host per tick, in the format `clockd offsets export`
-// writes and `tracecat merge --offsets` reads:
-//
-//	{"host":"hv1","ref_unix_nano":…,"offset_nanos":…,"err_nanos":…}
-//
-// It is derived from the log, like the event store: every host records
-// the same samples. A restart replays the ticks after the last snapshot;
-// those are recorded already, and are skipped by their reference times,
-// which grow from tick to tick (lastRef, read back from the file's end).
-type offsetLog struct {
-	mu      sync.Mutex
-	path    string
-	f       *os.File
-	w       *bufio.Writer
-	lastRef int64
-}
-
-// OffsetSample is one line of the offset history.
-type OffsetSample struct {
-	Host        string `json:"host"`
-	RefUnixNano int64  `json:"ref_unix_nano"`
-	OffsetNanos int64  `json:"offset_nanos"`
-	ErrNanos    int64  `json:"err_nanos"`
-}
-
-func openOffsetLog(path string) (*offsetLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("offset history: %w", err)
-	}
-	last, err := lastOffsetRef(path)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("offset history: %w", err)
-	}
-	return &offsetLog{path: path, f: f, w: bufio.NewWriter(f), lastRef: last}, nil
-}
-
-// lastOffsetRef is the greatest reference time in the last lines of the
-// file at path (0 when empty): the last tick recorded.
-func lastOffsetRef(path string) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	const tail = 64 << 10
-	off := max(st.Size()-tail, 0)
-	b := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil {
-		return 0, err
-	}
-	var last int64
-	for line := range bytes.Lines(b) {
-		var s OffsetSample
-		if json.Unmarshal(line, &s) == nil { // the first may be cut, the last torn
-			last = max(last, s.RefUnixNano)
-		}
-	}
-	return last, nil
-}
-
-func (o *offsetLog) record(t ordering.Tick) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var ref int64
-	for _, a := range t.Anchors {
-		ref = max(ref, a.RefNs)
-	}
-	if ref <= o.lastRef {
-		return // replayed after a restart: recorded already
-	}
-	o.lastRef = ref
-	for _, a := range t.Anchors {
-		host := a.Name
-		if host == "" {
-			host = PeerName(a.Host)
-		}
-		b, _ := json.Marshal(OffsetSample{Host: host, RefUnixNano: a.RefNs, OffsetNanos: a.WallOffsetNs, ErrNanos: a.ErrNs})
-		o.w.Write(append(b, '\n'))
-	}
-	o.w.Flush() // a line per tick and host: cheap, and readable at once
-}
-
-// each calls fn with every sample recorded, oldest first.
-func (o *offsetLog) each(fn func(OffsetSample) error) error {
-	o.mu.Lock()
-	o.w.Flush()
-	o.mu.Unlock()
-	f, err := os.Open(o.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	for sc.Scan() {
-		var s OffsetSample
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			continue // a torn last line after a crash
-		}
-		if err := fn(s); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-func (o *offsetLog) Close() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.w.Flush()
-	return o.f.Close()
+	return d.openOffsets()
 }
 
 // The limits of one Append message (whose size the API server bounds at
@@ -345,11 +214,4 @@ func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockd
 			return status.FromContextError(err).Err()
 		}
 	}
-}
-
-func (s *orderingServer) Offsets(_ *clockdv1.OffsetsRequest, stream clockdv1.OrderingService_OffsetsServer) error {
-	return s.d.offsets.each(func(o OffsetSample) error {
-		return stream.Send(&clockdv1.OffsetSample{Host: o.Host, RefUnixNano: o.RefUnixNano,
-			OffsetNanos: o.OffsetNanos, ErrNanos: o.ErrNanos})
-	})
 }

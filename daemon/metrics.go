@@ -26,10 +26,12 @@ type metrics struct {
 	offsets       *prometheus.GaugeVec
 	falsetickers  *prometheus.GaugeVec
 
-	eventsCommitted     prometheus.Counter
-	eventsDropped       prometheus.Counter
-	eventsBackfilled    prometheus.Counter
-	eventsUnrecoverable prometheus.Counter
+	eventsCommitted      prometheus.Counter
+	eventsDropped        prometheus.Counter
+	eventsBackfilled     prometheus.Counter
+	eventsUnrecoverable  prometheus.Counter
+	offsetsBackfilled    prometheus.Counter
+	offsetsUnrecoverable prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -56,7 +58,14 @@ func newMetrics() *metrics {
 	m.eventsUnrecoverable = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_unrecoverable_total",
 		Help: "Trace events this host's store missed that no member held any more."})
-	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable)
+	m.offsetsBackfilled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_offset_ticks_backfilled_total",
+		Help: "Ticks of offset samples this host's history missed while it was behind, fetched from other members."})
+	m.offsetsUnrecoverable = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_offset_ticks_unrecoverable_total",
+		Help: "Ticks of offset samples this host's history missed that no member held any more."})
+	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable,
+		m.offsetsBackfilled, m.offsetsUnrecoverable)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

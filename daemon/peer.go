@@ -48,7 +48,8 @@ func (d *Daemon) handlers() map[string]transport.Handler {
 		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.vms.serveProposal(ctx, from, req)
 		},
-		callEventsRead: d.serveEventsRead,
+		callEventsRead:  d.serveEventsRead,
+		callOffsetsRead: d.serveOffsetsRead,
 		callSample: func(context.Context, consensus.NodeID, []byte) ([]byte, error) {
 			return appendSample(d.host.Sample()), nil
 		},

@@ -83,6 +83,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/clockd/clockd/internal/segfile"
+	"github.com/clockd/clockd/internal/spans"
 	"github.com/clockd/clockd/internal/wire"
 	"github.com/clockd/clockd/ordering"
 )
@@ -104,7 +106,7 @@ type Config struct {
 }
 
 // Gap is a run of GSNs the store lacks between two it holds.
-type Gap struct{ First, Last uint64 }
+type Gap = spans.Gap
 
 // ErrCorrupt reports a damaged record before the tail.
 var ErrCorrupt = errors.New("eventlog: corrupt record")
@@ -167,11 +169,8 @@ func Open(cfg Config) (*Store, error) {
 	}
 	sort.Strings(names)
 	// A fill that did not finish (see Fill) is started again from peers.
-	fills, _ := filepath.Glob(filepath.Join(cfg.Dir, "*"+fillSuffix))
-	for _, name := range fills {
-		if err := os.Remove(name); err != nil {
-			return nil, fmt.Errorf("eventlog: %w", err)
-		}
+	if err := segfile.RemoveFills(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
 	}
 	for i, name := range names {
 		seg, err := scan(name, i == len(names)-1)
@@ -504,31 +503,26 @@ func (s *Store) rollLocked(first uint64) error {
 		return err
 	}
 	s.segs = append(s.segs, seg)
-	return syncDir(s.cfg.Dir)
+	return segfile.SyncDir(s.cfg.Dir)
 }
 
 // retainLocked deletes the oldest closed segments beyond the bounds.
 func (s *Store) retainLocked() error {
-	for len(s.segs) > 1 {
-		old := s.segs[0]
-		tooBig := s.total > s.cfg.MaxBytes
-		tooOld := s.cfg.MaxAge > 0 && time.Since(old.modTime) > s.cfg.MaxAge
-		if !tooBig && !tooOld {
-			return nil
-		}
-		if err := os.Remove(old.path); err != nil {
-			return fmt.Errorf("eventlog: retention: %w", err)
-		}
-		s.total -= old.size
-		s.segs = s.segs[1:]
+	var err error
+	s.segs, s.total, err = segfile.Retain(s.segs, s.total, s.cfg.MaxBytes, s.cfg.MaxAge, segFile, func(old *segment) {
 		s.log.Info("event segment removed by retention", zap.Uint64("first-gsn", old.first),
 			zap.Uint64("last-gsn", old.last))
+	})
+	if err != nil {
+		return fmt.Errorf("eventlog: %w", err)
 	}
 	return nil
 }
 
-// fillSuffix names a segment Fill is still writing.
-const fillSuffix = ".fill"
+// segFile is what retention needs of a segment.
+func segFile(seg *segment) segfile.File {
+	return segfile.File{Path: seg.path, Size: seg.size, ModTime: seg.modTime}
+}
 
 // Gaps returns the runs of GSNs the store lacks between two events it
 // holds, oldest first. The events before the first GSN kept are not a gap:
@@ -539,20 +533,8 @@ func (s *Store) Gaps() []Gap {
 	return s.gapsLocked()
 }
 
-// InGap tells whether GSN gsn lies in one of the store's Gaps.
-func (s *Store) InGap(gsn uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inGapLocked(gsn)
-}
-
 func (s *Store) inGapLocked(gsn uint64) bool {
-	for _, g := range s.gapsLocked() {
-		if g.First <= gsn && gsn <= g.Last {
-			return true
-		}
-	}
-	return false
+	return spans.In(s.gapsLocked(), gsn)
 }
 
 // WaitFilled returns once GSN gsn is not in a gap, checked now and after
@@ -574,19 +556,11 @@ func (s *Store) WaitFilled(ctx context.Context, gsn uint64) error {
 }
 
 func (s *Store) gapsLocked() []Gap {
-	var gaps []Gap
-	var prev *segment
-	for _, seg := range s.segs {
-		if seg.last < seg.first {
-			continue
-		}
-		if prev != nil && seg.first > prev.last+1 {
-			gaps = append(gaps, Gap{First: prev.last + 1, Last: seg.first - 1})
-		}
-		prev = seg
-	}
-	return gaps
+	return spans.Gaps(s.segs, segSpan)
 }
+
+// segSpan is a segment's GSNs, for package spans.
+func segSpan(seg *segment) (first, last uint64) { return seg.first, seg.last }
 
 // Fill stores events that belong in a gap, as a segment of their own,
 // synced before the store lists it: a crash leaves the gap as it was.
@@ -612,24 +586,15 @@ func (s *Store) Fill(evs []ordering.LogEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at, err := s.fillPlaceLocked(first, last)
-	if _, serr := os.Stat(seg.path); err == nil && serr == nil {
-		err = fmt.Errorf("eventlog: fill: %s exists", seg.path)
-	}
-	if err == nil {
-		// Its events are older than the next segment's: retention by age
-		// takes it with the segment before the gap, not after.
-		seg.modTime = s.segs[at-1].modTime
-		err = os.Chtimes(seg.path+fillSuffix, seg.modTime, seg.modTime)
-	}
-	if err == nil {
-		err = os.Rename(seg.path+fillSuffix, seg.path)
-	}
-	if err == nil {
-		err = syncDir(s.cfg.Dir)
-	}
 	if err != nil {
-		os.Remove(seg.path + fillSuffix)
+		os.Remove(seg.path + segfile.FillSuffix)
 		return err
+	}
+	// Its events are older than the next segment's: retention by age
+	// takes it with the segment before the gap, not after.
+	seg.modTime = s.segs[at-1].modTime
+	if err := segfile.Install(seg.path, seg.modTime); err != nil {
+		return fmt.Errorf("eventlog: fill: %w", err)
 	}
 	s.segs = slices.Insert(s.segs, at, seg)
 	s.total += seg.size
@@ -645,26 +610,13 @@ func (s *Store) fillPlace(first, last uint64) (int, error) {
 	return s.fillPlaceLocked(first, last)
 }
 
-// fillPlaceLocked returns where in s.segs a fill of first..last goes:
-// after the segment holding the last GSN before first, where the next one
-// holding any starts after last.
+// fillPlaceLocked returns where in s.segs a fill of first..last goes.
 func (s *Store) fillPlaceLocked(first, last uint64) (int, error) {
-	for i, seg := range s.segs {
-		if seg.last < seg.first || seg.last < first {
-			continue
-		}
-		// seg is the first holding a GSN at or after first.
-		if seg.first <= last || i == 0 {
-			break
-		}
-		for j := i - 1; j >= 0; j-- {
-			if prev := s.segs[j]; prev.last >= prev.first {
-				return j + 1, nil
-			}
-		}
-		break
+	at, err := spans.FillPlace(s.segs, segSpan, first, last)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: fill: GSNs %w", err)
 	}
-	return 0, fmt.Errorf("eventlog: fill: GSNs %d..%d are not inside a gap", first, last)
+	return at, nil
 }
 
 // writeFill writes evs to a new segment file under its fill name, synced.
@@ -672,31 +624,22 @@ func (s *Store) writeFill(evs []ordering.LogEvent) (*segment, error) {
 	first := evs[0].GSN
 	seg := &segment{first: first, last: evs[len(evs)-1].GSN,
 		path: filepath.Join(s.cfg.Dir, fmt.Sprintf("%020d.seg", first)), modTime: time.Now()}
-	f, err := os.OpenFile(seg.path+fillSuffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	var payload, head []byte
-	for i := range evs {
-		if i%indexEvery == 0 {
-			seg.index = append(seg.index, indexEntry{gsn: evs[i].GSN, off: seg.size})
+	var err error
+	seg.size, err = segfile.WriteFill(seg.path, func(w *bufio.Writer) {
+		var payload, head []byte
+		var off int64
+		for i := range evs {
+			if i%indexEvery == 0 {
+				seg.index = append(seg.index, indexEntry{gsn: evs[i].GSN, off: off})
+			}
+			payload = ordering.AppendEvent(binary.AppendUvarint(payload[:0], evs[i].GSN), &evs[i].Event)
+			head = appendFrameHead(head[:0], payload, nil)
+			w.Write(head)
+			w.Write(payload)
+			off += int64(len(head) + len(payload))
 		}
-		payload = ordering.AppendEvent(binary.AppendUvarint(payload[:0], evs[i].GSN), &evs[i].Event)
-		head = appendFrameHead(head[:0], payload, nil)
-		w.Write(head)
-		w.Write(payload)
-		seg.size += int64(len(head) + len(payload))
-	}
-	err = w.Flush()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	})
 	if err != nil {
-		os.Remove(seg.path + fillSuffix)
 		return nil, fmt.Errorf("eventlog: fill: %w", err)
 	}
 	return seg, nil
@@ -870,13 +813,4 @@ func (s *Store) Close() error {
 		s.active, s.w = nil, nil
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

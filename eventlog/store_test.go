@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/internal/segfile"
 	"github.com/clockd/clockd/ordering"
 )
 
@@ -244,7 +245,7 @@ func TestGapFill(t *testing.T) {
 	}
 	defer s.Close()
 	check(s)
-	if left, _ := filepath.Glob(filepath.Join(dir, "*"+fillSuffix)); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+segfile.FillSuffix)); len(left) != 0 {
 		t.Fatalf("left after open: %v", left)
 	}
 	if got := s.Gaps(); len(got) != 0 {

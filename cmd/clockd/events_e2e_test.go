@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -294,14 +296,49 @@ func TestEventLogBackfill(t *testing.T) {
 	if got := waitContiguous(t, ctx, conns[paused], total); !slices.Equal(got, want) {
 		t.Fatal("the resumed host's log differs from the leader's")
 	}
+	// The offset history too: the ticks the paused host skipped are
+	// fetched, so it ends with the leader's history, in the same order.
+	wantOffsets := offsetHistory(t, ctx, conns[leader])
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := offsetHistory(t, ctx, conns[paused])
+		if len(got) >= len(wantOffsets) && slices.Equal(got[:len(wantOffsets)], wantOffsets) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the resumed host's offset history (%d samples) does not begin with the leader's (%d)",
+				len(got), len(wantOffsets))
+		}
+		time.Sleep(100 * time.Millisecond) // the offset backfiller is still at work
+	}
 	logged, err := os.ReadFile(cl.Node(paused).LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"event store gap:", "event store gap filled"} {
+	for _, line := range []string{"event store gap:", "event store gap filled", "offset history gap:", "offset history gap filled"} {
 		if !bytes.Contains(logged, []byte(line)) {
 			t.Fatalf("the resumed host's log does not say %q: it did not skip events, and the test proves nothing", line)
 		}
+	}
+}
+
+// offsetHistory is a host's offset history, each sample as a string.
+func offsetHistory(t *testing.T, ctx context.Context, o clockdv1.OrderingServiceClient) []string {
+	t.Helper()
+	stream, err := o.Offsets(ctx, &clockdv1.OffsetsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		s, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s %d %d %d", s.Host, s.RefUnixNano, s.OffsetNanos, s.ErrNanos))
 	}
 }
 

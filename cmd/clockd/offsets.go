@@ -15,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clockd/clockd/api/clockdv1"
-	"github.com/clockd/clockd/daemon"
+	"github.com/clockd/clockd/offsetlog"
 )
 
 func offsetsCommand() *cli.Command {
@@ -173,9 +173,9 @@ func offsetsCopy(ctx context.Context, cc *clientConn, w io.Writer) (n, hosts int
 }
 
 // offsetsWrite writes one sample as the daemon's offset history holds it:
-// daemon.OffsetSample fixes the field names and their order.
+// offsetlog.Sample fixes the field names and their order.
 func offsetsWrite(w io.Writer, s *clockdv1.OffsetSample) error {
-	b, err := json.Marshal(daemon.OffsetSample{Host: s.GetHost(), RefUnixNano: s.GetRefUnixNano(),
+	b, err := json.Marshal(offsetlog.Sample{Host: s.GetHost(), RefUnixNano: s.GetRefUnixNano(),
 		OffsetNanos: s.GetOffsetNanos(), ErrNanos: s.GetErrNanos()})
 	if err != nil {
 		return err

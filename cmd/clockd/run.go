@@ -63,6 +63,8 @@ func options(c *daemon.Config) []option {
 		{"vm_max_lag", "default bound on a migrated VM's lag, one forward step at resume; 0 never steps", &c.VMMaxLag},
 		{"event_retention_bytes", "bytes of the ordered event log this host keeps", &c.EventRetentionBytes},
 		{"event_retention_age", "age beyond which event segments are removed; 0 keeps them", &c.EventRetentionAge},
+		{"offset_retention_bytes", "bytes of the offset history (clockd offsets export) this host keeps", &c.OffsetRetentionBytes},
+		{"offset_retention_age", "age beyond which offset history segments are removed; 0 keeps them", &c.OffsetRetentionAge},
 		{"spool_max_bytes", "bytes of events kept on disk while the cluster is out of reach; beyond, events are dropped and counted", &c.SpoolMaxBytes},
 		{"ingest_files", "trace files to tail into the log, PATH or PATH:FORMAT", &c.IngestFiles},
 		{"ingest_socket", "Unix socket where local processes write JSON-lines events; empty disables it", &c.IngestSocket},

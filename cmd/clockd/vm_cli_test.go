@@ -22,8 +22,8 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/clockd/clockd/api/clockdv1"
-	"github.com/clockd/clockd/daemon"
 	"github.com/clockd/clockd/internal/proccluster"
+	"github.com/clockd/clockd/offsetlog"
 )
 
 // vmcliCluster is the cluster TestVMCLI runs the commands against.
@@ -259,10 +259,10 @@ func vmcliBadUsage(t *testing.T, bin, addr string) {
 
 // vmcliOffsets exports node 1's offset history to a file and to standard
 // output. Each line must be exactly the daemon's format: decoding it
-// into daemon.OffsetSample and encoding it again gives the same bytes.
+// into offsetlog.Sample and encoding it again gives the same bytes.
 func vmcliOffsets(t *testing.T, v *vmcliCluster, dir string) {
 	file := filepath.Join(dir, "offsets.jsonl")
-	var samples []daemon.OffsetSample
+	var samples []offsetlog.Sample
 	var r cliResult
 	// Every node names itself hvN; the first ticks may miss a node.
 	cliPoll(t, v.ctx, "samples of hv1, hv2 and hv3", func() bool {
@@ -303,17 +303,17 @@ func vmcliOffsets(t *testing.T, v *vmcliCluster, dir string) {
 	vmcliWant(t, cliRun(t, v.bin, v.at(1, "offsets", "export", "-o", filepath.Join(dir, "none", "offsets.jsonl"))...), 1, "-o "+filepath.Join(dir, "none"))
 }
 
-func vmcliParseOffsets(t *testing.T, file string) []daemon.OffsetSample {
+func vmcliParseOffsets(t *testing.T, file string) []offsetlog.Sample {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []daemon.OffsetSample
+	var out []offsetlog.Sample
 	for line := range strings.Lines(string(data)) {
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.DisallowUnknownFields()
-		var s daemon.OffsetSample
+		var s offsetlog.Sample
 		if err := dec.Decode(&s); err != nil {
 			t.Fatalf("%s: line %q: %v", file, line, err)
 		}
