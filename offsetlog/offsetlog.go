@@ -43,9 +43,10 @@
 // # Hazards
 //
 // A history written by clockd before tick numbers were recorded is one
-// file, Config.Legacy, without them. It is read first, skipped by
-// reference time when the ticks it holds are replayed, and deleted by
-// retention like a segment.
+// file, Config.Legacy, without them. It is read first (skipping the
+// torn lines a crash left in it: it was never synced), the ticks it
+// holds are recognised by their reference times when the log replays
+// them, and retention deletes it like a segment.
 package offsetlog
 
 import (
@@ -505,6 +506,7 @@ type view struct {
 	first, last uint64
 	path        string
 	size        int64
+	legacy      bool // the legacy file: its torn lines are skipped, as clockd before did
 }
 
 func (l *Log) views() []view {
@@ -512,7 +514,7 @@ func (l *Log) views() []view {
 	defer l.mu.Unlock()
 	out := make([]view, len(l.segs))
 	for i, seg := range l.segs {
-		out[i] = view{first: seg.first, last: seg.last, path: seg.path, size: seg.size}
+		out[i] = view{first: seg.first, last: seg.last, path: seg.path, size: seg.size, legacy: seg.path == l.cfg.Legacy}
 	}
 	return out
 }
@@ -580,6 +582,9 @@ func eachLine(v view, fn func(Sample) error) error {
 	for n := 1; sc.Scan(); n++ {
 		var s Sample
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			if v.legacy {
+				continue
+			}
 			return fmt.Errorf("%w: %s:%d: %v", ErrCorrupt, v.path, n, err)
 		}
 		if err := fn(s); err != nil {

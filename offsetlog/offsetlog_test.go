@@ -241,7 +241,8 @@ func TestLegacy(t *testing.T) {
 	dir := t.TempDir()
 	legacy := filepath.Join(dir, "offsets.jsonl")
 	lines := `{"host":"hv1","ref_unix_nano":1000000000,"offset_nanos":1,"err_nanos":10}` + "\n" +
-		`{"host":"hv1","ref_unix_nano":2000000000,"offset_nanos":2,"err_nanos":10}` + "\n"
+		`{"host":"hv1","ref_unix_nano":2000000000,"offset_nanos":2,"err_nanos":10}` + "\n" +
+		`{"host":"hv1","ref_unix_na` // torn by a crash of clockd before
 	if err := os.WriteFile(legacy, []byte(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
