@@ -478,6 +478,43 @@ func TestPipelineRestart(t *testing.T) {
 	}
 }
 
+// TestSpoolEmptiedThenRefilled: once the last spooled batch is
+// committed and popped, the spool is truncated, and events spooled after
+// that are read from its new start, not from where the old ones ended.
+// (add spools while the spool holds events; TestPipelineRestart met the
+// case when such a push came right after the pop that emptied it.)
+func TestSpoolEmptiedThenRefilled(t *testing.T) {
+	r := newRig(t, 1, t.TempDir(), &memEpochs{}, &ordering.Machine{})
+	evs := func(from, n int) []ingest.Event {
+		out := make([]ingest.Event, n)
+		for i := range out {
+			out[i] = ingest.Event{Host: "h", Source: "s", SourceSeq: uint64(from + i), Kind: "log", Name: "e"}
+		}
+		return out
+	}
+	if _, err := r.spool.Push(evs(1, 50)); err != nil {
+		t.Fatal(err)
+	}
+	f := r.p.cut()
+	if f == nil || len(f.events) != 50 {
+		t.Fatalf("cut the spooled batch: %+v", f)
+	}
+	r.p.finish(f) // committed: popped, and the spool emptied
+	if r.spool.Len() != 0 {
+		t.Fatalf("spool holds %d events after its only batch was popped", r.spool.Len())
+	}
+	if _, err := r.spool.Push(evs(51, 10)); err != nil {
+		t.Fatal(err)
+	}
+	g := r.p.cut()
+	if g == nil || len(g.events) != 10 || g.events[0].SourceSeq != 51 {
+		t.Fatalf("after a refill, cut %+v, want events 51..60", g)
+	}
+	if n := counterValue(r.d.metrics.eventsDropped); n != 0 {
+		t.Fatalf("%v events dropped", n)
+	}
+}
+
 // TestPipelineConflict: when the state shows this node's pipeline at an
 // epoch it did not take (its data directory was lost, say), the pipeline
 // moves above it instead of taking its batches for committed.
