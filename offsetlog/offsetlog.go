@@ -293,7 +293,9 @@ func (l *Log) lastLocked() uint64 {
 
 // Record stores tick t's samples, setting their Tick. A tick at or
 // below the last one stored is skipped, as is one whose samples the
-// legacy file holds already. It does not sync; Sync does.
+// legacy file holds already. A tick without samples stores nothing
+// (every tick clockd commits carries its leader's). It does not sync;
+// Sync does.
 func (l *Log) Record(t Tick) error {
 	if t.Seq == 0 {
 		return errors.New("offsetlog: tick 0")
@@ -317,6 +319,11 @@ func (l *Log) Record(t Tick) error {
 		l.buf, _ = appendJSON(l.buf, s)
 	}
 	if _, err := l.active.Write(l.buf); err != nil {
+		// A short write (a full disk) must not leave half a line for the
+		// next tick's lines to follow.
+		if terr := l.active.Truncate(seg.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
 		return fmt.Errorf("offsetlog: %w", err)
 	}
 	seg.size += int64(len(l.buf))
