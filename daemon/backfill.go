@@ -135,7 +135,7 @@ func newBackfiller[T any](d *Daemon, kind backfillKind[T]) *backfiller[T] {
 // newEventBackfiller fills the event store's gaps through callEventsRead.
 func newEventBackfiller(d *Daemon) *backfiller[ordering.LogEvent] {
 	return newBackfiller(d, backfillKind[ordering.LogEvent]{what: "events", call: callEventsRead,
-		decode: decodeEventsRead, seq: func(e ordering.LogEvent) uint64 { return e.GSN },
+		decode: decodeEventsRead, seq: ordering.GSNOf,
 		size:   func(e ordering.LogEvent) int { return ordering.EncodedSize(&e.Event) },
 		filled: d.metrics.eventsBackfilled, lost: d.metrics.eventsUnrecoverable})
 }
@@ -301,10 +301,9 @@ func (b *backfiller[T]) askMembers(ctx context.Context, first, last uint64) ([]T
 // consecutive returns the leading run of xs whose numbers follow each
 // other, up to last.
 func consecutive[T any](xs []T, seq func(T) uint64, last uint64) []T {
-	for i := range xs {
-		if n := seq(xs[i]); n > last || (i > 0 && n != seq(xs[i-1])+1) {
-			return xs[:i]
-		}
+	if len(xs) == 0 || seq(xs[0]) > last {
+		return nil
 	}
-	return xs
+	first := seq(xs[0])
+	return xs[:min(spans.Consecutive(xs, seq, first), int(last-first+1))]
 }

@@ -104,7 +104,7 @@ func TestConsecutive(t *testing.T) {
 		{evs(11), 10, 0},
 		{nil, 10, 0},
 	} {
-		if got := consecutive(c.in, func(e ordering.LogEvent) uint64 { return e.GSN }, c.last); len(got) != c.want {
+		if got := consecutive(c.in, ordering.GSNOf, c.last); len(got) != c.want {
 			t.Fatalf("consecutive(%v, %d) = %d events, want %d", c.in, c.last, len(got), c.want)
 		}
 	}

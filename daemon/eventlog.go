@@ -13,6 +13,7 @@ import (
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/internal/spans"
 	"github.com/clockd/clockd/ordering"
 	"github.com/clockd/clockd/vclock"
 )
@@ -189,7 +190,7 @@ func (s *orderingServer) Subscribe(req *clockdv1.SubscribeRequest, stream clockd
 		// A jump in GSNs at a gap the backfiller is filling: send up to
 		// it, and wait for the fill (once per gap, up to subscribeGapWait)
 		// rather than skip events the cluster holds.
-		if i := ordering.Consecutive(evs, next); i < len(evs) && next+uint64(i) != waited && s.d.backfill.pending(next+uint64(i)) {
+		if i := spans.Consecutive(evs, ordering.GSNOf, next); i < len(evs) && next+uint64(i) != waited && s.d.backfill.pending(next+uint64(i)) {
 			if err := send(evs[:i]); err != nil {
 				return err
 			}

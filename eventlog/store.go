@@ -573,7 +573,7 @@ func (s *Store) Fill(evs []ordering.LogEvent) error {
 	if first == 0 {
 		return errors.New("eventlog: fill: GSN 0")
 	}
-	if i := ordering.Consecutive(evs, first); i < len(evs) {
+	if i := spans.Consecutive(evs, ordering.GSNOf, first); i < len(evs) {
 		return fmt.Errorf("eventlog: fill: GSN %d after %d", evs[i].GSN, evs[i-1].GSN)
 	}
 	if _, err := s.fillPlace(first, last); err != nil {

@@ -88,6 +88,8 @@ type Tick struct {
 	Samples []Sample
 }
 
+func tickSeq(t Tick) uint64 { return t.Seq }
+
 // Gap is a run of tick numbers the history lacks between two it holds.
 type Gap = spans.Gap
 
@@ -449,10 +451,8 @@ func (l *Log) Fill(ticks []Tick) error {
 		return nil
 	}
 	first, last := ticks[0].Seq, ticks[len(ticks)-1].Seq
-	for i := range ticks {
-		if ticks[i].Seq != first+uint64(i) {
-			return fmt.Errorf("offsetlog: fill: tick %d after %d", ticks[i].Seq, first+uint64(i)-1)
-		}
+	if i := spans.Consecutive(ticks, tickSeq, first); i < len(ticks) {
+		return fmt.Errorf("offsetlog: fill: tick %d after %d", ticks[i].Seq, ticks[i-1].Seq)
 	}
 	if first == 0 {
 		return errors.New("offsetlog: fill: tick 0")

@@ -56,16 +56,9 @@ type LogEvent struct {
 	Event ingest.Event
 }
 
-// Consecutive returns how many of evs, from the first, hold the GSNs
-// first, first+1, and so on: len(evs) when all do.
-func Consecutive(evs []LogEvent, first uint64) int {
-	for i := range evs {
-		if evs[i].GSN != first+uint64(i) {
-			return i
-		}
-	}
-	return len(evs)
-}
+// GSNOf is e's GSN, for the helpers that take a sequence number's
+// accessor (package internal/spans).
+func GSNOf(e LogEvent) uint64 { return e.GSN }
 
 // pipeState is a pipeline's position: the last batch applied.
 type pipeState struct{ epoch, batch uint64 }

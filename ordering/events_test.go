@@ -453,27 +453,3 @@ func BenchmarkScanEvents(b *testing.B) {
 		}
 	}
 }
-
-func TestConsecutive(t *testing.T) {
-	evs := func(gsns ...uint64) []LogEvent {
-		var out []LogEvent
-		for _, g := range gsns {
-			out = append(out, LogEvent{GSN: g})
-		}
-		return out
-	}
-	for _, c := range []struct {
-		in    []LogEvent
-		first uint64
-		want  int
-	}{
-		{evs(5, 6, 7), 5, 3},
-		{evs(5, 6, 8), 5, 2},
-		{evs(5, 6, 7), 4, 0},
-		{nil, 1, 0},
-	} {
-		if got := Consecutive(c.in, c.first); got != c.want {
-			t.Errorf("Consecutive(%v, %d) = %d, want %d", c.in, c.first, got, c.want)
-		}
-	}
-}

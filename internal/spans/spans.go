@@ -43,6 +43,18 @@ func In(gaps []Gap, n uint64) bool {
 	return false
 }
 
+// Consecutive returns how many of xs, from the first, hold the numbers
+// first, first+1, and so on (seq gives an element's number): len(xs)
+// when all do.
+func Consecutive[T any](xs []T, seq func(T) uint64, first uint64) int {
+	for i := range xs {
+		if seq(xs[i]) != first+uint64(i) {
+			return i
+		}
+	}
+	return len(xs)
+}
+
 // FillPlace returns where in segs a segment holding first..last goes:
 // after the segment holding the last number before first, where the next
 // one holding any starts after last. It fails if first..last is not

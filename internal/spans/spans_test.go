@@ -9,6 +9,31 @@ type seg struct{ first, last uint64 }
 
 func span(s seg) (uint64, uint64) { return s.first, s.last }
 
+func TestConsecutive(t *testing.T) {
+	type ev struct{ gsn uint64 }
+	evs := func(gsns ...uint64) []ev {
+		var out []ev
+		for _, g := range gsns {
+			out = append(out, ev{gsn: g})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		in    []ev
+		first uint64
+		want  int
+	}{
+		{evs(5, 6, 7), 5, 3},
+		{evs(5, 6, 8), 5, 2},
+		{evs(5, 6, 7), 4, 0},
+		{nil, 1, 0},
+	} {
+		if got := Consecutive(c.in, func(e ev) uint64 { return e.gsn }, c.first); got != c.want {
+			t.Errorf("Consecutive(%v, %d) = %d, want %d", c.in, c.first, got, c.want)
+		}
+	}
+}
+
 func TestGapsAndFillPlace(t *testing.T) {
 	// 1..10, an empty segment, 21..30, 41..50: gaps 11..20 and 31..40.
 	segs := []seg{{1, 10}, {11, 10}, {21, 30}, {41, 50}}
