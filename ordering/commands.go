@@ -7,6 +7,7 @@ import (
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/internal/wire"
+	"github.com/clockd/clockd/ordering/runbook"
 )
 
 // Kind is the first byte of every command in the log.
@@ -22,6 +23,12 @@ const (
 	KindEvents    Kind = 6
 	// KindEventBatch is an Events batch with its pipeline place.
 	KindEventBatch Kind = 7
+	// The run-book commands (package runbook).
+	KindRunbookSubmit  Kind = 8
+	KindRunbookStart   Kind = 9
+	KindRunbookFinish  Kind = 10
+	KindRunbookAbandon Kind = 11
+	KindRunbookCancel  Kind = 12
 )
 
 // codecVersion is the second byte of every command.
@@ -145,8 +152,30 @@ func EncodeCeiling(c Ceiling) []byte {
 	return binary.AppendUvarint(b, c.Ms)
 }
 
+// EncodeRunbook returns a run-book command (runbook.Submit, Start,
+// Finish, Abandon or Cancel) as a log command.
+func EncodeRunbook(cmd any) []byte {
+	var k Kind
+	switch cmd.(type) {
+	case runbook.Submit:
+		k = KindRunbookSubmit
+	case runbook.Start:
+		k = KindRunbookStart
+	case runbook.Finish:
+		k = KindRunbookFinish
+	case runbook.Abandon:
+		k = KindRunbookAbandon
+	case runbook.Cancel:
+		k = KindRunbookCancel
+	default:
+		panic(fmt.Sprintf("ordering: %T is not a run-book command", cmd))
+	}
+	return runbook.AppendCommand([]byte{byte(k), codecVersion}, cmd)
+}
+
 // Decode splits a command into its kind and decoded value: a Tick, a
-// Ceiling, a VMFreeze, a VMResume, a VMRelease or Events.
+// Ceiling, a VMFreeze, a VMResume, a VMRelease, Events, or a run-book
+// command.
 func Decode(cmd []byte) (Kind, any, error) {
 	if len(cmd) == 0 {
 		return 0, nil, fmt.Errorf("%w: empty", ErrCodec)
@@ -166,6 +195,16 @@ func Decode(cmd []byte) (Kind, any, error) {
 		v = decodeVMResume(&d)
 	case KindVMRelease:
 		v = decodeVMRelease(&d)
+	case KindRunbookSubmit:
+		v = runbook.DecodeSubmit(&d)
+	case KindRunbookStart:
+		v = runbook.DecodeStart(&d)
+	case KindRunbookFinish:
+		v = runbook.DecodeFinish(&d)
+	case KindRunbookAbandon:
+		v = runbook.DecodeAbandon(&d)
+	case KindRunbookCancel:
+		v = runbook.DecodeCancel(&d)
 	case KindEvents, KindEventBatch:
 		if d.Err != nil {
 			return k, nil, d.Err

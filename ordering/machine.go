@@ -10,6 +10,7 @@ import (
 
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/internal/wire"
+	"github.com/clockd/clockd/ordering/runbook"
 )
 
 // Machine is the replicated state: the last tick, the timestamp oracle's
@@ -35,6 +36,9 @@ type Machine struct {
 	// exists the log before it may be compacted and the store holds the
 	// only copy of those events here.
 	BeforeSnapshot func() (wait func() error)
+	// OnRunbooks, if set, is called on the driver goroutine after every
+	// run-book command applied, and after a restore. It must not block.
+	OnRunbooks func()
 
 	mu sync.Mutex
 	// Invariant: last.Seq == ticks (0 before the first tick).
@@ -45,8 +49,9 @@ type Machine struct {
 	gsn       uint64            // the last GSN assigned
 	sources   map[string]uint64 // host\x00source → last SourceSeq committed
 	// pipes holds every event pipeline's last batch applied, by origin.
-	pipes map[consensus.NodeID]pipeState
-	heads []eventHead // Apply's scratch; only the driver goroutine applies
+	pipes    map[consensus.NodeID]pipeState
+	runbooks runbook.State
+	heads    []eventHead // Apply's scratch; only the driver goroutine applies
 }
 
 // TickResult is what Apply returns for a tick.
@@ -73,6 +78,14 @@ func (m *Machine) Apply(_ uint64, cmd []byte) any {
 		return m.applyCeiling(v)
 	case VMFreeze, VMResume, VMRelease:
 		return m.applyVM(v)
+	case runbook.Submit, runbook.Start, runbook.Finish, runbook.Abandon, runbook.Cancel:
+		m.mu.Lock()
+		res := m.runbooks.Apply(v)
+		m.mu.Unlock()
+		if m.OnRunbooks != nil {
+			m.OnRunbooks()
+		}
+		return res
 	}
 	panic(fmt.Sprintf("ordering: decoded %T has no apply", v))
 }
@@ -115,8 +128,9 @@ func (m *Machine) CeilingMs() uint64 {
 }
 
 // snapshotVersion 2 added the VM records, 3 the event sequence, 4 the
-// event pipelines' positions; Restore reads every earlier version.
-const snapshotVersion = 4
+// event pipelines' positions, 5 the run-books; Restore reads every
+// earlier version.
+const snapshotVersion = 5
 
 // Snapshot writes the whole state.
 func (m *Machine) Snapshot(w io.Writer) error {
@@ -182,6 +196,7 @@ func (m *Machine) encode() []byte {
 		b = binary.AppendUvarint(b, m.sources[k])
 	}
 	b = m.appendPipes(b)
+	b = m.runbooks.AppendState(b)
 	m.mu.Unlock()
 	return b
 }
@@ -231,6 +246,10 @@ func (m *Machine) Restore(r io.Reader) error {
 			pipes[id] = pipeState{epoch: d.Uvarint(), batch: d.Uvarint()}
 		}
 	}
+	var books runbook.State
+	if version >= 5 {
+		books = runbook.DecodeState(&d)
+	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("ordering: snapshot: %w", err)
 	}
@@ -243,10 +262,35 @@ func (m *Machine) Restore(r io.Reader) error {
 		return fmt.Errorf("%w: snapshot's tick has seq %d, count is %d", ErrCodec, last.Seq, ticks)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.ticks, m.ceilingMs, m.last, m.vms, m.gsn, m.sources = ticks, ceiling, last, vms, gsn, sources
-	m.pipes = pipes
+	m.pipes, m.runbooks = pipes, books
+	m.mu.Unlock()
+	if m.OnRunbooks != nil {
+		m.OnRunbooks()
+	}
 	return nil
+}
+
+// Runbook returns a copy of the run-book called id, and where it stands.
+func (m *Machine) Runbook(id string) (runbook.Entry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runbooks.Entry(id)
+}
+
+// Runbooks returns a copy of every run-book kept, in submission order.
+func (m *Machine) Runbooks() []runbook.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runbooks.Entries()
+}
+
+// NextRun returns host's next run-book step in the committed order
+// (runbook.State.Next).
+func (m *Machine) NextRun(host consensus.NodeID) (runbook.Work, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runbooks.Next(host)
 }
 
 // appendPipes writes the pipelines' positions, by origin. m.mu is held.
