@@ -47,6 +47,7 @@ type Daemon struct {
 	upstream *vclock.Upstream
 	oracle   *oracle
 	vms      *vms
+	runbooks *runbooks
 	events   *eventPipeline
 	backfill *backfiller[ordering.LogEvent]
 	offsets  *offsetlog.Log
@@ -111,6 +112,7 @@ func (d *Daemon) open() error {
 	if err = d.openEvents(); err != nil {
 		return err
 	}
+	d.runbooks = newRunbooks(d)
 	d.machine = &ordering.Machine{
 		OnTick: func(t ordering.Tick) {
 			d.host.ApplyTick(t)
@@ -119,6 +121,7 @@ func (d *Daemon) open() error {
 		},
 		OnEvents:       d.events.writer.write,
 		BeforeSnapshot: d.beforeSnapshot,
+		OnRunbooks:     d.runbooks.changed,
 	}
 	if err = d.openTransport(); err != nil {
 		return err
@@ -227,6 +230,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goRun("event pipeline", d.events.run)
 	goRun("event backfill", d.backfill.run)
 	goRun("offset backfill", d.offsetFill.run)
+	goRun("run-books", d.runbooks.run)
 	if d.upstream != nil {
 		goRun("upstream NTP", func(ctx context.Context) error { d.upstream.Run(ctx); return nil })
 	}
@@ -253,16 +257,8 @@ func (d *Daemon) startUp(ctx context.Context) error {
 		}
 	}
 	d.status("waiting for a leader and catching up")
-	for {
-		st := d.replica.Status()
-		if st.Leader != 0 && st.Commit > 0 && st.Applied >= st.Commit {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(protocolTick):
-		}
+	if !d.caughtUp(ctx) {
+		return nil
 	}
 	st := d.replica.Status()
 	d.log.Info("node ready", zap.Uint64("leader", uint64(st.Leader)), zap.Uint64("applied", st.Applied))
@@ -271,6 +267,22 @@ func (d *Daemon) startUp(ctx context.Context) error {
 		d.cfg.OnReady()
 	}
 	return nil
+}
+
+// caughtUp waits until there is a leader and this node has applied what
+// it knows committed; false if ctx ended first.
+func (d *Daemon) caughtUp(ctx context.Context) bool {
+	for {
+		st := d.replica.Status()
+		if st.Leader != 0 && st.Commit > 0 && st.Applied >= st.Commit {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(protocolTick):
+		}
+	}
 }
 
 func (d *Daemon) status(s string) {

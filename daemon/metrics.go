@@ -32,6 +32,7 @@ type metrics struct {
 	eventsUnrecoverable  prometheus.Counter
 	offsetsBackfilled    prometheus.Counter
 	offsetsUnrecoverable prometheus.Counter
+	runbookSteps         *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -64,8 +65,13 @@ func newMetrics() *metrics {
 	m.offsetsUnrecoverable = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_offset_ticks_unrecoverable_total",
 		Help: "Ticks of offset samples this host's history missed that no member held any more."})
+	m.runbookSteps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clockd_runbook_steps_total",
+		Help: "Run-book steps this host ran or abandoned, by how they ended: " +
+			"succeeded, failed (a non-zero exit), killed (its timeout or a signal), unstartable, abandoned (unknown after a restart)."},
+		[]string{"result"})
 	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable,
-		m.offsetsBackfilled, m.offsetsUnrecoverable)
+		m.offsetsBackfilled, m.offsetsUnrecoverable, m.runbookSteps)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -48,6 +48,9 @@ func (d *Daemon) handlers() map[string]transport.Handler {
 		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.vms.serveProposal(ctx, from, req)
 		},
+		callRunbookPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
+			return d.runbooks.serveProposal(ctx, from, req)
+		},
 		callEventsRead:  d.serveEventsRead,
 		callOffsetsRead: d.serveOffsetsRead,
 		callSample: func(context.Context, consensus.NodeID, []byte) ([]byte, error) {
