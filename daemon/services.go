@@ -144,6 +144,7 @@ func (d *Daemon) openAPI() (*apiService, error) {
 	srv := grpc.NewServer(opts...)
 	server.Register(srv, timeBackend{d}, adminBackend{d})
 	clockdv1.RegisterMigrationServiceServer(srv, &migrationServer{d: d})
+	clockdv1.RegisterRunbookServiceServer(srv, &runbookServer{d: d})
 	clockdv1.RegisterOrderingServiceServer(srv, &orderingServer{d: d})
 	lis, err := net.Listen("tcp", d.cfg.APIListen)
 	if err != nil {

@@ -23,6 +23,11 @@
 //	clockd.v1.MigrationService/Freeze, Resume,
 //	  Release, List                             host, admin
 //	clockd.v1.MigrationService/VMClock          host, admin, vm
+//	clockd.v1.OrderingService/Append            host, admin
+//	clockd.v1.OrderingService/Read, Subscribe,
+//	  Offsets                                   admin, host, peer
+//	clockd.v1.RunbookService/Submit, Cancel     admin
+//	clockd.v1.RunbookService/Get, List, Wait    host, admin
 //	grpc.health.v1.Health/*,
 //	grpc.reflection.*.ServerReflection/*        every role
 //

@@ -24,8 +24,9 @@ var (
 )
 
 // DefaultPolicy is the policy of the clockd API server: clockd.v1's
-// TimeService, AdminService and MigrationService, gRPC health and server
-// reflection. Each call returns a new map.
+// TimeService, AdminService, MigrationService, OrderingService and
+// RunbookService, gRPC health and server reflection. Each call returns a
+// new map.
 func DefaultPolicy() Policy {
 	return Policy{
 		clockdv1.TimeService_Now_FullMethodName:       anyRole,
@@ -51,6 +52,14 @@ func DefaultPolicy() Policy {
 		clockdv1.OrderingService_Read_FullMethodName:      readersRole,
 		clockdv1.OrderingService_Subscribe_FullMethodName: readersRole,
 		clockdv1.OrderingService_Offsets_FullMethodName:   readersRole,
+
+		// A run-book runs commands on the hosts: only an operator submits
+		// or cancels one.
+		clockdv1.RunbookService_Submit_FullMethodName: adminOnly,
+		clockdv1.RunbookService_Cancel_FullMethodName: adminOnly,
+		clockdv1.RunbookService_Get_FullMethodName:    hostOrAdmin,
+		clockdv1.RunbookService_List_FullMethodName:   hostOrAdmin,
+		clockdv1.RunbookService_Wait_FullMethodName:   hostOrAdmin,
 
 		healthpb.Health_Check_FullMethodName: anyRole,
 		healthpb.Health_List_FullMethodName:  anyRole,

@@ -14,7 +14,7 @@ func main() {
 	app := &cli.App{
 		Name:     "clockd",
 		Usage:    "cluster-wide monotonic clock and trace-ordering daemon",
-		Commands: []*cli.Command{runCommand(), devCommand(), demoCommand(), certs.Command(), statusCommand(), nowCommand(), timestampCommand(), membersCommand(), vmCommand(), offsetsCommand()},
+		Commands: []*cli.Command{runCommand(), devCommand(), demoCommand(), certs.Command(), statusCommand(), nowCommand(), timestampCommand(), membersCommand(), vmCommand(), runbookCommand(), offsetsCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "clockd:", err)
