@@ -48,6 +48,10 @@ func (d *Daemon) handlers() map[string]transport.Handler {
 		callVMPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.vms.serveProposal(ctx, from, req)
 		},
+		callReadIndex: func(ctx context.Context, _ consensus.NodeID, _ []byte) ([]byte, error) {
+			out, err := d.readIndexLocal(ctx)
+			return out, grpcError(err)
+		},
 		callRunbookPropose: func(ctx context.Context, from consensus.NodeID, req []byte) ([]byte, error) {
 			return d.runbooks.serveProposal(ctx, from, req)
 		},
@@ -116,6 +120,33 @@ func (d *Daemon) onLeader(ctx context.Context, local func() ([]byte, error), cal
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// callReadIndex: nothing → the leader's applied slot (uvarint) once a
+// read barrier (driver.Replica.Read) has passed on it.
+const callReadIndex = "read.index"
+
+// readBarrier returns once this node has applied every command
+// acknowledged before the call, wherever it was proposed: the leader
+// passes a read barrier and names its applied slot, which this node
+// then waits to apply.
+func (d *Daemon) readBarrier(ctx context.Context) error {
+	out, err := d.onLeader(ctx, func() ([]byte, error) { return d.readIndexLocal(ctx) }, callReadIndex, nil)
+	if err != nil {
+		return grpcError(err)
+	}
+	slot, k := binary.Uvarint(out)
+	if k <= 0 {
+		return status.Error(codes.Internal, "read index without a slot")
+	}
+	return grpcError(d.replica.WaitApplied(ctx, slot))
+}
+
+func (d *Daemon) readIndexLocal(ctx context.Context) ([]byte, error) {
+	if err := d.replica.Read(ctx); err != nil {
+		return nil, err
+	}
+	return binary.AppendUvarint(nil, d.replica.Status().Applied), nil
 }
 
 func encodeMember(m consensus.Member) []byte {

@@ -16,16 +16,6 @@ import (
 	"github.com/clockd/clockd/ordering/runbook"
 )
 
-// runbookWaitPoll is how often Wait reads a book while it runs. Each
-// read copies the book from the state machine; the interval adds at most
-// this much to the answer's delay after the last run ends.
-const runbookWaitPoll = 100 * time.Millisecond
-
-// runbookWaitUnknown is how long Wait waits for a book this node does
-// not know: a book submitted through another member reaches this one a
-// moment after that member answered the submission.
-const runbookWaitUnknown = 2 * time.Second
-
 // runbookServer serves RunbookService. The interceptors have checked the
 // caller's role (admin for Submit and Cancel); the state machine decides
 // the rest, and its refusals come back as gRPC statuses.
@@ -46,11 +36,11 @@ func (s *runbookServer) Submit(ctx context.Context, req *clockdv1.Book) (*clockd
 	return runbookStatusOf(&e), nil
 }
 
-func (s *runbookServer) Get(_ context.Context, req *clockdv1.GetRunbookRequest) (*clockdv1.RunbookStatus, error) {
+func (s *runbookServer) Get(ctx context.Context, req *clockdv1.GetRunbookRequest) (*clockdv1.RunbookStatus, error) {
 	if err := checkRunbookID("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	e, err := s.d.runbooks.get(req.GetId())
+	e, err := s.d.runbooks.get(ctx, req.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +70,8 @@ func (s *runbookServer) Cancel(ctx context.Context, req *clockdv1.CancelRunbookR
 	return runbookStatusOf(&e), nil
 }
 
-// Wait reads the book every runbookWaitPoll until it has finished, or
-// the timeout or the call's deadline passes.
+// Wait reads the book again after every run-book command applied here,
+// until it has finished, or the timeout or the call's deadline passes.
 func (s *runbookServer) Wait(ctx context.Context, req *clockdv1.WaitRunbookRequest) (*clockdv1.RunbookStatus, error) {
 	id := req.GetId()
 	if err := checkRunbookID("id", id); err != nil {
@@ -94,35 +84,34 @@ func (s *runbookServer) Wait(ctx context.Context, req *clockdv1.WaitRunbookReque
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ns))
 		defer cancel()
 	}
-	tick := time.NewTicker(runbookWaitPoll)
-	defer tick.Stop()
-	unknownUntil := time.Now().Add(runbookWaitUnknown)
-	var last runbook.Entry
-	seen := false
-	for {
-		e, err := s.d.runbooks.get(id)
+	last, err := s.d.runbooks.get(ctx, id)
+	for err == nil && !last.Finished() {
+		changed := s.d.runbooks.watch()
+		e, ok := s.d.machine.Runbook(id)
 		switch {
-		case err == nil && e.Finished():
-			return runbookStatusOf(&e), nil
-		case err == nil:
-			last, seen = e, true
-		case seen || !time.Now().Before(unknownUntil):
-			return nil, err
+		case !ok:
+			// Only finished books are dropped, for newer ones.
+			return nil, status.Errorf(codes.NotFound, "run-book %q finished and was dropped for newer ones", id)
+		case e.Finished():
+			last = e
+			continue
 		}
+		last = e
 		select {
 		case <-ctx.Done():
-			if !seen {
-				return nil, err
-			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				ended, runs := runbookEnded(&last)
 				return nil, status.Errorf(codes.DeadlineExceeded, "run-book %q has not finished: %d of %d runs have ended",
 					id, ended, runs)
 			}
 			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-tick.C:
+		case <-changed:
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
+	return runbookStatusOf(&last), nil
 }
 
 // checkRunbookID checks the bounds of an id a client sent; the state

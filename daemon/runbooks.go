@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ import (
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/ordering"
 	"github.com/clockd/clockd/ordering/runbook"
+	"github.com/clockd/clockd/vclock"
 )
 
 // callRunbookPropose: an encoded run-book command → its slot (uvarint)
@@ -57,18 +59,40 @@ const runbookKillGrace = 5 * time.Second
 type runbooks struct {
 	d    *Daemon
 	wake chan struct{}
-	// active is the claim of the run this process is starting or
-	// running; 0 when none. Only the executor goroutine uses it.
-	active uint64
+	// updated is closed, and replaced, after every run-book command
+	// applied: watchers (RunbookService.Wait) wait on it.
+	mu      sync.Mutex
+	updated chan struct{}
+	// unrun is the last Start this process proposed without learning
+	// whether it committed (the leader changed, the call timed out). If
+	// it did, its run is running under a claim of this process that ran
+	// nothing: the executor starts it again under the same claim, which
+	// the state answers with the same token, instead of taking it for a
+	// run an earlier clockd left. Only the executor goroutine uses it.
+	unrun struct {
+		book, step string
+		claim      uint64
+	}
 }
 
 func newRunbooks(d *Daemon) *runbooks {
-	return &runbooks{d: d, wake: make(chan struct{}, 1)}
+	return &runbooks{d: d, wake: make(chan struct{}, 1), updated: make(chan struct{})}
+}
+
+// watch returns a channel closed at the next change of the run-books.
+func (x *runbooks) watch() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.updated
 }
 
 // changed wakes the executor; the state machine calls it after every
 // run-book command, on the driver goroutine.
 func (x *runbooks) changed() {
+	x.mu.Lock()
+	close(x.updated)
+	x.updated = make(chan struct{})
+	x.mu.Unlock()
 	select {
 	case x.wake <- struct{}{}:
 	default:
@@ -104,7 +128,7 @@ func (x *runbooks) Submit(ctx context.Context, b runbook.Book) (runbook.Entry, e
 	if _, err := x.propose(ctx, runbook.Submit{Book: b, AtNs: x.now()}); err != nil {
 		return runbook.Entry{}, err
 	}
-	return x.get(b.ID)
+	return x.get(ctx, b.ID)
 }
 
 // Cancel skips every run of book id that has not started.
@@ -112,15 +136,24 @@ func (x *runbooks) Cancel(ctx context.Context, id, reason string) (runbook.Entry
 	if _, err := x.propose(ctx, runbook.Cancel{Book: id, Reason: reason}); err != nil {
 		return runbook.Entry{}, err
 	}
-	return x.get(id)
+	return x.get(ctx, id)
 }
 
-func (x *runbooks) get(id string) (runbook.Entry, error) {
-	e, ok := x.d.machine.Runbook(id)
-	if !ok {
-		return runbook.Entry{}, status.Errorf(codes.NotFound, "no run-book %q", id)
+// get returns book id as this node has applied it. A book this node
+// does not know yet may have been committed through another member a
+// moment ago: get then waits until this node has applied everything
+// committed before the call (readBarrier), and looks again.
+func (x *runbooks) get(ctx context.Context, id string) (runbook.Entry, error) {
+	if e, ok := x.d.machine.Runbook(id); ok {
+		return e, nil
 	}
-	return e, nil
+	if err := x.d.readBarrier(ctx); err != nil {
+		return runbook.Entry{}, err
+	}
+	if e, ok := x.d.machine.Runbook(id); ok {
+		return e, nil
+	}
+	return runbook.Entry{}, status.Errorf(codes.NotFound, "no run-book %q", id)
 }
 
 func (x *runbooks) now() int64 { return x.d.host.Now().Time }
@@ -187,17 +220,33 @@ func runbookStatus(r runbook.Result) error {
 // run executes this host's steps until ctx ends. It never fails the
 // node: a command it cannot commit is tried again.
 func (x *runbooks) run(ctx context.Context) error {
-	// Act on a state that has caught up with the log: fencing makes
-	// acting on an older one safe, but noisy.
+	// Act on a state that holds every command committed before now, and
+	// with the reference clock running (the times committed are its):
+	// fencing makes acting on an older state safe, but a restarted host
+	// would take its own step, claimed before the restart, for one not
+	// yet started.
 	if !x.d.caughtUp(ctx) {
 		return nil
+	}
+	for {
+		err := x.d.readBarrier(ctx)
+		if err == nil && x.d.host.Now().Status != vclock.StatusInitializing {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(protocolTick):
+		}
 	}
 	for ctx.Err() == nil {
 		w, ok := x.d.machine.NextRun(x.d.id)
 		acted := false
 		switch {
 		case !ok:
-		case w.Run.State == runbook.Running && w.Run.Claim != x.active:
+		case w.Run.State == runbook.Running && x.unrunIs(w) && w.Run.Claim == x.unrun.claim:
+			acted = x.execute(ctx, w)
+		case w.Run.State == runbook.Running:
 			acted = x.recover(ctx, w)
 		case w.Run.State == runbook.Pending && w.Ready && !w.Cancelled:
 			if wait := time.Duration(w.Run.EndNs + int64(retryDelay(w.Run.Failures)) - x.now()); wait > 0 {
@@ -232,6 +281,10 @@ func retryDelay(failures int) time.Duration {
 	return min(time.Second<<min(failures-1, 6), time.Minute)
 }
 
+func (x *runbooks) unrunIs(w runbook.Work) bool {
+	return x.unrun.claim != 0 && x.unrun.book == w.Book && x.unrun.step == w.Step.ID
+}
+
 // recover handles a run an earlier clockd on this host left running.
 func (x *runbooks) recover(ctx context.Context, w runbook.Work) bool {
 	if w.Step.Idempotent && !w.Cancelled {
@@ -254,18 +307,33 @@ func (x *runbooks) recover(ctx context.Context, w runbook.Work) bool {
 // whether the state moved on.
 func (x *runbooks) execute(ctx context.Context, w runbook.Work) bool {
 	claim := rand.Uint64() | 1 // never 0, which means none
-	x.active = claim
-	defer func() { x.active = 0 }()
-	res, err := x.propose(ctx, runbook.Start{Book: w.Book, Step: w.Step.ID, Host: x.d.id, Claim: claim, AtNs: x.now()})
-	if err != nil {
-		return x.logRefusal(err, w, "start")
+	if x.unrunIs(w) {
+		claim = x.unrun.claim
 	}
+	x.unrun.book, x.unrun.step, x.unrun.claim = w.Book, w.Step.ID, claim
+	res, err := x.propose(ctx, runbook.Start{Book: w.Book, Step: w.Step.ID, Host: x.d.id, Claim: claim, AtNs: x.now()})
+	if moved := x.logRefusal(err, w, "start"); err != nil {
+		if moved { // refused: nothing runs under the claim
+			x.unrun.claim = 0
+		}
+		return moved
+	}
+	x.unrun.claim = 0
 	token := res.Token
+	if e, ok := x.d.machine.Runbook(w.Book); ok { // applied here: propose waited
+		for i, st := range e.Book.Steps {
+			for _, r := range e.Runs[i] {
+				if st.ID == w.Step.ID && r.Host == x.d.id {
+					w.Run = r
+				}
+			}
+		}
+	}
 	log := x.d.log.With(zap.String("runbook", w.Book), zap.String("step", w.Step.ID), zap.Uint64("token", token))
 	out := newStepOutput()
 	exit := 0
 	if !w.Step.Barrier() {
-		log.Info("run-book step starting", zap.Strings("argv", w.Step.Argv), zap.Int("attempt", w.Run.Attempts+1))
+		log.Info("run-book step starting", zap.Strings("argv", w.Step.Argv), zap.Int("attempt", w.Run.Attempts))
 		var result string
 		exit, result = x.runStep(ctx, w, token, out)
 		if ctx.Err() != nil {
@@ -325,7 +393,7 @@ func (x *runbooks) runStep(ctx context.Context, w runbook.Work, token uint64, ou
 		"CLOCKD_RUNBOOK="+w.Book,
 		"CLOCKD_STEP="+w.Step.ID,
 		"CLOCKD_NODE_ID="+strconv.FormatUint(uint64(x.d.id), 10),
-		"CLOCKD_ATTEMPT="+strconv.Itoa(w.Run.Attempts+1),
+		"CLOCKD_ATTEMPT="+strconv.Itoa(w.Run.Attempts),
 		"CLOCKD_FENCING_TOKEN="+strconv.FormatUint(token, 10))
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, killed whole; and killed if clockd dies.
