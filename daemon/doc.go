@@ -17,13 +17,22 @@
 //     commits into this host's event store (package eventlog) on a
 //     goroutine of its own (storewriter.go), and fills from the other
 //     members any run of events it skipped (backfill.go);
+//   - run-books (runbooks.go): an executor that runs this host's steps
+//     one at a time in the committed order (package ordering/runbook
+//     decides; the executor claims, runs and reports, fenced by the
+//     tokens the log hands out), and recovers a step a restart
+//     interrupted;
 //   - the services: the gRPC API (TimeService, AdminService,
-//     OrderingService, health, reflection), the NTP server, the shared
-//     page and /metrics (and /debug/pprof/ when pprof is set).
+//     OrderingService, MigrationService, RunbookService, health,
+//     reflection), the NTP server, the shared page and /metrics (and
+//     /debug/pprof/ when pprof is set).
 //
 // Membership changes and leader transfers asked of a follower are
 // forwarded to the leader over the peer link, so clients may talk to any
-// member.
+// member. A read that must see everything committed before it (a
+// run-book this node does not know yet) passes a read barrier on the
+// leader (peer call "read.index") and waits to apply up to the slot the
+// leader names.
 //
 // # Start-up
 //

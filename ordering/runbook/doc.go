@@ -40,6 +40,13 @@
 // do that host's later steps: cancel the book, or remove the host (its
 // runs then wait for a host that no longer exists; cancel such books).
 //
+// A step must not stop or restart the clockd that runs it: the stop kills
+// the step with clockd's control group before it can report its end, so
+// an idempotent step would restart clockd for ever, and any other would
+// end unknown. Restart clockd from outside, or with a step that schedules
+// the restart (systemd-run --on-active=5s systemctl restart clockd) and
+// returns.
+//
 // The state keeps KeptFinished finished books; older finished ones are
 // dropped when a new book is submitted.
 package runbook
