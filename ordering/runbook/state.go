@@ -391,8 +391,8 @@ func (s *State) finish(c Finish) Result {
 		return res
 	}
 	switch {
-	case r.Token == c.Token && r.State != Running:
-		return Result{Token: r.Token} // a repeat of the finish applied
+	case r.Token == c.Token && c.Token != 0 && r.State != Running:
+		return Result{Token: r.Token} // a repeat of the finish applied (no start grants token 0)
 	case r.Token != c.Token || r.State != Running:
 		return refuse(FailedPrecondition, "token %d of step %q of run-book %q on host %d is stale: the latest is %d (%s)",
 			c.Token, c.Step, c.Book, c.Host, r.Token, r.State)
