@@ -101,6 +101,8 @@ func FuzzDecode(f *testing.F) {
 		case KindEvents, KindEventBatch:
 			b := v.(Events)
 			again = EncodeEvents(&b)
+		case KindRunbookSubmit, KindRunbookStart, KindRunbookFinish, KindRunbookAbandon, KindRunbookCancel:
+			again = EncodeRunbook(v)
 		}
 		_, v2, err := Decode(again)
 		if err != nil || !reflect.DeepEqual(v, v2) {

@@ -194,6 +194,11 @@ func DecodeState(d *wire.Decoder) State {
 				e.Runs[i][j] = decodeRun(d, h)
 			}
 		}
+		if d.Err == nil {
+			if err := e.Book.Validate(); err != nil {
+				d.Fail("%v", err)
+			}
+		}
 		if d.Err == nil && s.byID[e.Book.ID] != nil {
 			d.Fail("run-book %q twice", e.Book.ID)
 		}

@@ -48,5 +48,6 @@
 // returns.
 //
 // The state keeps KeptFinished finished books; older finished ones are
-// dropped when a new book is submitted.
+// dropped when a new book is submitted. A book dropped so is forgotten: a
+// Submit under its id afterwards is a new book, and runs again.
 package runbook

@@ -391,7 +391,7 @@ func (s *State) finish(c Finish) Result {
 		return res
 	}
 	switch {
-	case r.Token == c.Token && c.Token != 0 && r.State != Running:
+	case r.Token == c.Token && c.Token != 0 && r.State != Running && r.State != Unknown:
 		return Result{Token: r.Token} // a repeat of the finish applied (no start grants token 0)
 	case r.Token != c.Token || r.State != Running:
 		return refuse(FailedPrecondition, "token %d of step %q of run-book %q on host %d is stale: the latest is %d (%s)",
@@ -483,7 +483,8 @@ func (s *State) cancel(c Cancel) Result {
 	return Result{}
 }
 
-// Entry returns a copy of the book called id.
+// Entry returns a copy of the book called id: its runs are copied, its
+// Book shares slices with the state, which the caller must not change.
 func (s *State) Entry(id string) (Entry, bool) {
 	e, ok := s.byID[id]
 	if !ok {

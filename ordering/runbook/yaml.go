@@ -33,7 +33,7 @@ type fileBook struct {
 }
 
 type fileStep struct {
-	ID         string    `yaml:"id"`
+	ID         yaml.Node `yaml:"id"` // a node, for the step's line
 	Hosts      yaml.Node `yaml:"hosts"`
 	Argv       []string  `yaml:"argv"`
 	DependsOn  []string  `yaml:"depends_on"`
@@ -62,9 +62,17 @@ func Parse(r io.Reader, name string) (Book, error) {
 	}
 	b := Book{ID: f.ID, Steps: make([]Step, len(f.Steps))}
 	for i, fs := range f.Steps {
-		s := Step{ID: fs.ID, Argv: fs.Argv, DependsOn: fs.DependsOn, Retries: fs.Retries,
+		s := Step{ID: fs.ID.Value, Argv: fs.Argv, DependsOn: fs.DependsOn, Retries: fs.Retries,
 			Idempotent: fs.Idempotent, Timeout: DefaultTimeout}
-		where := func(line int) string { return fmt.Sprintf("%s:%d: step %q", name, line, fs.ID) }
+		where := func(line int) string {
+			if line == 0 { // the key is missing: name the step's line
+				line = fs.ID.Line
+			}
+			return fmt.Sprintf("%s:%d: step %q", name, line, fs.ID.Value)
+		}
+		if fs.ID.Kind != 0 && fs.ID.Kind != yaml.ScalarNode {
+			return Book{}, fmt.Errorf("%s: id is not a string", where(fs.ID.Line))
+		}
 		if fs.Timeout.Kind != 0 {
 			d, err := time.ParseDuration(fs.Timeout.Value)
 			if fs.Timeout.Kind != yaml.ScalarNode || err != nil {
