@@ -96,6 +96,31 @@ func clientUsage(c *cli.Context, format string, args ...any) error {
 	return cli.Exit(clientCommandPath(c)+": "+fmt.Sprintf(format, args...), 2)
 }
 
+// commandGroup completes a command that is only a group of subcommands:
+// run without one, it shows their help and fails as bad usage; given an
+// unknown one, it names it and the ones there are.
+func commandGroup(cmd *cli.Command) *cli.Command {
+	names := make([]string, len(cmd.Subcommands))
+	for i, s := range cmd.Subcommands {
+		names[i] = s.Name
+	}
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+	}
+	cmd.Action = func(c *cli.Context) error {
+		if c.Args().Present() {
+			return clientUsage(c, "unknown subcommand %q: want %s", c.Args().First(), want)
+		}
+		cli.ShowSubcommandHelp(c)
+		return clientUsage(c, "want a subcommand: %s", want)
+	}
+	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return clientUsage(c, "%v (see --help)", err)
+	}
+	return cmd
+}
+
 // clientFailed is a failed operation: exit status 1.
 func clientFailed(c *cli.Context, format string, args ...any) error {
 	return cli.Exit(clientCommandPath(c)+": "+fmt.Sprintf(format, args...), 1)

@@ -24,23 +24,13 @@ func membersIDFlag(usage string) cli.Flag {
 }
 
 func membersCommand() *cli.Command {
-	return &cli.Command{
+	return commandGroup(&cli.Command{
 		Name:  "members",
 		Usage: "list and change the cluster's members, and move the leadership",
 		Description: "Changes go to any member: it forwards them to the leader. Changes need the admin\n" +
 			"certificate; list needs any client certificate.",
 		Subcommands: []*cli.Command{membersListCommand(), membersAddCommand(), membersRemoveCommand(), membersTransferCommand()},
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return clientUsage(c, "unknown subcommand %q: want list, add, remove or transfer", c.Args().First())
-			}
-			cli.ShowSubcommandHelp(c)
-			return clientUsage(c, "want a subcommand: list, add, remove or transfer")
-		},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return clientUsage(c, "%v (see --help)", err)
-		},
-	}
+	})
 }
 
 func membersListCommand() *cli.Command {

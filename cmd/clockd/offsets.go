@@ -19,21 +19,11 @@ import (
 )
 
 func offsetsCommand() *cli.Command {
-	return &cli.Command{
+	return commandGroup(&cli.Command{
 		Name:        "offsets",
 		Usage:       "export the hosts' wall-clock offsets to the reference, for correcting trace files",
 		Subcommands: []*cli.Command{offsetsExportCommand()},
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return clientUsage(c, "unknown subcommand %q: want export", c.Args().First())
-			}
-			cli.ShowSubcommandHelp(c)
-			return clientUsage(c, "want a subcommand: export")
-		},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return clientUsage(c, "%v (see --help)", err)
-		},
-	}
+	})
 }
 
 // --output has no CLOCKD_* variable: a variable left set in a shell must

@@ -76,7 +76,7 @@ const runbookExitHelp = "Waiting, the exit status is 0 when every run succeeded,
 	"error) or did not finish in time. Progress goes to standard error every 10s."
 
 func runbookCommand() *cli.Command {
-	return &cli.Command{
+	return commandGroup(&cli.Command{
 		Name:  "runbook",
 		Usage: "submit, follow and cancel run-books: steps every host runs in the committed order",
 		Description: "A run-book is a list of steps, each run on some hosts once the steps it depends on\n" +
@@ -85,17 +85,7 @@ func runbookCommand() *cli.Command {
 			"to the leader, reads are of the node at --addr's state.",
 		Subcommands: []*cli.Command{runbookSubmitCommand(), runbookStatusCommand(), runbookWaitCommand(),
 			runbookListCommand(), runbookCancelCommand()},
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return clientUsage(c, "unknown subcommand %q: want submit, status, wait, list or cancel", c.Args().First())
-			}
-			cli.ShowSubcommandHelp(c)
-			return clientUsage(c, "want a subcommand: submit, status, wait, list or cancel")
-		},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return clientUsage(c, "%v (see --help)", err)
-		},
-	}
+	})
 }
 
 func runbookSubmitCommand() *cli.Command {
@@ -282,13 +272,11 @@ func runbookSubmit(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	var st *clockdv1.RunbookStatus
-	err = cc.call(c.Context, func(ctx context.Context) (err error) {
-		st, err = runbookClient(cc).Submit(ctx, runbookToProto(&b))
-		return err
+	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+		return rc.Submit(ctx, runbookToProto(&b))
 	})
 	if err != nil {
-		return runbookError(c, cc, err)
+		return err
 	}
 	if !wait {
 		return runbookPrint(c, st)
@@ -347,13 +335,11 @@ func runbookStatus(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	var st *clockdv1.RunbookStatus
-	err = cc.call(c.Context, func(ctx context.Context) (err error) {
-		st, err = runbookClient(cc).Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
-		return err
+	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+		return rc.Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
 	})
 	if err != nil {
-		return runbookError(c, cc, err)
+		return err
 	}
 	return runbookPrint(c, st)
 }
@@ -562,15 +548,28 @@ func runbookCancel(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
+	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+		return rc.Cancel(ctx, &clockdv1.CancelRunbookRequest{Id: id, Reason: reason})
+	})
+	if err != nil {
+		return err
+	}
+	return runbookPrint(c, st)
+}
+
+// runbookCall makes one call that answers a book's status, retried as
+// cc retries, its failure in runbookError's words.
+func runbookCall(c *cli.Context, cc *clientConn,
+	call func(context.Context, clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error)) (*clockdv1.RunbookStatus, error) {
 	var st *clockdv1.RunbookStatus
-	err = cc.call(c.Context, func(ctx context.Context) (err error) {
-		st, err = runbookClient(cc).Cancel(ctx, &clockdv1.CancelRunbookRequest{Id: id, Reason: reason})
+	err := cc.call(c.Context, func(ctx context.Context) (err error) {
+		st, err = call(ctx, runbookClient(cc))
 		return err
 	})
 	if err != nil {
-		return runbookError(c, cc, err)
+		return nil, runbookError(c, cc, err)
 	}
-	return runbookPrint(c, st)
+	return st, nil
 }
 
 // runbookError is clientError with the words of the run-book API, whose

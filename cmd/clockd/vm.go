@@ -59,7 +59,7 @@ func vmRequestIDFlag(def string) cli.Flag {
 }
 
 func vmCommand() *cli.Command {
-	return &cli.Command{
+	return commandGroup(&cli.Command{
 		Name:  "vm",
 		Usage: "freeze, resume, read and list the VM clocks that live migration keeps monotonic",
 		Description: "A VM's clock is frozen at a floor on the host it leaves and resumed, no lower,\n" +
@@ -68,17 +68,7 @@ func vmCommand() *cli.Command {
 			"list any host or admin certificate. deploy/libvirt has a libvirt hook that runs\n" +
 			"freeze and resume around live migration.",
 		Subcommands: []*cli.Command{vmFreezeCommand(), vmResumeCommand(), vmStatusCommand(), vmListCommand(), vmReleaseCommand()},
-		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return clientUsage(c, "unknown subcommand %q: want freeze, resume, status, list or release", c.Args().First())
-			}
-			cli.ShowSubcommandHelp(c)
-			return clientUsage(c, "want a subcommand: freeze, resume, status, list or release")
-		},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return clientUsage(c, "%v (see --help)", err)
-		},
-	}
+	})
 }
 
 func vmFreezeCommand() *cli.Command {
