@@ -8,7 +8,8 @@ PKGS    := ./...
 # The whole demo: builds clockd, starts three `clockd run` processes on
 # loopback (one with a wall clock an hour fast), prints the status and each
 # node's reading, takes timestamps, kills the leader with SIGKILL and shows
-# the failover with every reading still monotone, then stops cleanly.
+# the failover with every reading still monotone, runs a run-book across the
+# hosts, then stops cleanly.
 demo:
 	$(GO) build -o bin/clockd ./cmd/clockd
 	./bin/clockd demo
