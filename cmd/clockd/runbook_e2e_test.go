@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -169,6 +171,22 @@ func TestRunbookProcesses(t *testing.T) {
 		if r.State != clockdv1.RunState_RUN_STATE_FAILED || r.Attempts != 2 || r.Failures != 2 || r.Exit != -1 ||
 			!strings.Contains(r.OutputTail, "killed at its timeout of 1s") {
 			t.Fatalf("want the step killed at its timeout twice, then failed; got %v", r)
+		}
+		// Node 1 ran, in this test: s1, s3, s4 and the two killed attempts.
+		resp, err := http.Get("http://" + cl.Node(1).MetricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`clockd_runbook_steps_total{result="killed"} 2`,
+			`clockd_runbook_steps_total{result="succeeded"} 3`} {
+			if !strings.Contains(string(body), want+"\n") {
+				t.Errorf("node 1's /metrics lacks %q", want)
+			}
 		}
 	})
 }
