@@ -292,11 +292,15 @@ func (x *runbooks) recover(ctx context.Context, w runbook.Work) bool {
 			zap.String("runbook", w.Book), zap.String("step", w.Step.ID), zap.Uint64("token", w.Run.Token))
 		return x.execute(ctx, w)
 	}
-	x.d.log.Warn("run-book step was running when clockd stopped; it is not idempotent, so it ends unknown",
+	why := "it is not idempotent"
+	if w.Step.Idempotent {
+		why = "its run-book is cancelled"
+	}
+	x.d.log.Warn("run-book step was running when clockd stopped; it ends unknown, as "+why,
 		zap.String("runbook", w.Book), zap.String("step", w.Step.ID), zap.Uint64("token", w.Run.Token))
 	_, err := x.propose(ctx, runbook.Abandon{Book: w.Book, Step: w.Step.ID, Host: x.d.id, Token: w.Run.Token,
-		AtNs: x.now(), Reason: fmt.Sprintf("host %d restarted while the step ran (token %d), and it is not idempotent",
-			x.d.id, w.Run.Token)})
+		AtNs: x.now(), Reason: fmt.Sprintf("host %d restarted while the step ran (token %d), and %s",
+			x.d.id, w.Run.Token, why)})
 	if err == nil {
 		x.d.metrics.runbookSteps.WithLabelValues("abandoned").Inc()
 	}
