@@ -272,7 +272,7 @@ func runbookSubmit(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+	st, err := runbookCall(c.Context, c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
 		return rc.Submit(ctx, runbookToProto(&b))
 	})
 	if err != nil {
@@ -335,7 +335,7 @@ func runbookStatus(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+	st, err := runbookCall(c.Context, c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
 		return rc.Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
 	})
 	if err != nil {
@@ -399,10 +399,8 @@ func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration) 
 		case code != codes.DeadlineExceeded:
 			return nil, runbookError(c, cc, err)
 		}
-		var now *clockdv1.RunbookStatus
-		err = cc.call(ctx, func(ctx context.Context) (err error) {
-			now, err = runbookClient(cc).Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
-			return err
+		now, err := runbookCall(ctx, c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+			return rc.Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
 		})
 		if err == nil {
 			if p := runbookProgress(now); p != lastProgress {
@@ -548,7 +546,7 @@ func runbookCancel(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	st, err := runbookCall(c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
+	st, err := runbookCall(c.Context, c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
 		return rc.Cancel(ctx, &clockdv1.CancelRunbookRequest{Id: id, Reason: reason})
 	})
 	if err != nil {
@@ -559,10 +557,10 @@ func runbookCancel(c *cli.Context) error {
 
 // runbookCall makes one call that answers a book's status, retried as
 // cc retries, its failure in runbookError's words.
-func runbookCall(c *cli.Context, cc *clientConn,
+func runbookCall(ctx context.Context, c *cli.Context, cc *clientConn,
 	call func(context.Context, clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error)) (*clockdv1.RunbookStatus, error) {
 	var st *clockdv1.RunbookStatus
-	err := cc.call(c.Context, func(ctx context.Context) (err error) {
+	err := cc.call(ctx, func(ctx context.Context) (err error) {
 		st, err = call(ctx, runbookClient(cc))
 		return err
 	})
