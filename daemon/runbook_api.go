@@ -180,6 +180,9 @@ func bookFromProto(req *clockdv1.Book) (runbook.Book, error) {
 		if timeout == 0 {
 			timeout = runbook.DefaultTimeout
 		}
+		if n := len(ps.GetMinVersion()); n > runbook.MaxIDLen {
+			return bad("%s: %d bytes, at most %d", field("min_version"), n, runbook.MaxIDLen)
+		}
 		if r := ps.GetRetries(); r > runbook.MaxRetries {
 			return bad("%s: %d, at most %d", field("retries"), r, runbook.MaxRetries)
 		}
@@ -189,7 +192,8 @@ func bookFromProto(req *clockdv1.Book) (runbook.Book, error) {
 		}
 		slices.Sort(hosts)
 		b.Steps[i] = runbook.Step{ID: ps.GetId(), Hosts: slices.Compact(hosts), Argv: ps.GetArgv(),
-			DependsOn: ps.GetDependsOn(), Timeout: timeout, Retries: int(ps.GetRetries()), Idempotent: ps.GetIdempotent()}
+			DependsOn: ps.GetDependsOn(), Timeout: timeout, Retries: int(ps.GetRetries()), Idempotent: ps.GetIdempotent(),
+			MinVersion: ps.GetMinVersion()}
 	}
 	return b, nil
 }
@@ -204,7 +208,8 @@ func bookToProto(b *runbook.Book) *clockdv1.Book {
 	for i, st := range b.Steps {
 		ps := &clockdv1.BookStep{Id: st.ID, Hosts: make([]uint64, len(st.Hosts)),
 			Argv: make([]string, len(st.Argv)), DependsOn: slices.Clone(st.DependsOn),
-			TimeoutNanos: int64(st.Timeout), Retries: uint32(st.Retries), Idempotent: st.Idempotent}
+			TimeoutNanos: int64(st.Timeout), Retries: uint32(st.Retries), Idempotent: st.Idempotent,
+			MinVersion: validUTF8(st.MinVersion)}
 		for j, h := range st.Hosts {
 			ps.Hosts[j] = uint64(h)
 		}

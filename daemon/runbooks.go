@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/internal/buildinfo"
 	"github.com/clockd/clockd/ordering"
 	"github.com/clockd/clockd/ordering/runbook"
 	"github.com/clockd/clockd/vclock"
@@ -52,6 +53,10 @@ const runbookKillGrace = 5 * time.Second
 // any other is abandoned as unknown. So is a step under way when clockd
 // is stopped: it is killed, and treated as above after the restart.
 //
+// A version gate (a barrier with a minimum version) is reached only by a
+// clockd of that version or later: an older one leaves it pending, and
+// with it this host's later steps, until the host is upgraded.
+//
 // The step sees CLOCKD_RUNBOOK, CLOCKD_STEP, CLOCKD_NODE_ID,
 // CLOCKD_ATTEMPT and CLOCKD_FENCING_TOKEN in its environment; the token
 // grows with every start in the cluster, so a step can fence what it
@@ -73,10 +78,14 @@ type runbooks struct {
 		book, step string
 		claim      uint64
 	}
+	// version is this clockd's (buildinfo.Version), which version gates
+	// compare; heldAt names the gate it last logged being held at.
+	version string
+	heldAt  string
 }
 
 func newRunbooks(d *Daemon) *runbooks {
-	return &runbooks{d: d, wake: make(chan struct{}, 1), updated: make(chan struct{})}
+	return &runbooks{d: d, wake: make(chan struct{}, 1), updated: make(chan struct{}), version: buildinfo.Version()}
 }
 
 // watch returns a channel closed at the next change of the run-books.
@@ -248,6 +257,9 @@ func (x *runbooks) run(ctx context.Context) error {
 			acted = x.execute(ctx, w)
 		case w.Run.State == runbook.Running:
 			acted = x.recover(ctx, w)
+		case w.Run.State == runbook.Pending && w.Ready && !w.Cancelled && !x.gatePasses(w):
+			// A version gate this clockd is too old for: this host's steps
+			// wait for its upgrade.
 		case w.Run.State == runbook.Pending && w.Ready && !w.Cancelled:
 			if wait := time.Duration(w.Run.EndNs + int64(retryDelay(w.Run.Failures)) - x.now()); wait > 0 {
 				select {
@@ -270,6 +282,22 @@ func (x *runbooks) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// gatePasses reports whether this clockd may reach w's step: any step
+// but a version gate, and a gate its version satisfies. It logs a gate
+// it is held at, once.
+func (x *runbooks) gatePasses(w runbook.Work) bool {
+	if w.Step.MinVersion == "" || buildinfo.AtLeast(x.version, w.Step.MinVersion) {
+		return true
+	}
+	if at := w.Book + "\x00" + w.Step.ID; x.heldAt != at {
+		x.heldAt = at
+		x.d.log.Warn("run-book version gate: this host's steps wait until it runs a newer clockd",
+			zap.String("runbook", w.Book), zap.String("step", w.Step.ID),
+			zap.String("min-version", w.Step.MinVersion), zap.String("version", x.version))
+	}
+	return false
 }
 
 // retryDelay is how long after a failed attempt the next one starts:

@@ -203,7 +203,7 @@ func (b adminBackend) Status(ctx context.Context) (*clockdv1.StatusResponse, err
 		Role:   roleOf(st.Role), Reference: clockdv1.NewReading(in.Reading),
 		LocalOffsetNanos: in.WallOffsetNs, DriftPpb: in.DriftPPB,
 		CommitSlot: st.Commit, AppliedSlot: st.Applied,
-		LastTickAgeNanos: -1,
+		LastTickAgeNanos: -1, Version: d.runbooks.version,
 	}
 	if in.Anchored {
 		resp.LastTickAgeNanos = int64(in.AnchorAge)

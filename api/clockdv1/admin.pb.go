@@ -255,8 +255,11 @@ type StatusResponse struct {
 	LastTickSeq      uint64 `protobuf:"varint,12,opt,name=last_tick_seq,json=lastTickSeq,proto3" json:"last_tick_seq,omitempty"`
 	CommitSlot       uint64 `protobuf:"varint,13,opt,name=commit_slot,json=commitSlot,proto3" json:"commit_slot,omitempty"`
 	AppliedSlot      uint64 `protobuf:"varint,14,opt,name=applied_slot,json=appliedSlot,proto3" json:"applied_slot,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// This node's clockd version: a semantic version for a release build,
+	// "devel..." otherwise (run-book version gates compare it).
+	Version       string `protobuf:"bytes,15,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -385,6 +388,13 @@ func (x *StatusResponse) GetAppliedSlot() uint64 {
 		return x.AppliedSlot
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 type MembersRequest struct {
@@ -753,7 +763,7 @@ const file_clockd_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x18\n" +
 	"\alearner\x18\x03 \x01(\bR\alearner\"\x0f\n" +
-	"\rStatusRequest\"\x9c\x04\n" +
+	"\rStatusRequest\"\xb6\x04\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12)\n" +
@@ -771,7 +781,8 @@ const file_clockd_v1_admin_proto_rawDesc = "" +
 	"\rlast_tick_seq\x18\f \x01(\x04R\vlastTickSeq\x12\x1f\n" +
 	"\vcommit_slot\x18\r \x01(\x04R\n" +
 	"commitSlot\x12!\n" +
-	"\fapplied_slot\x18\x0e \x01(\x04R\vappliedSlot\"\x10\n" +
+	"\fapplied_slot\x18\x0e \x01(\x04R\vappliedSlot\x12\x18\n" +
+	"\aversion\x18\x0f \x01(\tR\aversion\"\x10\n" +
 	"\x0eMembersRequest\"\x8c\x01\n" +
 	"\x0fMembersResponse\x12+\n" +
 	"\amembers\x18\x01 \x03(\v2\x11.clockd.v1.MemberR\amembers\x12\x1f\n" +

@@ -235,7 +235,12 @@ type BookStep struct {
 	Retries uint32 `protobuf:"varint,6,opt,name=retries,proto3" json:"retries,omitempty"`
 	// The step may run again after its host restarted while running it.
 	// Otherwise such a run ends UNKNOWN. False for a barrier.
-	Idempotent    bool `protobuf:"varint,7,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	Idempotent bool `protobuf:"varint,7,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	// Makes a barrier a version gate: a host reaches it only while it runs
+	// clockd min_version or later (a semantic version, as v1.4.0; see
+	// AdminService.Status's version), so the steps after it wait until every
+	// host it names has been upgraded. Only on a barrier.
+	MinVersion    string `protobuf:"bytes,8,opt,name=min_version,json=minVersion,proto3" json:"min_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +322,13 @@ func (x *BookStep) GetIdempotent() bool {
 		return x.Idempotent
 	}
 	return false
+}
+
+func (x *BookStep) GetMinVersion() string {
+	if x != nil {
+		return x.MinVersion
+	}
+	return ""
 }
 
 // Run is one step on one host.
@@ -930,7 +942,7 @@ const file_clockd_v1_runbook_proto_rawDesc = "" +
 	"\x17clockd/v1/runbook.proto\x12\tclockd.v1\"A\n" +
 	"\x04Book\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
-	"\x05steps\x18\x02 \x03(\v2\x13.clockd.v1.BookStepR\x05steps\"\xc2\x01\n" +
+	"\x05steps\x18\x02 \x03(\v2\x13.clockd.v1.BookStepR\x05steps\"\xe3\x01\n" +
 	"\bBookStep\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\x04R\x05hosts\x12\x12\n" +
@@ -941,7 +953,9 @@ const file_clockd_v1_runbook_proto_rawDesc = "" +
 	"\aretries\x18\x06 \x01(\rR\aretries\x12\x1e\n" +
 	"\n" +
 	"idempotent\x18\a \x01(\bR\n" +
-	"idempotent\"\xd0\x02\n" +
+	"idempotent\x12\x1f\n" +
+	"\vmin_version\x18\b \x01(\tR\n" +
+	"minVersion\"\xd0\x02\n" +
 	"\x03Run\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\x04R\x04host\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.clockd.v1.RunStateR\x05state\x12\x1a\n" +

@@ -462,13 +462,13 @@ func TestStatusOutput(t *testing.T) {
 			Reference: &clockdv1.Reading{TimeUnixNano: 1_795_549_004_775_674_487, EarliestUnixNano: 1_795_549_004_725_430_901,
 				LatestUnixNano: 1_795_549_004_825_918_073, Status: clockdv1.Status_STATUS_SYNCHRONIZED, Bounded: true},
 			LocalOffsetNanos: -1_234_567, DriftPpb: 142_120, Falsetickers: []uint64{14},
-			LastTickAgeNanos: 439_832_294, LastTickSeq: 4411, CommitSlot: 9001, AppliedSlot: 9000,
+			LastTickAgeNanos: 439_832_294, LastTickSeq: 4411, CommitSlot: 9001, AppliedSlot: 9000, Version: "v1.4.0",
 		}},
 		{"initializing", &clockdv1.StatusResponse{
 			NodeId: 1, LeaderId: 1, Ballot: &clockdv1.Ballot{Round: 1, Node: 1}, Role: clockdv1.Role_ROLE_LEADER,
 			Members:          members[:1],
 			Reference:        &clockdv1.Reading{TimeUnixNano: 1_795_549_004_000_000_000, Status: clockdv1.Status_STATUS_INITIALIZING},
-			LocalOffsetNanos: 12_000, LastTickAgeNanos: -1,
+			LocalOffsetNanos: 12_000, LastTickAgeNanos: -1, Version: "devel+1a2b3c4d5e6f",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clockd/clockd/internal/buildinfo"
 	"github.com/clockd/clockd/internal/certs"
 )
 
@@ -14,6 +15,7 @@ func main() {
 	app := &cli.App{
 		Name:     "clockd",
 		Usage:    "cluster-wide monotonic clock and trace-ordering daemon",
+		Version:  buildinfo.Version(),
 		Commands: []*cli.Command{runCommand(), devCommand(), demoCommand(), certs.Command(), statusCommand(), nowCommand(), timestampCommand(), membersCommand(), vmCommand(), runbookCommand(), offsetsCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {

@@ -54,11 +54,16 @@ const runbookFormat = "The file format, in YAML (unknown keys are refused):\n\n"
 	"      idempotent: true         # may run again after its host restarts mid-step\n" +
 	"    - id: drained\n" +
 	"      hosts: all               # no argv: a barrier every host must reach\n" +
-	"      depends_on: [drain]      # earlier steps that must succeed on all their hosts\n\n" +
+	"      depends_on: [drain]      # earlier steps that must succeed on all their hosts\n" +
+	"    - id: upgraded\n" +
+	"      hosts: all\n" +
+	"      min_version: v1.4.0      # a version gate: a barrier reached on clockd v1.4.0 or later\n\n" +
 	"Ids are letters, digits and - _ . : (at most 128 bytes). argv runs without a\n" +
 	"shell, with CLOCKD_RUNBOOK, CLOCKD_STEP, CLOCKD_NODE_ID, CLOCKD_ATTEMPT and\n" +
 	"CLOCKD_FENCING_TOKEN in its environment. Each host runs its steps one at a\n" +
-	"time, in the order the books and their steps were committed."
+	"time, in the order the books and their steps were committed. A host held at a\n" +
+	"version gate (clockd status shows each node's version) waits, with its later\n" +
+	"steps, until it runs a clockd that new."
 
 // runbookJSONHelp describes the JSON that status, wait, submit and cancel
 // print.
@@ -316,7 +321,7 @@ func runbookToProto(b *runbook.Book) *clockdv1.Book {
 	out := &clockdv1.Book{Id: b.ID}
 	for _, s := range b.Steps {
 		ps := &clockdv1.BookStep{Id: s.ID, Argv: s.Argv, DependsOn: s.DependsOn, TimeoutNanos: int64(s.Timeout),
-			Retries: uint32(s.Retries), Idempotent: s.Idempotent}
+			Retries: uint32(s.Retries), Idempotent: s.Idempotent, MinVersion: s.MinVersion}
 		for _, h := range s.Hosts {
 			ps.Hosts = append(ps.Hosts, uint64(h))
 		}
@@ -604,10 +609,12 @@ type runbookStatusJSON struct {
 }
 
 type runbookStepJSON struct {
-	ID        string           `json:"id"`
-	Argv      []string         `json:"argv"`
-	DependsOn []string         `json:"depends_on"`
-	Runs      []runbookRunJSON `json:"runs"`
+	ID        string   `json:"id"`
+	Argv      []string `json:"argv"`
+	DependsOn []string `json:"depends_on"`
+	// MinVersion is set on a version gate only.
+	MinVersion string           `json:"min_version,omitempty"`
+	Runs       []runbookRunJSON `json:"runs"`
 }
 
 type runbookRunJSON struct {
@@ -655,7 +662,7 @@ func runbookStatusToJSON(st *clockdv1.RunbookStatus) runbookStatusJSON {
 	for i, ps := range st.GetBook().GetSteps() {
 		// Never null, so that an empty list prints as [].
 		s := runbookStepJSON{ID: ps.GetId(), Argv: append([]string{}, ps.GetArgv()...),
-			DependsOn: append([]string{}, ps.GetDependsOn()...), Runs: []runbookRunJSON{}}
+			DependsOn: append([]string{}, ps.GetDependsOn()...), MinVersion: ps.GetMinVersion(), Runs: []runbookRunJSON{}}
 		if i < len(st.GetSteps()) {
 			for _, r := range st.GetSteps()[i].GetRuns() {
 				s.Runs = append(s.Runs, runbookRunJSON{Host: r.GetHost(), State: runbookState(r.GetState()),
@@ -698,8 +705,12 @@ func runbookStatusPrint(w io.Writer, st *clockdv1.RunbookStatus) error {
 			if r.GetToken() != 0 {
 				token = strconv.FormatUint(r.GetToken(), 10)
 			}
+			detail := runbookDetail(r)
+			if steps := st.GetBook().GetSteps(); i < len(steps) && steps[i].GetMinVersion() != "" && detail == "" {
+				detail = "version gate: clockd " + runbookPrintable(steps[i].GetMinVersion(), 40) + " or later"
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", runbookStepID(st, i), r.GetHost(), runbookState(r.GetState()),
-				r.GetAttempts(), runbookExit(r), token, runbookDetail(r))
+				r.GetAttempts(), runbookExit(r), token, detail)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clockd/clockd/api/clockdv1"
@@ -189,6 +191,77 @@ func TestRunbookProcesses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRunbookVersionGate runs clockd built as release v1.4.0: every node
+// reports that version, a gate for v1.4.0 is passed on every host, and a
+// gate for v2.0.0 holds every host, with what comes after it, until the
+// book is cancelled.
+func TestRunbookVersionGate(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := proccluster.BuildVersion("../..", dir, "v1.4.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := proccluster.Start(proccluster.Config{Binary: bin, Dir: dir, Nodes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := cl.WaitSynchronized(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cl.Dial(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if st, err := c.Admin().Status(ctx, &clockdv1.StatusRequest{}); err != nil || st.Version != "v1.4.0" {
+		t.Fatalf("node 2's status: version %q, %v", st.GetVersion(), err)
+	}
+	rb := clockdv1.NewRunbookServiceClient(c.Conn())
+	book := func(id, version string) *clockdv1.Book {
+		return &clockdv1.Book{Id: id, Steps: []*clockdv1.BookStep{
+			{Id: "gate", MinVersion: version},
+			{Id: "after", Hosts: []uint64{1}, Argv: []string{"true"}, DependsOn: []string{"gate"}},
+		}}
+	}
+	if _, err := rb.Submit(ctx, book("current", "v1.4.0")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rb.Wait(ctx, &clockdv1.WaitRunbookRequest{Id: "current", TimeoutNanos: int64(time.Minute)})
+	if err != nil || st.State != clockdv1.RunbookState_RUNBOOK_STATE_SUCCEEDED {
+		t.Fatalf("a gate for the version running: %v, %v", st, err)
+	}
+
+	if _, err := rb.Submit(ctx, book("newer", "v2.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing will change: a bounded wait is the only way to see it.
+	if _, err := rb.Wait(ctx, &clockdv1.WaitRunbookRequest{Id: "newer", TimeoutNanos: int64(time.Second)}); grpcstatus.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("a gate for a newer version: wait answered %v, want DeadlineExceeded", err)
+	}
+	st, err = rb.Cancel(ctx, &clockdv1.CancelRunbookRequest{Id: "newer", Reason: "v2.0.0 is not out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, sr := range st.Steps {
+		for _, r := range sr.Runs {
+			if r.State != clockdv1.RunState_RUN_STATE_SKIPPED || r.Attempts != 0 {
+				t.Fatalf("step %s on host %d: %v; want it never started, then skipped", st.Book.Steps[i].Id, r.Host, r)
+			}
+		}
+	}
+	// The hosts were held by the gate alone: the next book runs.
+	if _, err := rb.Submit(ctx, book("after-cancel", "v1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	st, err = rb.Wait(ctx, &clockdv1.WaitRunbookRequest{Id: "after-cancel", TimeoutNanos: int64(time.Minute)})
+	if err != nil || st.State != clockdv1.RunbookState_RUNBOOK_STATE_SUCCEEDED {
+		t.Fatalf("after the cancel: %v, %v", st, err)
+	}
 }
 
 // waitPID waits for a step to write its process ID to path.

@@ -22,12 +22,13 @@ func statusCommand() *cli.Command {
 			"its uncertainty and status, how far the host's wall clock is from the reference\n" +
 			"(host wall clock minus reference; \"fast\": ahead of it), the estimated rate error\n" +
 			"of its monotonic clock in ppm, the members named falsetickers, the last tick it\n" +
-			"applied, and its commit and applied log slots.\n\n" +
+			"applied, its commit and applied log slots, and its clockd version.\n\n" +
 			"--json prints one object: node_id, role (LEADER, FOLLOWER, CANDIDATE), leader_id\n" +
 			"(0: none known), ballot {round, node}, members [{id, addr, learner}],\n" +
 			"config_slot, reference (a reading as clockd now --json prints it),\n" +
 			"local_offset_ns, drift_ppb, falsetickers [ids], last_tick_seq,\n" +
-			"last_tick_age_ns (null: no tick applied yet), commit_slot, applied_slot.",
+			"last_tick_age_ns (null: no tick applied yet), commit_slot, applied_slot, version\n" +
+			"(the node's clockd version).",
 		Action: statusAction,
 	}, true)
 }
@@ -69,6 +70,7 @@ type statusJSON struct {
 	LastTickAgeNs *int64              `json:"last_tick_age_ns"`
 	CommitSlot    uint64              `json:"commit_slot"`
 	AppliedSlot   uint64              `json:"applied_slot"`
+	Version       string              `json:"version"`
 }
 
 type statusBallotJSON struct {
@@ -91,6 +93,7 @@ func statusToJSON(st *clockdv1.StatusResponse) statusJSON {
 		LastTickSeq:   st.GetLastTickSeq(),
 		CommitSlot:    st.GetCommitSlot(),
 		AppliedSlot:   st.GetAppliedSlot(),
+		Version:       st.GetVersion(),
 	}
 	if age := st.GetLastTickAgeNanos(); age >= 0 {
 		out.LastTickAgeNs = &age
@@ -132,6 +135,7 @@ func statusPrint(w io.Writer, st *clockdv1.StatusResponse) {
 		{"Last tick", lastTick},
 		{"Commit slot", fmt.Sprint(st.GetCommitSlot())},
 		{"Applied slot", fmt.Sprint(st.GetAppliedSlot())},
+		{"Version", st.GetVersion()},
 	})
 }
 

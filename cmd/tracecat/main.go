@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clockd/clockd/internal/buildinfo"
 )
 
 func main() {
@@ -35,8 +37,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:  "tracecat",
-		Usage: "merge per-host traces into one trusted timeline",
+		Name:    "tracecat",
+		Usage:   "merge per-host traces into one trusted timeline",
+		Version: buildinfo.Version(),
 		Description: "merge reads trace files (JSON lines, journal export, RFC 5424 syslog, ftrace,\n" +
 			"OTLP JSON, Chrome trace JSON), corrects each host's clock with the offsets\n" +
 			"clockd recorded, and writes one timeline as text, JSON lines or a Chrome trace\n" +

@@ -59,9 +59,17 @@ type Cluster struct {
 }
 
 // Build compiles ./cmd/clockd of the module at root into dir.
-func Build(root, dir string) (string, error) {
+func Build(root, dir string) (string, error) { return build(root, dir) }
+
+// BuildVersion is Build with the binary's version set at link time, as a
+// release build sets it (package buildinfo).
+func BuildVersion(root, dir, version string) (string, error) {
+	return build(root, dir, "-ldflags", "-X github.com/clockd/clockd/internal/buildinfo.version="+version)
+}
+
+func build(root, dir string, flags ...string) (string, error) {
 	bin := filepath.Join(dir, "clockd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/clockd")
+	cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, flags...), "./cmd/clockd")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/clockd: %v\n%s", err, out)

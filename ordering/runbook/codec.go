@@ -99,6 +99,7 @@ func appendBook(b []byte, k *Book) []byte {
 		b = binary.AppendVarint(b, int64(s.Timeout))
 		b = binary.AppendVarint(b, int64(s.Retries))
 		b = wire.AppendBool(b, s.Idempotent)
+		b = wire.AppendString(b, s.MinVersion)
 	}
 	return b
 }
@@ -123,6 +124,7 @@ func decodeBook(d *wire.Decoder) Book {
 		s.Timeout = time.Duration(d.Varint())
 		s.Retries = int(d.Varint())
 		s.Idempotent = d.Bool()
+		s.MinVersion = d.String()
 	}
 	return k
 }

@@ -21,6 +21,7 @@ func sampleCommands() []any {
 	b.Steps[0].Timeout = runbook.MaxTimeout
 	b.Steps[2].Retries = runbook.MaxRetries
 	b.Steps[2].Hosts = hosts(1, 1<<35, math.MaxUint64)
+	b.Steps[1].MinVersion = "v1.4.0-rc.1"
 	return []any{
 		runbook.Submit{Book: b, AtNs: 1_700_000_000_000_000_000},
 		runbook.Submit{Book: oneStep("x", 7), AtNs: -1},

@@ -6,6 +6,9 @@
 // depends on, a timeout, a number of retries and whether it is
 // idempotent. A step without a command is a barrier: every host it names
 // must reach it, which is how an upgrade waits for all hosts at one point.
+// A barrier with a minimum version is a version gate: a host reaches it
+// only while it runs that clockd version or a later one, so what comes
+// after it waits until every host it names has been upgraded.
 //
 // # The commands
 //

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/internal/buildinfo"
 )
 
 // Limits on one run-book, checked by Validate. They keep a book, and the
@@ -52,6 +53,11 @@ type Step struct {
 	Timeout    time.Duration
 	Retries    int // further attempts after a failed one
 	Idempotent bool
+	// MinVersion makes a barrier a version gate: a host reaches it only
+	// while running clockd MinVersion or later (a semantic version, as
+	// v1.4.0), so the steps after it wait until every host it names has
+	// been upgraded.
+	MinVersion string
 }
 
 // Barrier reports whether the step runs nothing.
@@ -130,6 +136,9 @@ func (b *Book) Validate() error {
 		if s.Barrier() && (s.Retries != 0 || s.Idempotent) {
 			return bad("a barrier (no argv) takes no retries and no idempotent")
 		}
+		if s.MinVersion != "" && (!s.Barrier() || !buildinfo.Valid(s.MinVersion)) {
+			return bad("min_version %q: a version gate is a barrier (no argv) with a semantic version, as v1.4.0", s.MinVersion)
+		}
 	}
 	if runs > MaxRuns {
 		return fmt.Errorf("run-book %q: %d runs (hosts summed over steps), at most %d", b.ID, runs, MaxRuns)
@@ -172,6 +181,6 @@ func (b *Book) equal(o *Book) bool {
 	return b.ID == o.ID && slices.EqualFunc(b.Steps, o.Steps, func(x, y Step) bool {
 		return x.ID == y.ID && slices.Equal(x.Hosts, y.Hosts) && slices.Equal(x.Argv, y.Argv) &&
 			slices.Equal(x.DependsOn, y.DependsOn) && x.Timeout == y.Timeout &&
-			x.Retries == y.Retries && x.Idempotent == y.Idempotent
+			x.Retries == y.Retries && x.Idempotent == y.Idempotent && x.MinVersion == y.MinVersion
 	})
 }

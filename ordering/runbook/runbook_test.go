@@ -132,6 +132,10 @@ func TestValidateRefuses(t *testing.T) {
 			[]string{`step "ready": a barrier (no argv) takes no retries and no idempotent`}},
 		{"idempotent barrier", func(b *runbook.Book) { b.Steps[1].Idempotent = true },
 			[]string{`step "ready": a barrier (no argv)`}},
+		{"version gate with argv", func(b *runbook.Book) { b.Steps[0].MinVersion = "v1.4.0" },
+			[]string{`step "drain": min_version "v1.4.0": a version gate is a barrier (no argv)`}},
+		{"version gate without a semantic version", func(b *runbook.Book) { b.Steps[1].MinVersion = "1.4" },
+			[]string{`step "ready": min_version "1.4"`, "as v1.4.0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

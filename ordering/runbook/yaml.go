@@ -27,6 +27,9 @@ import (
 //	  - id: drained
 //	    hosts: all               # no argv: a barrier every host must reach
 //	    depends_on: [drain]      # earlier steps that must succeed on all their hosts
+//	  - id: upgraded
+//	    hosts: all
+//	    min_version: v1.4.0      # a version gate: a barrier reached on clockd v1.4.0 or later
 type fileBook struct {
 	ID    string     `yaml:"id"`
 	Steps []fileStep `yaml:"steps"`
@@ -40,6 +43,7 @@ type fileStep struct {
 	Timeout    yaml.Node `yaml:"timeout"`
 	Retries    int       `yaml:"retries"`
 	Idempotent bool      `yaml:"idempotent"`
+	MinVersion string    `yaml:"min_version"`
 }
 
 // Parse reads a run-book file; name labels its errors. A step whose
@@ -63,7 +67,7 @@ func Parse(r io.Reader, name string) (Book, error) {
 	b := Book{ID: f.ID, Steps: make([]Step, len(f.Steps))}
 	for i, fs := range f.Steps {
 		s := Step{ID: fs.ID.Value, Argv: fs.Argv, DependsOn: fs.DependsOn, Retries: fs.Retries,
-			Idempotent: fs.Idempotent, Timeout: DefaultTimeout}
+			Idempotent: fs.Idempotent, MinVersion: fs.MinVersion, Timeout: DefaultTimeout}
 		where := func(line int) string {
 			if line == 0 { // the key is missing: name the step's line
 				line = fs.ID.Line

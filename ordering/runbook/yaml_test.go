@@ -11,7 +11,8 @@ import (
 	"github.com/clockd/clockd/ordering/runbook"
 )
 
-// TestParseExample reads testdata/upgrade.yaml, which uses every key.
+// TestParseExample reads testdata/upgrade.yaml, which uses every key but
+// min_version (TestParseVersionGate).
 func TestParseExample(t *testing.T) {
 	f, err := os.Open("testdata/upgrade.yaml")
 	if err != nil {
@@ -154,5 +155,17 @@ func TestParseLeavesValidationToValidate(t *testing.T) {
 	b.ResolveAll(hosts(1))
 	if err := b.Validate(); err == nil || !strings.Contains(err.Error(), `step "s": timeout -5m0s outside`) {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestParseVersionGate(t *testing.T) {
+	in := "id: b\nsteps:\n  - id: upgraded\n    hosts: all\n    min_version: v1.4.0\n"
+	got, err := runbook.Parse(strings.NewReader(in), "gate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runbook.Book{ID: "b", Steps: []runbook.Step{{ID: "upgraded", MinVersion: "v1.4.0", Timeout: runbook.DefaultTimeout}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parsed %+v, want %+v", got, want)
 	}
 }
