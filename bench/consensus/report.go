@@ -275,7 +275,10 @@ func (r *Report) writeRows(w io.Writer) {
 				if runs {
 					gap = "\t"
 				}
-				fmt.Fprintf(tw, "clockd/raft\t%d\t%s\t%s\t%s\t\n", ra.Clients, fmtRatio(ra.Throughput), gap, fmtRatio(ra.P99))
+				// Empty cells to the last column keep the column blocks
+				// of the rows below aligned with those above.
+				fmt.Fprintf(tw, "clockd/raft\t%d\t%s\t%s\t%s\t\t\t\t\t\n", ra.Clients, fmtRatio(ra.Throughput), gap,
+					fmtRatio(ra.P99))
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestNewRow(t *testing.T) {
@@ -69,6 +70,26 @@ func TestTargets(t *testing.T) {
 	for _, want := range []string{"12.50x", "0.80x", "PASS", "hashicorp/raft", "kernel memory monitor: DAMON kdamond 0: paddr\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The table's columns line up from its header to its last row, across
+	// the ratio lines: every line is as wide as the header.
+	var table []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "engine" && len(table) == 0 || len(table) > 0) {
+			if len(f) == 0 || f[0] == "targets" {
+				break
+			}
+			table = append(table, line)
+		}
+	}
+	if len(table) != 1+len(full)+len(r.Ratios) {
+		t.Fatalf("table of %d lines, want %d:\n%s", len(table), 1+len(full)+len(r.Ratios), out.String())
+	}
+	for _, line := range table[1:] {
+		if utf8.RuneCountInString(line) != utf8.RuneCountInString(table[0]) {
+			t.Errorf("table columns do not line up:\n%s", strings.Join(table, "\n"))
+			break
 		}
 	}
 }
