@@ -97,8 +97,12 @@ func (d *Daemon) open() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, unlock) // closed last
 	d.metrics = newMetrics()
-	var err error
 	if err = d.openHost(); err != nil {
 		return err
 	}

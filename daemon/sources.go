@@ -73,7 +73,13 @@ func (d *Daemon) openSocketSource() (*socketSource, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("ingest_socket: %w", err)
 	}
-	os.Remove(path) // a stale socket from an earlier run
+	// A socket left by an earlier run is removed; one that answers
+	// belongs to a running process, whose socket is not taken over.
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("ingest_socket: %s is in use: another process listens on it", path)
+	}
+	os.Remove(path)
 	lis, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("ingest_socket: %w", err)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +46,7 @@ func TestClusterProcesses(t *testing.T) {
 	checkNTP(t, cl.Node(2))
 	checkMetrics(t, cl.Node(st.LeaderId))
 	checkSharedPage(t, ctx, cl, 2)
+	checkSecondInstance(t, ctx, cl, 2)
 
 	// Timestamps under load while the leader dies.
 	leader := st.LeaderId
@@ -217,6 +222,24 @@ func checkSharedPage(t *testing.T, ctx context.Context, cl *proccluster.Cluster,
 	if a.Status != vclock.StatusSynchronized || b.Time < a.Time || p.Time < b.Time {
 		t.Fatalf("page %+v, API %+v, page again %+v", a, b, p)
 	}
+}
+
+// checkSecondInstance starts a second clockd with node id's command line:
+// it must be refused for the data directory in use, and leave the running
+// node's shared page and ingest socket as they were.
+func checkSecondInstance(t *testing.T, ctx context.Context, cl *proccluster.Cluster, id uint64) {
+	t.Helper()
+	out, err := cl.Command(id).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(string(out), "data_dir is in use by another clockd") {
+		t.Fatalf("a second clockd on node %d's data directory: %v\n%s", id, err, out)
+	}
+	checkSharedPage(t, ctx, cl, id)
+	c, err := net.Dial("unix", filepath.Join(cl.Node(id).DataDir, "ingest.sock"))
+	if err != nil {
+		t.Fatalf("node %d's ingest socket after a second clockd was refused: %v", id, err)
+	}
+	c.Close()
 }
 
 // TestClusterMutualTLS runs the production set-up: every peer link and

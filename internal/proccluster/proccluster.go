@@ -137,6 +137,13 @@ func Start(cfg Config) (*Cluster, error) {
 // Node returns node id.
 func (c *Cluster) Node(id uint64) *Node { return c.Nodes[id-1] }
 
+// Command is node id's clockd command line, ready to run: a second
+// process with the same configuration, as an operator starting clockd by
+// hand next to the service would run.
+func (c *Cluster) Command(id uint64) *exec.Cmd {
+	return exec.Command(c.cfg.Binary, c.Node(id).args...)
+}
+
 // Start (re)starts node id, appending to its log.
 func (c *Cluster) Start(id uint64) error {
 	n := c.Node(id)
