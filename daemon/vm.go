@@ -85,8 +85,14 @@ func (v *vms) Freeze(ctx context.Context, vm string, vmTime *int64, owner consen
 		return ordering.VM{}, status.Errorf(codes.InvalidArgument,
 			"VM %q: vm_time_unix_nano is required when host %d, not the owner %d, serves the freeze", vm, v.d.id, owner)
 	}
-	return v.propose(ctx, ordering.EncodeVMFreeze(ordering.VMFreeze{VM: vm, Owner: owner, Generation: gen,
+	rec, err := v.propose(ctx, ordering.EncodeVMFreeze(ordering.VMFreeze{VM: vm, Owner: owner, Generation: gen,
 		TimeNs: floor, RequestID: rid}))
+	if err == nil && (rec.Owner != owner || rec.Generation != gen) {
+		return ordering.VM{}, status.Errorf(codes.FailedPrecondition,
+			"VM %q is owned by host %d at generation %d: request id %q answered another freeze, not host %d's at generation %d",
+			vm, rec.Owner, rec.Generation, rid, owner, gen)
+	}
+	return rec, err
 }
 
 func (v *vms) begin(vm string) bool {
@@ -117,8 +123,16 @@ func (v *vms) Resume(ctx context.Context, vm string, gen uint64, rid string, pol
 	if ref.Status == vclock.StatusInitializing {
 		return ordering.VM{}, status.Errorf(codes.Unavailable, "host %d has no reference time yet", v.d.id)
 	}
-	return v.propose(ctx, ordering.EncodeVMResume(ordering.VMResume{VM: vm, Host: v.d.id, Generation: gen,
+	rec, err := v.propose(ctx, ordering.EncodeVMResume(ordering.VMResume{VM: vm, Host: v.d.id, Generation: gen,
 		RefNs: ref.Time, Policy: pol, RequestID: rid}))
+	if err == nil && (rec.Owner != v.d.id || rec.Generation != gen) {
+		// The log answered a request of the same id from another host
+		// (request ids are per VM): that resume is not this one.
+		return ordering.VM{}, status.Errorf(codes.FailedPrecondition,
+			"VM %q is owned by host %d at generation %d: request id %q answered that host's resume, not host %d's",
+			vm, rec.Owner, rec.Generation, rid, v.d.id)
+	}
+	return rec, err
 }
 
 // Release ends vm's record.

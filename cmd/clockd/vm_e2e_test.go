@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clockd/clockd/api/clockdv1"
@@ -67,6 +69,15 @@ func TestVMMigrationProcesses(t *testing.T) {
 			rec, err := dst.Resume(ctx, res)
 			if err != nil {
 				t.Fatalf("resume on node 2: %v", err)
+			}
+			// The same request id from another host is not a retry of
+			// this resume: node 3 must not be told it owns the VM. A
+			// retry from node 2 gets node 2's answer again.
+			if _, err := mig(3).Resume(ctx, res); grpcstatus.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("node 3 resumed with node 2's request id: %v", err)
+			}
+			if again, err := dst.Resume(ctx, res); err != nil || again.Owner != 2 || again.Generation != 2 {
+				t.Fatalf("node 2 retried its resume: %v, %v", again, err)
 			}
 			if _, err := src.Freeze(ctx, &clockdv1.FreezeRequest{Vm: vm, Owner: 1, Generation: 1, RequestId: vm + "-stale",
 				VmTimeUnixNano: proto.Int64(frozen.FloorUnixNano + 1)}); err == nil {
