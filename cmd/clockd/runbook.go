@@ -286,7 +286,7 @@ func runbookSubmit(c *cli.Context) error {
 	if !wait {
 		return runbookPrint(c, st)
 	}
-	if st, err = runbookWait(c, cc, b.ID, waitFor); err != nil {
+	if st, err = runbookWait(c, cc, b.ID, waitFor, true); err != nil {
 		return err
 	}
 	return runbookFinished(c, st)
@@ -363,7 +363,8 @@ func runbookWaitAction(c *cli.Context) error {
 		return err
 	}
 	defer cc.Close()
-	st, err := runbookWait(c, cc, id, waitFor)
+	cc.timeout = clientDefaultTimeout // --timeout bounds the whole wait here, not each call
+	st, err := runbookWait(c, cc, id, waitFor, false)
 	if err != nil {
 		return err
 	}
@@ -371,14 +372,19 @@ func runbookWaitAction(c *cli.Context) error {
 }
 
 // runbookWait waits, up to wait, until book id has finished. It asks in
-// Wait calls of at most runbookWaitSlice; between them it reports on
-// standard error the runs ended so far, when they changed, and a node
-// that cannot be reached (a restart) is asked again.
-func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration) (*clockdv1.RunbookStatus, error) {
+// Wait calls of at most runbookWaitSlice, each given clientDefaultTimeout
+// more for the answer to arrive, so the wait ends at most that long after
+// wait. Between calls it reports on standard error the runs ended so
+// far, when they changed. A node that cannot be reached before it has
+// answered (answered: the caller has had an answer from it already)
+// fails the command at once, as every client command does; one that
+// stops answering after it did (a restart) is said so and asked again.
+func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration, answered bool) (*clockdv1.RunbookStatus, error) {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	deadline := time.Now().Add(wait)
 	lastProgress := ""
+	retrying := false
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -386,7 +392,7 @@ func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration) 
 				id, wait, id)
 		}
 		slice := min(left, runbookWaitSlice)
-		callCtx, cancel := context.WithTimeout(ctx, slice+cc.timeout)
+		callCtx, cancel := context.WithTimeout(ctx, slice+clientDefaultTimeout)
 		st, err := runbookClient(cc).Wait(callCtx, &clockdv1.WaitRunbookRequest{Id: id, TimeoutNanos: int64(slice)})
 		cancel()
 		code := grpcstatus.Code(err)
@@ -395,7 +401,14 @@ func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration) 
 			return st, nil
 		case ctx.Err() != nil:
 			return nil, clientFailed(c, "interrupted while waiting for run-book %q; it goes on (clockd runbook cancel %s stops it)", id, id)
+		case code == codes.Unavailable && !answered:
+			return nil, runbookError(c, cc, err)
 		case code == codes.Unavailable:
+			if !retrying {
+				fmt.Fprintf(c.App.ErrWriter, "%s: the node at %s does not answer; asking again every %v until %s\n",
+					clientCommandPath(c), cc.addr, runbookRetryDelay, deadline.Format(time.TimeOnly))
+				retrying = true
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(runbookRetryDelay):
@@ -404,6 +417,7 @@ func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration) 
 		case code != codes.DeadlineExceeded:
 			return nil, runbookError(c, cc, err)
 		}
+		answered, retrying = true, false
 		now, err := runbookCall(ctx, c, cc, func(ctx context.Context, rc clockdv1.RunbookServiceClient) (*clockdv1.RunbookStatus, error) {
 			return rc.Get(ctx, &clockdv1.GetRunbookRequest{Id: id})
 		})

@@ -282,6 +282,12 @@ func runbookcliBadInput(t *testing.T, bin, dir string) {
 	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 || !strings.Contains(errOut.String(), `<stdin>:4: step "s": timeout "5"`) {
 		t.Fatalf("submit -: %v, %q", err, errOut.String())
 	}
+	// A node out of reach fails wait at once, as it does every other
+	// command, and does not leave it retrying until --timeout.
+	r := cliRun(t, bin, "runbook", "wait", "--timeout", "30s", "--insecure", "--addr", addr, "a")
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot reach "+addr) {
+		t.Fatalf("wait on a closed port: exit %d, stderr %q; want exit 1 naming the address", r.code, r.stderr)
+	}
 }
 
 // TestRunbookCLIMutualTLS: over mutual TLS a host certificate may read
