@@ -51,4 +51,21 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			t.Errorf("%s: the flag did not override the file: %q", tc.name, r.stderr)
 		}
 	}
+	// Flags that do not parse and unknown commands are usage errors in
+	// every command: exit 2, the reason on stderr, no help dumped.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--tick-interval", "5x"}, `clockd run: invalid value "5x" for flag -tick-interval`},
+		{[]string{"dev", "--nodes", "abc"}, `clockd dev: invalid value "abc" for flag -nodes`},
+		{[]string{"certs", "init", "--bogus"}, "clockd certs init: flag provided but not defined: -bogus"},
+		{[]string{"--bogus"}, "clockd: flag provided but not defined: -bogus"},
+		{[]string{"nosuchcmd"}, `clockd: unknown command "nosuchcmd": want one of run, dev, demo`},
+	} {
+		r := cliRun(t, bin, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("clockd %v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.args, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
 }

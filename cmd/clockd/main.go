@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,8 +19,36 @@ func main() {
 		Version:  buildinfo.Version(),
 		Commands: []*cli.Command{runCommand(), devCommand(), demoCommand(), certs.Command(), statusCommand(), nowCommand(), timestampCommand(), membersCommand(), vmCommand(), runbookCommand(), offsetsCommand()},
 	}
+	usageErrors(app.Commands)
+	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return cli.Exit(fmt.Sprintf("clockd: %v (see --help)", err), 2)
+	}
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		names := make([]string, 0, len(app.Commands))
+		for _, cmd := range app.Commands {
+			if !cmd.Hidden {
+				names = append(names, cmd.Name)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "clockd: unknown command %q: want one of %s (see --help)\n", name, strings.Join(names, ", "))
+		os.Exit(2)
+	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "clockd:", err)
 		os.Exit(1)
+	}
+}
+
+// usageErrors makes flags that do not parse a usage failure, exit status
+// 2 with the reason and no help dump, in every command that does not say
+// otherwise, as the client commands do.
+func usageErrors(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+				return clientUsage(c, "%v (see --help)", err)
+			}
+		}
+		usageErrors(cmd.Subcommands)
 	}
 }
