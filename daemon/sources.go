@@ -179,10 +179,20 @@ func (d *Daemon) fileSources() ([]*fileSource, error) {
 
 func (f *fileSource) Name() string { return "tail " + f.path }
 
+// Serve follows the file, and after a failure (the file is missing, or
+// unreadable) tries again every second. A failure is logged when it
+// differs from the one before, so a file that does not exist yet is one
+// warning, not one a second.
 func (f *fileSource) Serve(ctx context.Context) error {
+	last := ""
 	for ctx.Err() == nil {
-		if err := f.follow(ctx); err != nil && ctx.Err() == nil {
-			f.d.log.Warn("tailing a trace file failed; retrying", zap.String("path", f.path), zap.Error(err))
+		err := f.follow(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && err.Error() != last:
+			f.d.log.Warn("tailing a trace file failed; retrying every second", zap.String("path", f.path), zap.Error(err))
+			last = err.Error()
+		case err == nil:
+			last = ""
 		}
 		select {
 		case <-ctx.Done():

@@ -94,9 +94,17 @@ func offsetsOpen(path string, stdout io.Writer) (w *bufio.Writer, commit func() 
 		w = bufio.NewWriter(stdout)
 		return w, w.Flush, func() { w.Flush() }, nil
 	}
+	// Checked first, so the error names what the caller gave, not the
+	// temporary file, and no export runs only to fail at the rename.
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, nil, nil, errors.New("is a directory: want a file")
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return nil, nil, nil, fmt.Errorf("directory %s does not exist", filepath.Dir(path))
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, fmt.Errorf("create a file in %s: %w", filepath.Dir(path), errors.Unwrap(err))
 	}
 	w = bufio.NewWriter(f)
 	commit = func() error {

@@ -300,7 +300,10 @@ func vmcliOffsets(t *testing.T, v *vmcliCluster, dir string) {
 			t.Fatalf("sample %d: node 1 exported %s, node 2 %s", i, got, lines[i])
 		}
 	}
-	vmcliWant(t, cliRun(t, v.bin, v.at(1, "offsets", "export", "-o", filepath.Join(dir, "none", "offsets.jsonl"))...), 1, "-o "+filepath.Join(dir, "none"))
+	none := filepath.Join(dir, "none")
+	vmcliWant(t, cliRun(t, v.bin, v.at(1, "offsets", "export", "-o", filepath.Join(none, "offsets.jsonl"))...), 1,
+		"-o "+filepath.Join(none, "offsets.jsonl")+": directory "+none+" does not exist")
+	vmcliWant(t, cliRun(t, v.bin, v.at(1, "offsets", "export", "-o", dir)...), 1, "-o "+dir+": is a directory: want a file")
 }
 
 func vmcliParseOffsets(t *testing.T, file string) []offsetlog.Sample {
