@@ -18,6 +18,7 @@ import (
 
 	"github.com/clockd/clockd/daemon"
 	"github.com/clockd/clockd/internal/sdnotify"
+	"github.com/clockd/clockd/internal/yamlerr"
 	"github.com/clockd/clockd/vclock"
 )
 
@@ -118,7 +119,7 @@ func loadConfig(c *cli.Context) (fileConfig, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, fmt.Errorf("config %s: %w", path, yamlerr.Clean(err))
 		}
 	}
 	if c.IsSet("log-format") {

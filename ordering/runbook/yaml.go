@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/clockd/clockd/consensus"
+	"github.com/clockd/clockd/internal/yamlerr"
 )
 
 // The file format, in YAML (unknown keys are refused):
@@ -62,7 +63,11 @@ func Parse(r io.Reader, name string) (Book, error) {
 		if errors.Is(err, io.EOF) {
 			return Book{}, fmt.Errorf("%s: empty run-book", name)
 		}
-		return Book{}, fmt.Errorf("%s: %w", name, err)
+		return Book{}, fmt.Errorf("%s: %w", name, yamlerr.Clean(err))
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return Book{}, fmt.Errorf("%s:%d: a second YAML document: a file holds one run-book", name, max(next.Line, 1))
 	}
 	b := Book{ID: f.ID, Steps: make([]Step, len(f.Steps))}
 	for i, fs := range f.Steps {
@@ -83,6 +88,9 @@ func Parse(r io.Reader, name string) (Book, error) {
 				return Book{}, fmt.Errorf("%s: timeout %q is not a duration like 90s or 5m", where(fs.Timeout.Line), fs.Timeout.Value)
 			}
 			s.Timeout = d
+		}
+		if fs.Argv != nil && len(fs.Argv) == 0 {
+			return Book{}, fmt.Errorf("%s: argv is empty: leave argv out for a barrier", where(fs.ID.Line))
 		}
 		s.Hosts, err = parseHosts(&fs.Hosts)
 		if err != nil {
@@ -113,7 +121,12 @@ func parseHosts(n *yaml.Node) ([]consensus.NodeID, error) {
 		hosts = append(hosts, consensus.NodeID(id))
 	}
 	slices.Sort(hosts)
-	return slices.Compact(hosts), nil
+	for i := 1; i < len(hosts); i++ {
+		if hosts[i] == hosts[i-1] {
+			return nil, fmt.Errorf("node %d is listed twice", hosts[i])
+		}
+	}
+	return hosts, nil
 }
 
 // ResolveAll gives every step without hosts the members given.

@@ -71,7 +71,7 @@ func TestResolveAllCopiesMembers(t *testing.T) {
 func TestParseHosts(t *testing.T) {
 	for in, want := range map[string][]consensus.NodeID{
 		`[1]`:                    hosts(1),
-		`[3, 1, 2, 1]`:           hosts(1, 2, 3),
+		`[3, 1, 2]`:              hosts(1, 2, 3),
 		`["4", 2]`:               hosts(2, 4),
 		"\n      - 5\n      - 1": hosts(1, 5),
 		`[18446744073709551615]`: hosts(1<<64 - 1),
@@ -125,6 +125,12 @@ func TestParseRefuses(t *testing.T) {
 			[]string{"bad.yaml: ", "line 5: cannot unmarshal"}},
 		{"steps not a list", "id: b\nsteps: drain\n", []string{"bad.yaml: ", "line 2: cannot unmarshal"}},
 		{"not YAML", "id: [b\n", []string{"bad.yaml: ", "line 1"}},
+		{"a host twice", head + "    hosts: [1, 2, 1]\n",
+			[]string{`bad.yaml:4: step "s": hosts: node 1 is listed twice`}},
+		{"an empty argv", head + "    hosts: [1]\n    argv: []\n",
+			[]string{`bad.yaml:3: step "s": argv is empty: leave argv out for a barrier`}},
+		{"two documents", head + "    hosts: [1]\n---\nid: c\n", []string{"bad.yaml:5: a second YAML document: a file holds one run-book"}},
+		{"no Go type names", head + "    hosts: [1]\n    retry: 2\n", []string{"bad.yaml: line 5: field retry not found"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
