@@ -62,6 +62,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{[]string{"certs", "init", "--bogus"}, "clockd certs init: flag provided but not defined: -bogus"},
 		{[]string{"--bogus"}, "clockd: flag provided but not defined: -bogus"},
 		{[]string{"nosuchcmd"}, `clockd: unknown command "nosuchcmd": want one of run, dev, demo`},
+		{[]string{"dev", "extra"}, `clockd dev: unexpected argument "extra"`},
+		{[]string{"demo", "extra"}, `clockd demo: unexpected argument "extra"`},
 	} {
 		r := cliRun(t, bin, tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {

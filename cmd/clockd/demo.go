@@ -36,6 +36,9 @@ func demoCommand() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
+	if c.Args().Present() {
+		return clientUsage(c, "unexpected argument %q (see --help)", c.Args().First())
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	step("starting 3 nodes on loopback; node 3's wall clock is one hour fast")

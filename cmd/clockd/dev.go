@@ -86,6 +86,9 @@ func parseSkews(in []string, nodes int) (map[uint64]time.Duration, error) {
 }
 
 func runDev(c *cli.Context) error {
+	if c.Args().Present() {
+		return clientUsage(c, "unexpected argument %q (see --help)", c.Args().First())
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(os.Stderr, "starting %d nodes...\n", c.Int("nodes"))

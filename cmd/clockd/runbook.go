@@ -268,6 +268,11 @@ func runbookSubmit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// CLOCKD_RUNBOOK_WAIT_TIMEOUT serves wait as well, so only the flag
+	// given without --wait is a mistake.
+	if c.IsSet("wait-timeout") && !wait && os.Getenv("CLOCKD_RUNBOOK_WAIT_TIMEOUT") == "" {
+		return clientUsage(c, "--wait-timeout without --wait: add --wait, or leave --wait-timeout out")
+	}
 	b, err := runbookRead(c, file)
 	if err != nil {
 		return err

@@ -256,6 +256,7 @@ func runbookcliBadInput(t *testing.T, bin, dir string) {
 		{[]string{"runbook", "submit", filepath.Join(dir, "none.yaml")}, "none.yaml: no such file or directory"},
 		{[]string{"runbook", "submit"}, "clockd runbook submit: want the run-book's FILE"},
 		{[]string{"runbook", "submit", "--wait-timeout", "0s", badDep}, "--wait-timeout 0s: want a positive duration"},
+		{[]string{"runbook", "submit", "--wait-timeout", "5m", badDep}, "--wait-timeout without --wait"},
 		{[]string{"runbook", "status"}, "want the run-book's ID"},
 		{[]string{"runbook", "status", "a", "b"}, `unexpected argument "b" after the ID "a"`},
 		{[]string{"runbook", "status", "a", "--bogus"}, "-bogus"},

@@ -122,8 +122,8 @@ func vmResumeCommand() *cli.Command {
 		Flags: []cli.Flag{
 			vmFlag(),
 			&cli.Uint64Flag{Name: "generation", Usage: "the generation `G` to resume at (default: the frozen one + 1, or 1 to register)"},
-			&cli.Int64Flag{Name: "max-slew-ppm", Usage: "the VM clock's rate bound `N` while it converges, 1 to 999999 ppm (default: the cluster's)"},
-			&cli.DurationFlag{Name: "max-lag", Usage: "the most the VM clock may lag the reference before one forward step; 0 never steps (default: the cluster's)"},
+			&cli.Int64Flag{Name: "max-slew-ppm", Usage: "the VM clock's rate bound `N` while it converges, 1 to 999999 ppm", DefaultText: "the cluster's"},
+			&cli.DurationFlag{Name: "max-lag", Usage: "the most the VM clock may lag the reference before one forward step; 0 never steps", DefaultText: "the cluster's"},
 			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for another host that runs the VM to freeze it (default: do not wait)"},
 			vmRequestIDFlag("resume/<vm>/<generation>"),
 		},
