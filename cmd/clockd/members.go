@@ -53,7 +53,11 @@ func membersAddCommand() *cli.Command {
 		Description: "The node must then be started with join pointing at a member. A voter joins as\n" +
 			"a learner and becomes a voter once it has caught up, so adding it never stalls\n" +
 			"the quorum; --learner keeps it a learner. --peer-addr is the node's peer address\n" +
-			"(its peer_advertise), not its API address.",
+			"(its peer_advertise), not its API address.\n\n" +
+			"A node started with join is also admitted without this command, as a voter, when\n" +
+			"its certificate is a node certificate of the cluster's CA for its ID; with\n" +
+			"--insecure (test clusters only), any node that reaches a peer port is. add is for\n" +
+			"a learner, or to admit the node before it starts.",
 		Flags: []cli.Flag{
 			membersIDFlag("the new node's `ID`, 1 or more, unique in the cluster"),
 			&cli.StringFlag{Name: "peer-addr", Usage: "`HOST:PORT` the members dial the new node's peer port at"},
