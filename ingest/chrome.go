@@ -22,8 +22,9 @@ import (
 //
 // Each event becomes one Event, except "t", which becomes two:
 //   - LocalNs is ts, in µs, converted exactly to ns. Its origin is the
-//     tracer's: Chrome uses its monotonic clock, others the Unix epoch.
-//     tracecat corrects it with the host's offset.
+//     tracer's: Chrome uses its monotonic clock, `go tool trace` the
+//     trace's start (ts 0), others the Unix epoch. tracecat corrects it
+//     with the host's offset. An M event without ts is Untimed.
 //   - Source is "<pid>/<tid>", so that a thread's events keep their order;
 //     without either it is Options.File. Host is Options.Host.
 //   - Attrs: pid, tid, process and thread (names from earlier "M" events),
@@ -275,10 +276,10 @@ func (p *chromeParser) convert(c *chromeEventJSON) ([]Event, error) {
 	if pid != "" || tid != "" {
 		e.Source = pid + "/" + tid
 	}
-	if len(c.Ts) > 0 || c.Ph != "M" {
-		if e.LocalNs, err = chromeMicros(c.Ts, "ts"); err != nil {
-			return nil, err
-		}
+	if len(c.Ts) == 0 && c.Ph == "M" {
+		e.Untimed = true
+	} else if e.LocalNs, err = chromeMicros(c.Ts, "ts"); err != nil {
+		return nil, err
 	}
 	e.Attrs = make([]Attr, 0, 8)
 	if pid != "" {

@@ -76,17 +76,17 @@ skipped: 0
 		name: "names from metadata apply to later events; args nesting and depth",
 		in: `[{"name":"process_name","ph":"M","pid":1,"args":{"name":"p"}},{"name":"thread_name","ph":"M","pid":1,"tid":2,"args":{"name":"t"}},` +
 			`{"ph":"i","ts":0,"pid":1,"tid":2,"args":{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{"j":1}}}}}}}}},"n":null,"s":"x\ny"}}]`,
-		want: `"1/"#1 host="h" ts=0 kind=log name="process_name"
+		want: `"1/"#1 host="h" ts=none kind=log name="process_name"
     pid="1"
     ph="M"
     args.name="p"
-"1/2"#1 host="h" ts=0 kind=log name="thread_name"
+"1/2"#1 host="h" ts=none kind=log name="thread_name"
     pid="1"
     tid="2"
     process="p"
     ph="M"
     args.name="t"
-"1/2"#2 host="h" ts=0 kind=instant name=""
+"1/2"#2 host="h" ts=1970-01-01T00:00:00.000000000Z kind=instant name=""
     pid="1"
     tid="2"
     process="p"

@@ -55,12 +55,20 @@ func ParseFormat(name string) (Format, error) {
 // a detected `journalctl -o json` (records with __REALTIME_TIMESTAMP) gets
 // journald's fields, as NewJournalExport maps them — and ftrace with
 // bootNs 0 (LocalNs since boot: see NewFtrace).
+//
+// One UTF-8 byte-order mark at the start of r, which Windows tools write
+// at the start of text files, is skipped whatever the format; the New*
+// parsers read their input as given.
 func Open(r io.Reader, opts Options, f Format) (Parser, error) {
 	if f == "" || f == FormatAuto {
 		br := bufio.NewReaderSize(r, DetectBytes)
 		head, err := br.Peek(DetectBytes)
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("read %s: %w", detectName(opts), err)
+		}
+		if bytes.HasPrefix(head, []byte(utf8BOM)) {
+			br.Discard(len(utf8BOM)) // cannot fail: Peek holds the bytes
+			head = head[len(utf8BOM):]
 		}
 		if f, err = Detect(head); err != nil {
 			return nil, fmt.Errorf("%s: %w", detectName(opts), err)
@@ -69,6 +77,8 @@ func Open(r io.Reader, opts Options, f Format) (Parser, error) {
 		if f == FormatJSONLines && bytes.Contains(head, []byte(`"__REALTIME_TIMESTAMP"`)) {
 			return NewJSONLines(r, opts, detectJournalJSON), nil
 		}
+	} else {
+		r = &bomSkipper{r: r}
 	}
 	switch f {
 	case FormatJSONLines:
@@ -85,6 +95,49 @@ func Open(r io.Reader, opts Options, f Format) (Parser, error) {
 		return NewChrome(r, opts), nil
 	}
 	return nil, fmt.Errorf("%s: %w %q", detectName(opts), ErrUnknownFormat, string(f))
+}
+
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte-order mark.
+const utf8BOM = "\xef\xbb\xbf"
+
+// bomSkipper reads r without one leading utf8BOM. It reads nothing
+// before its first Read, so that a parser built on a stream that has no
+// data yet does not block.
+type bomSkipper struct {
+	r io.Reader
+	// checked is set by the first Read, which reads the first bytes; head
+	// holds those that were not a BOM, and err the error that cut them
+	// short, both to be returned before reading on.
+	checked bool
+	head    []byte
+	err     error
+}
+
+func (b *bomSkipper) Read(p []byte) (int, error) {
+	if !b.checked {
+		b.checked = true
+		var first [len(utf8BOM)]byte
+		n, err := io.ReadFull(b.r, first[:])
+		if string(first[:n]) == utf8BOM {
+			n = 0
+		}
+		b.head = append(b.head, first[:n]...)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		b.err = err
+	}
+	if len(b.head) > 0 {
+		n := copy(p, b.head)
+		b.head = b.head[n:]
+		return n, nil
+	}
+	if b.err != nil {
+		err := b.err
+		b.err = nil
+		return 0, err
+	}
+	return b.r.Read(p)
 }
 
 // detectJournalJSON reads `journalctl -o json`, whose records have none of
@@ -117,7 +170,7 @@ func detectName(opts Options) string {
 // after an octet count) is syslog. A journal
 // export starts with NAME=value fields, and may hold binary values.
 func Detect(head []byte) (Format, error) {
-	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	head = bytes.TrimPrefix(head, []byte(utf8BOM))
 	if what := detectMagic(head); what != "" {
 		return "", fmt.Errorf("%w: %s", ErrUnknownFormat, what)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // TestDetectSamples runs Detect over every sample of the parsers' golden
@@ -198,6 +199,69 @@ func TestOpen(t *testing.T) {
 	_, err = Open(io.MultiReader(strings.NewReader("# tracer: nop\n"), errReader{boom}), Options{File: "t"}, FormatAuto)
 	if !errors.Is(err, boom) || err.Error() != "read t: disk on fire" {
 		t.Errorf("Open(failing reader) = %v", err)
+	}
+}
+
+// TestOpenSkipsBOM checks that a UTF-8 byte-order mark before an input
+// changes nothing, whether the format is detected or given and however
+// the input arrives; a second one is the input's.
+func TestOpenSkipsBOM(t *testing.T) {
+	for path, format := range map[string]Format{
+		"testdata/ftrace/trace-cmd-3.1.6.txt":    FormatFtrace,
+		"testdata/otlp/fileexporter.jsonl":       FormatOTLP,
+		"testdata/chrome/gotrace.json":           FormatChrome,
+		"testdata/jsonl/zap.jsonl":               FormatJSONLines,
+		"testdata/journald/namespace.export":     FormatJournal,
+		"testdata/syslog/logger.log":             FormatSyslog,
+		"testdata/detect/journal-minimal.export": FormatJournal,
+	} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := func(in []byte, f Format, oneByte bool) string {
+			var r io.Reader = bytes.NewReader(in)
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			var skipped []string
+			p, err := Open(r, Options{File: "f", OnError: func(le *LineError) { skipped = append(skipped, le.Error()) }}, f)
+			if err != nil {
+				return err.Error()
+			}
+			evs, err := ReadAll(p)
+			return fmt.Sprint(evs, err, skipped)
+		}
+		want := read(data, FormatAuto, false)
+		withBOM := append([]byte(utf8BOM), data...)
+		for _, f := range []Format{FormatAuto, format} {
+			for _, oneByte := range []bool{false, true} {
+				if got := read(withBOM, f, oneByte); got != want {
+					t.Errorf("%s with a BOM, format %s, one byte at a time %v: the events differ", path, f, oneByte)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     string
+	}{
+		{"only a BOM", utf8BOM, "[] <nil>"},
+		{"part of a BOM", "\xef\xbb", "[] f:1: malformed record: invalid JSON: unexpected 'ï' at byte 1 where a value belongs"},
+		{"shorter than a BOM", "{}", `[] f:1: malformed record: no time field "ts" or "time" or "timestamp" or "@timestamp"`},
+		{"a BOM and a record", utf8BOM + `{"ts":1}`, "[{f 1  1000000000 false 0 0 log  0 []}] <nil>"},
+		{"two BOMs", utf8BOM + utf8BOM + `{"ts":1}`, "[] f:1: malformed record: invalid JSON: unexpected 'ï' at byte 1 where a value belongs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Open(strings.NewReader(tc.in), Options{File: "f", Strict: true}, FormatJSONLines)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := ReadAll(p)
+			if got := fmt.Sprint(evs, " ", err); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -19,6 +19,11 @@
 //     ends the parse. Nothing is dropped without being counted.
 //   - Unknown formats, compressed and binary inputs get ErrUnknownFormat
 //     with a message saying what the input looks like.
+//   - Open skips one UTF-8 byte-order mark at the start of an input, as
+//     Windows tools write it, before detecting the format.
+//   - Only Event.Untimed means "no time": a LocalNs of 0 (a Chrome trace
+//     from `go tool trace`, which starts at ts 0, or 1970-01-01T00:00:00Z)
+//     is a time like any other.
 //
 // # Hazards
 //

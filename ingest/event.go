@@ -18,8 +18,15 @@ type Event struct {
 	// Host is the machine that produced the event.
 	Host string
 	// LocalNs is the event's time as its host's clock read it, ns since
-	// the Unix epoch; 0 when the input carries none.
+	// the Unix epoch. 0 is a time like any other (a Chrome trace's first
+	// ts, 1970-01-01T00:00:00Z): only Untimed says there is none.
 	LocalNs int64
+	// Untimed is true when the input carries no time for the event (a
+	// syslog NILVALUE timestamp, a Chrome metadata event without ts, JSON
+	// lines read without a time mapping); LocalNs is then 0. The event
+	// log does not carry it: the events it holds are timed by
+	// RefEarliest and RefLatest.
+	Untimed bool
 	// RefEarliest and RefLatest bound the event's time on the cluster's
 	// reference clock, once stamped (0 before).
 	RefEarliest, RefLatest int64

@@ -59,8 +59,8 @@ import (
 //     Such an event is returned once the next line shows it is complete.
 //   - "CPU:N [LOST M EVENTS]" becomes a KindLog event named "lost events"
 //     on cpuN, attrs cpu and lost (absent when the count is unknown), at
-//     that CPU's last timestamp (else the trace's last, else 0): ftrace
-//     overwrote or dropped them.
+//     that CPU's last timestamp (else the trace's last; Untimed before
+//     any): ftrace overwrote or dropped them.
 //
 // Not supported: the function_graph tracer's own layout in the trace file
 // ("CPU) DURATION | FUNCTION", no task or timestamp column — read it with
@@ -234,6 +234,8 @@ func (p *ftraceParser) lost(s string) (Event, bool, error) {
 		e.LocalNs = p.bootNs + ns
 	} else if p.anyNs {
 		e.LocalNs = p.bootNs + p.lastAnyNs
+	} else {
+		e.Untimed = true
 	}
 	if count != "" {
 		if _, err := strconv.ParseUint(count, 10, 64); err != nil {

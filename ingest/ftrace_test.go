@@ -226,7 +226,7 @@ CPU:2 [LOST 7 EVENTS]
 CPU:0 [LOST 1 EVENTS]
 k-3 [002] 4.0: kernel_stack: <stack trace >
 => c (ffffffff81000000)`,
-		want: `"cpu2"#1 host="h" ts=0 kind=log name="lost events"
+		want: `"cpu2"#1 host="h" ts=none kind=log name="lost events"
     cpu="2"
 "cpu2"#2 host="h" ts=2024-11-24T00:00:03.000000000Z kind=log name="kernel_stack: <stack trace>"
     pid="3"

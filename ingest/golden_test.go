@@ -15,10 +15,15 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata golden files with the current output")
 
 // renderEvent renders e as stable text: one header line, then one indented
-// line per Attr. Zero Ref and Dur fields are left out.
+// line per Attr. Zero Ref and Dur fields are left out. The time of an
+// Untimed event is "none"; a LocalNs of 0 is a time, spelt out.
 func renderEvent(e Event) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q#%d host=%q ts=%s kind=%s", e.Source, e.SourceSeq, e.Host, renderNs(e.LocalNs), e.Kind)
+	ts := "none"
+	if !e.Untimed {
+		ts = time.Unix(0, e.LocalNs).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+	}
+	fmt.Fprintf(&b, "%q#%d host=%q ts=%s kind=%s", e.Source, e.SourceSeq, e.Host, ts, e.Kind)
 	if e.DurNs != 0 {
 		fmt.Fprintf(&b, " dur=%dns", e.DurNs)
 	}

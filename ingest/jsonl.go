@@ -15,8 +15,8 @@ import (
 // in order ("ts|time"); the first path present with a non-null value wins
 // and is consumed. An empty path maps nothing: the Event field takes its
 // default (Host: Options.Host, Source: Options.File, Kind: KindLog, Name:
-// "", LocalNs: 0). A mapped value of any JSON type is taken as text; a
-// non-empty Kind is used verbatim.
+// "", and for Time none: Untimed). A mapped value of any JSON type is
+// taken as text; a non-empty Kind is used verbatim.
 //
 // Every other field becomes an Attr, in input order, including the
 // alternatives not chosen and null values of mapped paths.
@@ -62,7 +62,7 @@ func DefaultJSONMapping() JSONMapping {
 // NewJSONLines reads one JSON object per line. Blank lines are skipped.
 // A line that is not a JSON object, or whose mapped time is missing or
 // unreadable, is malformed; so is a line longer than Options.MaxLineBytes.
-// With m.Time == "" no time is read and LocalNs is 0. An unknown
+// With m.Time == "" no time is read: every event is Untimed. An unknown
 // m.TimeFormat makes Next fail at once.
 //
 // The scanner decodes strings as encoding/json does (invalid UTF-8 and
@@ -184,7 +184,9 @@ func (p *jsonLines) parse(line []byte) (e Event, ok bool, err error) {
 	for r := range picked {
 		picked[r] = sc.find(p.roles[r])
 	}
-	if p.roles[jsonRoleTime] != nil {
+	if p.roles[jsonRoleTime] == nil {
+		e.Untimed = true
+	} else {
 		if picked[jsonRoleTime] < 0 {
 			return Event{}, false, fmt.Errorf("no time field %s", jsonQuotePaths(p.roles[jsonRoleTime]))
 		}

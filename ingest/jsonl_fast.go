@@ -288,6 +288,7 @@ func (p *jsonLines) fastEvent(line []byte, cp string, m *fastLine, e *Event) {
 	// Field by field: assigning a whole Event would build it aside and
 	// copy it.
 	e.Source, e.SourceSeq, e.Host, e.LocalNs, e.Kind = source, p.seqs.next(source), host, m.localNs, kind
+	e.Untimed = p.roles[jsonRoleTime] == nil
 	e.RefEarliest, e.RefLatest, e.Name, e.DurNs, e.Attrs = 0, 0, "", 0, nil
 }
 

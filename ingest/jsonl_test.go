@@ -76,7 +76,7 @@ skipped: 0
 	}, {
 		name: "no mapping keeps every field and reads no time",
 		in:   `{"ts":"x","a":{"b":[1, 2 ,{"c" : null}],"e":{}}}`,
-		want: `"f"#1 host="fb" ts=0 kind=log name=""
+		want: `"f"#1 host="fb" ts=none kind=log name=""
     ts="x"
     a.b="[1,2,{\"c\":null}]"
     a.e="{}"
@@ -142,7 +142,7 @@ error: f:2: malformed record: not a JSON object but a string
 error: f:3: malformed record: not a JSON object but a number
 error: f:4: malformed record: not a JSON object but a boolean
 error: f:5: malformed record: not a JSON object but null
-"f"#1 host="fb" ts=0 kind=log name=""
+"f"#1 host="fb" ts=none kind=log name=""
 skipped: 5
 `,
 	}, {
@@ -168,7 +168,7 @@ skipped: 11
 		in:   `{"a":"0123456789"}` + "\n" + `{"a":"01234"}` + "\n" + `{"a":"0123456789"}`,
 		max:  14,
 		want: `error: f:1: malformed record: line longer than 14 bytes
-"f"#1 host="fb" ts=0 kind=log name=""
+"f"#1 host="fb" ts=none kind=log name=""
     a="01234"
 error: f:3: malformed record: line longer than 14 bytes
 skipped: 2
@@ -177,19 +177,27 @@ skipped: 2
 		name: "a line of exactly the limit is fine",
 		in:   `{"a":"0123"}` + "\r\n",
 		max:  13,
-		want: `"f"#1 host="fb" ts=0 kind=log name=""
+		want: `"f"#1 host="fb" ts=none kind=log name=""
     a="0123"
+skipped: 0
+`,
+	}, {
+		name: "the Unix epoch is a time, not its absence",
+		in:   `{"ts":0,"msg":"a"}` + "\n" + `{"time":"1970-01-01T00:00:00Z","msg":"b"}`,
+		m:    DefaultJSONMapping(),
+		want: `"f"#1 host="fb" ts=1970-01-01T00:00:00.000000000Z kind=log name="a"
+"f"#2 host="fb" ts=1970-01-01T00:00:00.000000000Z kind=log name="b"
 skipped: 0
 `,
 	}, {
 		name: "sequence numbers per source",
 		in:   `{"s":"a"}` + "\n" + `{"s":"b"}` + "\n" + `{}` + "\n" + `{"s":"a"}` + "\n" + `{"s":null}`,
 		m:    JSONMapping{Source: "s"},
-		want: `"a"#1 host="fb" ts=0 kind=log name=""
-"b"#1 host="fb" ts=0 kind=log name=""
-"f"#1 host="fb" ts=0 kind=log name=""
-"a"#2 host="fb" ts=0 kind=log name=""
-"f"#2 host="fb" ts=0 kind=log name=""
+		want: `"a"#1 host="fb" ts=none kind=log name=""
+"b"#1 host="fb" ts=none kind=log name=""
+"f"#1 host="fb" ts=none kind=log name=""
+"a"#2 host="fb" ts=none kind=log name=""
+"f"#2 host="fb" ts=none kind=log name=""
     s="null"
 skipped: 0
 `,

@@ -53,6 +53,8 @@ import (
 // Keys are matched as the spec spells them (lowerCamelCase); unknown ones
 // are ignored.
 //
+// A time of 0 is OTLP's "unknown": such an event is Untimed.
+//
 // Malformed spans (bad ids or times) are reported at the line of the
 // offending value and skipped. Invalid JSON ends the parse with a
 // *LineError in every mode; input that ends inside a value is a malformed
@@ -563,12 +565,16 @@ func otlpSpanEvent(e *Event, raw []byte) error {
 	if e.LocalNs, err = otlpTime(t, "timeUnixNano"); err != nil {
 		return err
 	}
+	e.Untimed = e.LocalNs == 0
 	e.Attrs, err = otlpFlatten(e.Attrs, "", attrs, []string{"attributes"})
 	return err
 }
 
+// newEvent is an event of the current resource at ns, Untimed when ns
+// is 0: OTLP's times are fixed64 fields, whose zero protobuf cannot tell
+// from unset, and the spec reads 0 as unknown.
 func (p *otlpParser) newEvent(kind string, ns int64, name string) Event {
-	return Event{Source: p.res.source, Host: p.res.host, LocalNs: ns, Kind: kind, Name: name}
+	return Event{Source: p.res.source, Host: p.res.host, LocalNs: ns, Untimed: ns == 0, Kind: kind, Name: name}
 }
 
 var (

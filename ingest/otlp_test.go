@@ -111,6 +111,19 @@ skipped: 0
 skipped: 0
 `,
 	}, {
+		name: "a time of 0 is OTLP's unknown: the span and its event are untimed",
+		in: `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708",` +
+			`"startTimeUnixNano":"0","endTimeUnixNano":"0","events":[{"timeUnixNano":0,"name":"e"}]}]}]}]}`,
+		want: `"f"#1 host="h" ts=none kind=span name=""
+    trace_id="0102030405060708090a0b0c0d0e0f10"
+    span_id="0102030405060708"
+    flow_id="0102030405060708090a0b0c0d0e0f10:0102030405060708"
+"f"#2 host="h" ts=none kind=instant name="e"
+    trace_id="0102030405060708090a0b0c0d0e0f10"
+    span_id="0102030405060708"
+skipped: 0
+`,
+	}, {
 		name: "empty input",
 		in:   " \n",
 		want: "skipped: 0\n",

@@ -20,11 +20,11 @@ import (
 //
 // Each message becomes a KindLog Event: Source is APP-NAME (Options.File
 // when "-"), Host is HOSTNAME (Options.Host when "-"), LocalNs is
-// TIMESTAMP (0 when "-"), and Name is MSG without its UTF-8 BOM. Attrs
-// are, in order: "facility" (a name: kern, user, ..., local7), "severity"
-// (0-7), "level" (emerg, alert, crit, err, warning, notice, info, debug),
-// "procid" and "msgid" unless "-", then one "sd.<SD-ID>.<PARAM-NAME>" per
-// SD-PARAM with its value unescaped.
+// TIMESTAMP (the event is Untimed when "-"), and Name is MSG without its
+// UTF-8 BOM. Attrs are, in order: "facility" (a name: kern, user, ...,
+// local7), "severity" (0-7), "level" (emerg, alert, crit, err, warning,
+// notice, info, debug), "procid" and "msgid" unless "-", then one
+// "sd.<SD-ID>.<PARAM-NAME>" per SD-PARAM with its value unescaped.
 //
 // Validation follows the RFC's grammar: PRIVAL 0-191, VERSION 1, header
 // fields of printable US-ASCII within their length limits, a TIMESTAMP with
@@ -168,10 +168,10 @@ func (p *syslogParser) parse(b []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if string(ts) != "-" {
-		if e.LocalNs, err = parseRFC3339(ts, true); err != nil {
-			return Event{}, err
-		}
+	if string(ts) == "-" {
+		e.Untimed = true
+	} else if e.LocalNs, err = parseRFC3339(ts, true); err != nil {
+		return Event{}, err
 	}
 	var hdr [4][]byte // HOSTNAME, APP-NAME, PROCID, MSGID
 	for i, f := range [4]struct {
@@ -434,7 +434,7 @@ func (c *syslogCursor) msg() ([]byte, error) {
 		return nil, fmt.Errorf("after STRUCTURED-DATA: want ' ' or the end of the line, got %q", b[c.pos])
 	}
 	m := b[c.pos+1:]
-	if bytes.HasPrefix(m, utf8BOM) {
+	if bytes.HasPrefix(m, []byte(utf8BOM)) {
 		m = m[len(utf8BOM):]
 		if !utf8.Valid(m) {
 			return nil, errors.New("MSG after the BOM is not valid UTF-8")
@@ -446,8 +446,6 @@ func (c *syslogCursor) msg() ([]byte, error) {
 	}
 	return m, nil
 }
-
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // facilityNames are the RFC 5424 facilities by code, with the names of
 // syslog.h (12-15 after the BSDs').

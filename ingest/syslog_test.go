@@ -61,7 +61,7 @@ skipped: 0
 	}, {
 		name: "nil values fall back to the options",
 		in:   `<0>1 - - - - - -`,
-		want: `"f"#1 host="fb" ts=0 kind=log name=""
+		want: `"f"#1 host="fb" ts=none kind=log name=""
     facility="kern"
     severity="0"
     level="emerg"
@@ -70,15 +70,15 @@ skipped: 0
 	}, {
 		name: "octet counting over a stream without newlines",
 		in:   octetFrame(`<13>1 - h a - - -`) + octetFrame(`<14>1 - h a - - - `) + "\n" + `<15>1 - h b - - - line`,
-		want: `"a"#1 host="h" ts=0 kind=log name=""
+		want: `"a"#1 host="h" ts=none kind=log name=""
     facility="user"
     severity="5"
     level="notice"
-"a"#2 host="h" ts=0 kind=log name=""
+"a"#2 host="h" ts=none kind=log name=""
     facility="user"
     severity="6"
     level="info"
-"b"#1 host="h" ts=0 kind=log name="line"
+"b"#1 host="h" ts=none kind=log name="line"
     facility="user"
     severity="7"
     level="debug"
@@ -87,11 +87,11 @@ skipped: 0
 	}, {
 		name: "an octet-counted MSG may span lines",
 		in:   octetFrame("<13>1 - h a - - - one\ntwo") + "\n<13>1 - h a - - - x\n1 x\n",
-		want: `"a"#1 host="h" ts=0 kind=log name="one\ntwo"
+		want: `"a"#1 host="h" ts=none kind=log name="one\ntwo"
     facility="user"
     severity="5"
     level="notice"
-"a"#2 host="h" ts=0 kind=log name="x"
+"a"#2 host="h" ts=none kind=log name="x"
     facility="user"
     severity="5"
     level="notice"
@@ -103,7 +103,7 @@ skipped: 1
 		in:   octetFrame("<13>1 - h a - - - 0123456789") + "\n<13>1 - h a - - - ok\n99 <13>1 - h a - - - short\n",
 		max:  25,
 		want: `error: f:1: malformed record: octet-counted frame of 28 bytes exceeds the 25-byte limit
-"a"#1 host="h" ts=0 kind=log name="ok"
+"a"#1 host="h" ts=none kind=log name="ok"
     facility="user"
     severity="5"
     level="notice"
@@ -113,7 +113,7 @@ skipped: 2
 	}, {
 		name: "a frame within the limit cut short",
 		in:   "<13>1 - h a - - - ok\n99 <13>1 - h a - - - short\n",
-		want: `"a"#1 host="h" ts=0 kind=log name="ok"
+		want: `"a"#1 host="h" ts=none kind=log name="ok"
     facility="user"
     severity="5"
     level="notice"
@@ -125,7 +125,7 @@ skipped: 1
 		in:   "<13>1 - h a - - - 0123456789\n<13>1 - h a - - - ok\n",
 		max:  22,
 		want: `error: f:1: malformed record: line longer than 22 bytes
-"a"#1 host="h" ts=0 kind=log name="ok"
+"a"#1 host="h" ts=none kind=log name="ok"
     facility="user"
     severity="5"
     level="notice"
@@ -134,7 +134,7 @@ skipped: 1
 	}, {
 		name: "structured data escapes",
 		in:   `<13>1 - h a - - [x@1 q="\"" b="\\" r="\]" o="\n\x" t="a\"\] b"] m`,
-		want: `"a"#1 host="h" ts=0 kind=log name="m"
+		want: `"a"#1 host="h" ts=none kind=log name="m"
     facility="user"
     severity="5"
     level="notice"
@@ -148,19 +148,19 @@ skipped: 0
 	}, {
 		name: "sequence numbers per APP-NAME",
 		in:   "<13>1 - h a - - -\n<13>1 - h b - - -\n<13>1 - h - - - -\n<13>1 - h a - - -\n",
-		want: `"a"#1 host="h" ts=0 kind=log name=""
+		want: `"a"#1 host="h" ts=none kind=log name=""
     facility="user"
     severity="5"
     level="notice"
-"b"#1 host="h" ts=0 kind=log name=""
+"b"#1 host="h" ts=none kind=log name=""
     facility="user"
     severity="5"
     level="notice"
-"f"#1 host="h" ts=0 kind=log name=""
+"f"#1 host="h" ts=none kind=log name=""
     facility="user"
     severity="5"
     level="notice"
-"a"#2 host="h" ts=0 kind=log name=""
+"a"#2 host="h" ts=none kind=log name=""
     facility="user"
     severity="5"
     level="notice"
@@ -428,7 +428,9 @@ func syslogRoundTrip(data []byte) ([]byte, Event) {
 	pri := num() % 192
 	e.Attrs = []Attr{{"facility", syslogFacilityNames[pri>>3]}, {"severity", strconv.Itoa(pri & 7)}, {"level", syslogSeverityNames[pri&7]}}
 	ts := "-"
+	e.Untimed = true
 	if num()%4 != 0 {
+		e.Untimed = false
 		rng := rand.New(rand.NewPCG(uint64(num())<<8|uint64(num()), uint64(num())))
 		ts = randomRFC3339(rng, 6)
 		tm, _ := time.Parse(time.RFC3339Nano, ts)
@@ -479,7 +481,7 @@ func syslogRoundTrip(data []byte) ([]byte, Event) {
 		if !octet {
 			raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte{'\n'}, []byte{' '}), []byte{'\r'}, []byte{' '})
 		}
-		if bytes.HasPrefix(raw, utf8BOM) {
+		if bytes.HasPrefix(raw, []byte(utf8BOM)) {
 			raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
 			e.Name = string(raw[len(utf8BOM):])
 		} else {

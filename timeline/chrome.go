@@ -33,8 +33,8 @@ import (
 // Inconsistent events that would break the format (an end without a
 // begin, a span of negative duration, a flow without id, an unknown
 // kind, a counter without a number) are written as instants. Every event
-// carries its attrs in args, plus seq, local (LocalNs), and gsn, late_ns
-// and issue when set.
+// carries its attrs in args, plus seq, local (LocalNs, unless the event
+// is Untimed), and gsn, late_ns and issue when set.
 //
 // ts and dur are µs with three decimals, counted from a base: the first
 // event's TimeNs rounded down to a whole second. At exact Unix-epoch µs
@@ -224,7 +224,7 @@ func (c *ChromeWriter) event(e *chromeEvent) {
 func (c *ChromeWriter) appendArgs(b []byte, ev *Event) []byte {
 	b = append(b, `"seq":`...)
 	b = strconv.AppendUint(b, ev.SourceSeq, 10)
-	if ev.LocalNs != 0 {
+	if !ev.Untimed {
 		b = append(b, `,"local":"`...)
 		b = c.localTF.append(b, ev.LocalNs)
 		b = append(b, '"')

@@ -6,14 +6,17 @@
 //
 // # Model
 //
-// An ingest.Event carries its host's local time (LocalNs). A host's wall
+// An ingest.Event carries its host's local time (LocalNs), unless it is
+// Untimed; a LocalNs of 0 is a time like any other. A host's wall
 // clock is off the reference by an offset that drifts: clockd measures it
 // and keeps the history as Samples (reference time, offset, error).
 // Offsets.Correct turns a local time into reference time by interpolating
 // the offset linearly between the two samples around it, by local time
 // (local = ref + offset), and holding the first or last sample's offset
 // outside them. A manual offset (ParseManualOffset, "hv2=+1.5ms") is a
-// constant history for its host and replaces the file's, if any.
+// constant history for its host and replaces the file's, if any. Every
+// offset is at most ±MaxOffsetNs (200 years); a larger one is refused
+// when read.
 //
 // The usage loop:
 //
@@ -57,7 +60,9 @@
 //     epoch (required).
 //   - offset_nanos: the host's wall clock minus the reference at that
 //     time, ns (required): a host whose clock is 1.2 ms behind has
-//     -1200000.
+//     -1200000. At most ±MaxOffsetNs (200 years), which is far more than
+//     a clock reset to 1970 is off, and keeps correction within int64;
+//     ref_unix_nano + offset_nanos must be within int64 too.
 //   - err_nanos: the uncertainty of offset_nanos, ns, >= 0 (optional, 0).
 //
 // Blank lines are skipped and unknown fields ignored, so that the format
@@ -78,12 +83,15 @@
 //     a begin, ...) is emitted with Issue set and counted; MergeOptions.
 //     Strict turns the first into an error. Malformed records that the
 //     parsers skip are counted per input.
-//   - An event without a timestamp keeps its place in its input: it takes
-//     the time of the event before it there, or, at the start of an
-//     input, of the first event with a time (events of an input that has
-//     none sort at time 0).
+//   - An event without a timestamp (Untimed) keeps its place in its
+//     input: it takes the time of the event before it there, or, at the
+//     start of an input, of the first event with a time (events of an
+//     input that has none sort at time 0).
 //   - An event the cluster already stamped (RefEarliest and RefLatest
 //     set) sits at the midpoint of its interval; offsets do not apply.
+//   - Correction never wraps around: an event whose corrected time would
+//     be beyond int64's ns (before 1677 or after 2262) keeps its local
+//     time, uncorrected, and is reported (IssueCorrectionOverflow).
 //   - The writers stream: memory does not grow with the trace, only with
 //     the number of hosts and sources (and flow ids, for Chrome).
 //

@@ -36,12 +36,17 @@ type Issue string
 // The issues Merge and the log readers report. Each is counted in the
 // Summary; the event itself is still emitted.
 const (
-	// IssueNoTimestamp: the event carries no time (LocalNs == 0 and no
+	// IssueNoTimestamp: the event carries no time (Untimed, and no
 	// reference stamp). It keeps its place in its input.
 	IssueNoTimestamp Issue = "no-timestamp"
 	// IssueNoOffsets: offsets were given but none for the event's host,
 	// so TimeNs is its uncorrected local time.
 	IssueNoOffsets Issue = "no-offsets"
+	// IssueCorrectionOverflow: the event's corrected time would be
+	// beyond int64's range of ns (its local time is within its host's
+	// offset of the year 1677 or 2262), so TimeNs is its uncorrected
+	// local time.
+	IssueCorrectionOverflow Issue = "correction-overflow"
 	// IssueEndWithoutBegin: a KindEnd with no open KindBegin of the same
 	// host and source before it.
 	IssueEndWithoutBegin Issue = "end-without-begin"
@@ -58,8 +63,8 @@ const (
 )
 
 // issues lists every Issue in the order summaries print them.
-var issues = []Issue{IssueNoTimestamp, IssueNoOffsets, IssueEndWithoutBegin, IssueBeginWithoutEnd,
-	IssueNegativeDuration, IssueFlowWithoutID, IssueUnknownKind}
+var issues = []Issue{IssueNoTimestamp, IssueNoOffsets, IssueCorrectionOverflow, IssueEndWithoutBegin,
+	IssueBeginWithoutEnd, IssueNegativeDuration, IssueFlowWithoutID, IssueUnknownKind}
 
 // checker finds the issues of one stream of events in its own order:
 // those that depend on the event alone, and unmatched begin/end pairs,

@@ -324,7 +324,7 @@ func (f *feed) fillLazy(b *batch) {
 // once, without reading its Attrs: it has a time, or the input has
 // started, and its kind is checked without them.
 func (f *feed) placesWithoutAttrs(iev *ingest.Event) bool {
-	timed := iev.LocalNs != 0 || iev.RefEarliest != 0 && iev.RefLatest != 0
+	timed := !iev.Untimed || iev.RefEarliest != 0 && iev.RefLatest != 0
 	switch iev.Kind {
 	case ingest.KindFlowStart, ingest.KindFlowEnd:
 		return false
@@ -400,7 +400,7 @@ func (f *feed) setTime(ev *Event) (timed bool, issue Issue) {
 	case ev.RefEarliest != 0 && ev.RefLatest != 0:
 		ev.TimeNs = ev.RefEarliest + (ev.RefLatest-ev.RefEarliest)/2
 		ev.Corrected = true
-	case ev.LocalNs == 0:
+	case ev.Untimed:
 		return false, IssueNoTimestamp
 	case f.opts.Offsets != nil:
 		c := f.corrector(ev.Host)
@@ -408,7 +408,12 @@ func (f *feed) setTime(ev *Event) (timed bool, issue Issue) {
 			ev.TimeNs = ev.LocalNs
 			return true, IssueNoOffsets
 		}
-		ev.TimeNs = ev.LocalNs - c.offset(ev.LocalNs)
+		off := c.offset(ev.LocalNs)
+		ev.TimeNs = ev.LocalNs - off
+		if off > 0 && ev.TimeNs > ev.LocalNs || off < 0 && ev.TimeNs < ev.LocalNs { // wrapped around
+			ev.TimeNs = ev.LocalNs
+			return true, IssueCorrectionOverflow
+		}
 		ev.Corrected = true
 	default:
 		ev.TimeNs = ev.LocalNs
@@ -462,7 +467,7 @@ func (f *feed) count(ev *Event) {
 func (f *feed) report(ev *Event, is Issue) error {
 	f.tally.addIssue(Inconsistency{Issue: is, Input: f.in.Name, Host: ev.Host, Source: ev.Source, Seq: ev.SourceSeq})
 	if f.opts.Strict {
-		return fmt.Errorf("%s: host %s source %s seq %d: %w: %s", f.in.Name, ev.Host, ev.Source, ev.SourceSeq, ErrInconsistent, is)
+		return fmt.Errorf("%s: host %s source %s seq %d: %w: %s", f.in.Name, textWord(ev.Host), textWord(ev.Source), ev.SourceSeq, ErrInconsistent, is)
 	}
 	return nil
 }
@@ -473,7 +478,7 @@ func (f *feed) finish(b *batch) error {
 	for _, u := range f.checker.unclosed(f.in.Name) {
 		f.tally.addIssue(u)
 		if f.opts.Strict {
-			return fmt.Errorf("%s: host %s source %s: %w: %d %s", f.in.Name, u.Host, u.Source, ErrInconsistent, u.Count, u.Issue)
+			return fmt.Errorf("%s: host %s source %s: %w: %d %s", f.in.Name, textWord(u.Host), textWord(u.Source), ErrInconsistent, u.Count, u.Issue)
 		}
 	}
 	return nil

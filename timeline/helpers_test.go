@@ -44,6 +44,13 @@ func ev(host, source string, ns int64, kind, name string, attrs ...string) inges
 	return e
 }
 
+// untimed builds an event of host and source that carries no time.
+func untimed(host, source, kind, name string, attrs ...string) ingest.Event {
+	e := ev(host, source, 0, kind, name, attrs...)
+	e.Untimed = true
+	return e
+}
+
 // input numbers evs per source from 1 and wraps them as an Input.
 func input(name string, evs ...ingest.Event) Input {
 	seqs := map[string]uint64{}

@@ -17,7 +17,7 @@ import (
 //
 // ts is TimeNs, local is LocalNs (both in TimeLayout); dur_ns, gsn,
 // late_ns, issue, ref_earliest/ref_latest and attrs appear only when set
-// (local only when the event has a time). Attrs keep their order, and a
+// (local only when the event is not Untimed). Attrs keep their order, and a
 // repeated key is repeated. The first fields read back through
 // ingest.DefaultJSONMapping (ts, host, msg).
 //
@@ -167,7 +167,7 @@ func (j *JSONLEncoder) AppendFields(b []byte, ev *Event, f *ingest.LineFields) [
 // seq, kind and `"msg":"`.
 func (j *JSONLEncoder) appendHead(b []byte, ev *Event) []byte {
 	b = j.ts.append(b, ev.TimeNs)
-	if ev.LocalNs != 0 {
+	if !ev.Untimed {
 		b = j.lt.append(b, ev.LocalNs)
 	}
 	if j.head.n == 0 || !same(ev.Host, j.headHost) || !same(ev.Source, j.headSource) || ev.Corrected != j.headCorrected {

@@ -41,7 +41,7 @@ func referenceJSONL(ev Event) []byte {
 		return append(b, '"')
 	}
 	b := []byte(`{"ts":"` + FormatTime(ev.TimeNs))
-	if ev.LocalNs != 0 {
+	if !ev.Untimed {
 		b = append(b, `","local":"`+FormatTime(ev.LocalNs)...)
 	}
 	b = append(b, `","corrected":`+strconv.FormatBool(ev.Corrected)+`,"host":`...)
@@ -109,8 +109,11 @@ func TestJSONLEncoderMatchesReference(t *testing.T) {
 			Host: pick("hv1"), Source: pick("/var/log/hv1.jsonl"), SourceSeq: rng.Uint64() >> uint(rng.Intn(64)),
 			LocalNs: ns + rng.Int63n(1e9), Kind: pick(ingest.KindLog), Name: pick("request served"),
 		}, TimeNs: ns, Corrected: rng.Intn(5) > 0}
-		if rng.Intn(10) == 0 {
-			e.LocalNs = 0
+		switch rng.Intn(10) {
+		case 0:
+			e.LocalNs, e.Untimed = 0, true
+		case 1:
+			e.LocalNs = 0 // the Unix epoch, a time like any other
 		}
 		if rng.Intn(10) == 0 {
 			e.DurNs, e.GSN, e.LateNs, e.Issue = rng.Int63()-rng.Int63(), uint64(rng.Int63()), rng.Int63n(1e9), IssueNoOffsets
@@ -241,7 +244,7 @@ func TestMergeEncodedMatchesMerge(t *testing.T) {
 				ts += rng.Int63n(2e6) - 2e5
 				e := ev(fmt.Sprint("hv", rng.Intn(3)), "app", ts, ingest.KindLog, "m", "k", fmt.Sprint(rng.Intn(9)))
 				if rng.Intn(50) == 0 {
-					e.LocalNs = 0
+					e.LocalNs, e.Untimed = 0, true
 				}
 				inputs[i] = append(inputs[i], e)
 			}

@@ -3,6 +3,7 @@ package timeline
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -101,10 +102,10 @@ func TestMergeLateEventsAreEmittedAndReported(t *testing.T) {
 
 func TestMergeUntimedEventsKeepTheirPlace(t *testing.T) {
 	inputs := []Input{
-		input("a", ev("hv1", "s", 0, "log", "u1"), ev("hv1", "s", 0, "log", "u2"), ev("hv1", "s", 10, "log", "t10"),
-			ev("hv1", "s", 0, "log", "u3"), ev("hv1", "s", 20, "log", "t20")),
+		input("a", untimed("hv1", "s", "log", "u1"), untimed("hv1", "s", "log", "u2"), ev("hv1", "s", 10, "log", "t10"),
+			untimed("hv1", "s", "log", "u3"), ev("hv1", "s", 20, "log", "t20")),
 		input("b", ev("hv2", "s", 5, "log", "t5"), ev("hv2", "s", 15, "log", "t15")),
-		input("c", ev("hv3", "s", 0, "log", "never")),
+		input("c", untimed("hv3", "s", "log", "never")),
 	}
 	out, sum := mergeAll(t, inputs, MergeOptions{BatchEvents: 2})
 	var got []string
@@ -119,9 +120,89 @@ func TestMergeUntimedEventsKeepTheirPlace(t *testing.T) {
 		t.Errorf("no-timestamp count %d, want 4", sum.IssueCounts[IssueNoTimestamp])
 	}
 	for _, e := range out {
-		if (e.LocalNs == 0) != (e.Issue == IssueNoTimestamp) {
+		if e.Untimed != (e.Issue == IssueNoTimestamp) {
 			t.Errorf("%s: issue %q", e.Name, e.Issue)
 		}
+	}
+}
+
+// TestMergeTimeZero checks that only Untimed means "no time": a LocalNs
+// of 0 (a Chrome trace's first ts, the Unix epoch) is a time, and an
+// event the cluster stamped is timed by its stamps whatever its LocalNs.
+func TestMergeTimeZero(t *testing.T) {
+	stamped := func(untimed bool) ingest.Event {
+		e := ev("hv1", "s", 0, "log", "stamped")
+		e.Untimed, e.RefEarliest, e.RefLatest = untimed, 100, 200
+		return e
+	}
+	for _, tc := range []struct {
+		name      string
+		ev        ingest.Event
+		wantNs    int64
+		corrected bool
+		issue     Issue
+	}{
+		{"local time 0", ev("hv1", "s", 0, "log", "epoch"), 0, false, ""},
+		{"untimed", untimed("hv1", "s", "log", "none"), 7, false, IssueNoTimestamp},
+		{"stamped, local time 0", stamped(false), 150, true, ""},
+		{"stamped and untimed", stamped(true), 150, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The event follows one at 7, whose time an untimed one takes.
+			in := input("a", ev("hv1", "s", 7, "log", "first"), tc.ev)
+			out, sum := mergeAll(t, []Input{in}, MergeOptions{Strict: tc.issue == ""})
+			got := out[0]
+			if got.Name == "first" {
+				got = out[1]
+			}
+			if got.TimeNs != tc.wantNs || got.Corrected != tc.corrected || got.Issue != tc.issue {
+				t.Errorf("time %d corrected %v issue %q, want %d %v %q", got.TimeNs, got.Corrected, got.Issue,
+					tc.wantNs, tc.corrected, tc.issue)
+			}
+			if n := sum.IssueCounts[IssueNoTimestamp]; (n == 1) != (tc.issue == IssueNoTimestamp) {
+				t.Errorf("no-timestamp count %d", n)
+			}
+		})
+	}
+}
+
+// TestMergeCorrectionOverflow checks that a correction that would wrap
+// int64 leaves the event at its local time, reported, and that strict
+// mode fails on it.
+func TestMergeCorrectionOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		offsetNs int64
+		localNs  int64
+		wantNs   int64
+		issue    Issue
+	}{
+		{"behind, near the end of time", -MaxOffsetNs, math.MaxInt64 - 5, math.MaxInt64 - 5, IssueCorrectionOverflow},
+		{"ahead, near the start of time", MaxOffsetNs, math.MinInt64 + 5, math.MinInt64 + 5, IssueCorrectionOverflow},
+		{"behind, just in range", -MaxOffsetNs, math.MaxInt64 - MaxOffsetNs, math.MaxInt64, ""},
+		{"ahead, just in range", MaxOffsetNs, math.MinInt64 + MaxOffsetNs, math.MinInt64, ""},
+		{"an ordinary time", -MaxOffsetNs, 1e18, 1e18 + MaxOffsetNs, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			offs, err := NewOffsets([]Sample{{Host: "hv1", OffsetNs: tc.offsetNs}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mk := func() []Input { return []Input{input("a", ev("hv1", "s", tc.localNs, "log", "e"))} }
+			out, sum := mergeAll(t, mk(), MergeOptions{Offsets: offs})
+			e := out[0]
+			if e.TimeNs != tc.wantNs || e.Issue != tc.issue || e.Corrected != (tc.issue == "") {
+				t.Errorf("time %d issue %q corrected %v, want %d %q %v", e.TimeNs, e.Issue, e.Corrected,
+					tc.wantNs, tc.issue, tc.issue == "")
+			}
+			if tc.issue != "" && sum.IssueCounts[tc.issue] != 1 {
+				t.Errorf("issue counts %v", sum.IssueCounts)
+			}
+			_, err = Merge(mk(), MergeOptions{Offsets: offs, Strict: true}, func(Event) error { return nil })
+			if (err != nil) != (tc.issue != "") {
+				t.Errorf("strict: %v", err)
+			}
+		})
 	}
 }
 

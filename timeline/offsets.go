@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,8 +24,16 @@ type Sample struct {
 	ErrNs    int64 // uncertainty of OffsetNs, ns, >= 0
 }
 
-// localNs is the host's own clock reading at the sample.
+// localNs is the host's own clock reading at the sample. check makes
+// sure that it does not overflow.
 func (s Sample) localNs() int64 { return s.RefNs + s.OffsetNs }
+
+// MaxOffsetNs bounds the magnitude of an offset, ns: 200 years (of 365.25
+// days). It is far more than any clock that runs is off, even one whose
+// real-time clock reset to 1970, and small enough that the differences
+// correction computes stay within int64. Offsets beyond it are refused
+// when read.
+const MaxOffsetNs = 73050 * 24 * int64(time.Hour)
 
 // Offsets is the clock-offset history of a set of hosts, for turning a
 // host's local timestamps into reference time. It is read-only after
@@ -83,17 +92,46 @@ func (s Sample) check() error {
 		return errors.New("empty host")
 	case s.ErrNs < 0:
 		return fmt.Errorf("host %q: negative err_nanos %d", s.Host, s.ErrNs)
+	case s.OffsetNs > MaxOffsetNs || s.OffsetNs < -MaxOffsetNs:
+		return fmt.Errorf("host %q: offset_nanos %d is beyond ±%d (200 years)", s.Host, s.OffsetNs, MaxOffsetNs)
+	}
+	if _, ok := subNs(s.RefNs, -s.OffsetNs); !ok { // RefNs + OffsetNs
+		return fmt.Errorf("host %q: ref_unix_nano %d plus offset_nanos %d is beyond the range of int64", s.Host, s.RefNs, s.OffsetNs)
 	}
 	return nil
 }
 
+// subNs is a - b; ok is false when that overflows int64.
+func subNs(a, b int64) (d int64, ok bool) {
+	d = a - b
+	if b > 0 && d > a || b < 0 && d < a {
+		return d, false
+	}
+	return d, true
+}
+
+// spanNs is b - a as a float64, exact to float64's precision even where
+// the int64 difference overflows.
+func spanNs(a, b int64) float64 {
+	if d, ok := subNs(b, a); ok {
+		return float64(d)
+	}
+	return float64(b) - float64(a)
+}
+
 // SetConstant replaces host's history by one constant offset (host
-// clock minus reference, ns), as a manual --offset does.
-func (o *Offsets) SetConstant(host string, offsetNs int64) {
+// clock minus reference, ns), as a manual --offset does. An empty host
+// or an offset beyond ±MaxOffsetNs is an error.
+func (o *Offsets) SetConstant(host string, offsetNs int64) error {
+	s := Sample{Host: host, OffsetNs: offsetNs}
+	if err := s.check(); err != nil {
+		return err
+	}
 	if o.hosts == nil {
 		o.hosts = make(map[string]*hostOffsets)
 	}
-	o.hosts[host] = newHostOffsets([]Sample{{Host: host, OffsetNs: offsetNs}})
+	o.hosts[host] = newHostOffsets([]Sample{s})
+	return nil
 }
 
 // Hosts lists the hosts with a history, sorted.
@@ -119,7 +157,8 @@ func (o *Offsets) Samples(host string) []Sample {
 // host's clock) to reference time. The offset is interpolated linearly
 // between the two samples whose local times surround localNs, and is
 // the first or the last sample's outside them. ok is false when host
-// has no samples.
+// has no samples, or when the reference time would overflow int64 (a
+// local time within an offset of the ends of int64's range).
 func (o *Offsets) Correct(host string, localNs int64) (refNs int64, ok bool) {
 	h := o.hosts[host]
 	if h == nil {
@@ -127,7 +166,7 @@ func (o *Offsets) Correct(host string, localNs int64) (refNs int64, ok bool) {
 	}
 	var c corrector
 	c.h = h
-	return localNs - c.offset(localNs), true
+	return subNs(localNs, c.offset(localNs))
 }
 
 // corrector evaluates one host's offset for a stream of local times that
@@ -201,9 +240,15 @@ func (c *corrector) remember(i int) {
 		c.flat, c.loNs, c.hiNs, c.flatNs = true, ss[n-1].localNs(), math.MaxInt64, ss[n-1].OffsetNs
 	default:
 		a, b := ss[i], ss[i+1]
+		if _, ok := subNs(b.localNs(), a.localNs()); !ok {
+			// The fast path's localNs-aLocalNs could overflow: leave such
+			// a segment, hours past any real history, to interpolate.
+			c.valid = false
+			return
+		}
 		c.flat, c.loNs, c.hiNs = false, a.localNs(), b.localNs()
 		c.aLocalNs, c.aOffNs = a.localNs(), a.OffsetNs
-		c.spanNs, c.dOffNs = float64(b.localNs()-a.localNs()), float64(b.OffsetNs-a.OffsetNs)
+		c.spanNs, c.dOffNs = spanNs(a.localNs(), b.localNs()), spanNs(a.OffsetNs, b.OffsetNs)
 	}
 }
 
@@ -248,26 +293,32 @@ func (h *hostOffsets) segment(localNs int64) int {
 // interpolate is the offset at local time l on the line through a and b.
 // The fraction goes through float64: the product of an offset change and
 // a time span can overflow int64, and the rounding error is far below
-// 1 ns for offsets under a day.
+// 1 ns for offsets under a day. l is between la and lb, so the result is
+// between the two offsets.
 func interpolate(a, b Sample, l int64) int64 {
 	la, lb := a.localNs(), b.localNs()
 	if la == lb {
 		return b.OffsetNs
 	}
-	f := float64(l-la) / float64(lb-la)
-	return a.OffsetNs + int64(math.Round(f*float64(b.OffsetNs-a.OffsetNs)))
+	f := spanNs(la, l) / spanNs(la, lb)
+	return a.OffsetNs + int64(math.Round(f*spanNs(a.OffsetNs, b.OffsetNs)))
 }
 
 // LoadOffsets reads the JSON-lines offsets file that `clockd offsets
-// export` writes (format in doc.go). Blank lines are skipped; unknown
-// fields are ignored; host and ref_unix_nano and offset_nanos are
-// required. Errors name the line.
+// export` writes (format in doc.go). A UTF-8 byte-order mark before the
+// first line and blank lines are skipped; unknown fields are ignored;
+// host and ref_unix_nano and offset_nanos are required. Errors name the
+// line, and the field when one is wrong.
 func LoadOffsets(r io.Reader) (*Offsets, error) {
 	var samples []Sample
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
+		text := sc.Text()
+		if line == 1 {
+			text = strings.TrimPrefix(text, "\ufeff") // a byte-order mark
+		}
+		text = strings.TrimSpace(text)
 		if text == "" {
 			continue
 		}
@@ -295,7 +346,7 @@ type sampleJSON struct {
 func parseSampleLine(b []byte) (Sample, error) {
 	var j sampleJSON
 	if err := json.Unmarshal(b, &j); err != nil {
-		return Sample{}, err
+		return Sample{}, sampleJSONError(err)
 	}
 	switch {
 	case j.Host == nil:
@@ -310,6 +361,23 @@ func parseSampleLine(b []byte) (Sample, error) {
 		s.ErrNs = *j.ErrNs
 	}
 	return s, s.check()
+}
+
+// sampleJSONError says what is wrong with a line json.Unmarshal refused
+// as a sampleJSON, in the file's terms rather than Go's.
+func sampleJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if te.Field == "" {
+		return fmt.Errorf("want a JSON object, got %s", te.Value)
+	}
+	want := "a string"
+	if te.Type.Kind() == reflect.Int64 {
+		want = "a whole number of ns"
+	}
+	return fmt.Errorf("field %q: want %s, got %s", te.Field, want, te.Value)
 }
 
 // WriteOffsets writes samples in the offsets file format, one line each,
@@ -347,7 +415,7 @@ type ManualOffset struct {
 // ParseManualOffset parses HOST=±DURATION, e.g. "hv2=+1.5ms" (hv2's
 // clock is 1.5 ms ahead: its timestamps are moved 1.5 ms earlier) or
 // "hv3=-250us". The duration takes Go's units (ns, us, µs, ms, s, m, h);
-// the sign is optional.
+// the sign is optional. Its magnitude is at most MaxOffsetNs (200 years).
 func ParseManualOffset(s string) (ManualOffset, error) {
 	host, dur, ok := strings.Cut(s, "=")
 	host = strings.TrimSpace(host)
@@ -357,6 +425,9 @@ func ParseManualOffset(s string) (ManualOffset, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(dur))
 	if err != nil {
 		return ManualOffset{}, fmt.Errorf("offset %q: %v", s, err)
+	}
+	if d > time.Duration(MaxOffsetNs) || d < -time.Duration(MaxOffsetNs) {
+		return ManualOffset{}, fmt.Errorf("offset %q: %v is beyond ±200 years, the most an offset may be", s, d)
 	}
 	return ManualOffset{Host: host, OffsetNs: int64(d)}, nil
 }

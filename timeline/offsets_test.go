@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -108,10 +109,26 @@ func TestInterpolateLargeSpans(t *testing.T) {
 	if got := interpolate(a, b, b.localNs()/2); got != 5e9 {
 		t.Errorf("interpolate at half = %d, want 5e9", got)
 	}
+	// Offsets of ±MaxOffsetNs: their difference, and that of their
+	// local times, overflow int64. Half way the offset is 0, to within
+	// float64's precision at 1e19.
+	a = Sample{Host: "h", RefNs: 0, OffsetNs: -MaxOffsetNs}
+	b = Sample{Host: "h", RefNs: 2e9, OffsetNs: MaxOffsetNs}
+	if got := interpolate(a, b, 1e9); got < -1e4 || got > 1e4 {
+		t.Errorf("interpolate half way between ±MaxOffsetNs = %d, want about 0", got)
+	}
+	offs, err := NewOffsets([]Sample{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := corrector{h: offs.hosts["h"]}
+	if got := c.offset(1e9); got < -1e4 || got > 1e4 {
+		t.Errorf("corrector half way between ±MaxOffsetNs = %d, want about 0", got)
+	}
 }
 
 func TestLoadOffsets(t *testing.T) {
-	in := `{"host":"hv1","ref_unix_nano":1700000001000000000,"offset_nanos":-1234567,"err_nanos":50000}
+	in := "\ufeff" + `{"host":"hv1","ref_unix_nano":1700000001000000000,"offset_nanos":-1234567,"err_nanos":50000}
 
 {"host":"hv1","ref_unix_nano":1700000000000000000,"offset_nanos":-1000000,"extra":"ignored"}
 {"host":"hv2","ref_unix_nano":1700000000000000000,"offset_nanos":42}
@@ -140,7 +157,14 @@ func TestLoadOffsetsErrors(t *testing.T) {
 		{"no offset", `{"host":"a","ref_unix_nano":1}`, `missing "offset_nanos"`},
 		{"empty host", `{"host":"","ref_unix_nano":1,"offset_nanos":1}`, "empty host"},
 		{"negative error", `{"host":"a","ref_unix_nano":1,"offset_nanos":1,"err_nanos":-1}`, "negative err_nanos"},
-		{"float", `{"host":"a","ref_unix_nano":1.5,"offset_nanos":1}`, "line 1:"},
+		{"float", `{"host":"a","ref_unix_nano":1.5,"offset_nanos":1}`, `line 1: field "ref_unix_nano": want a whole number of ns, got number 1.5`},
+		{"string", `{"host":"a","ref_unix_nano":"1","offset_nanos":1}`, `line 1: field "ref_unix_nano": want a whole number of ns, got string`},
+		{"number host", `{"host":7,"ref_unix_nano":1,"offset_nanos":1}`, `line 1: field "host": want a string, got number`},
+		{"not an object", `[1]`, "line 1: want a JSON object, got array"},
+		{"a second BOM", "\ufeff\n\ufeff{}", "line 2: invalid JSON"},
+		{"offset too large", `{"host":"a","ref_unix_nano":1,"offset_nanos":9223372036854775807}`, "offset_nanos 9223372036854775807 is beyond ±6311520000000000000 (200 years)"},
+		{"offset too small", `{"host":"a","ref_unix_nano":1,"offset_nanos":-6311520000000000001}`, "beyond ±6311520000000000000"},
+		{"local time overflows", `{"host":"a","ref_unix_nano":9223372036854775807,"offset_nanos":1}`, "beyond the range of int64"},
 		{"duplicate", "{\"host\":\"a\",\"ref_unix_nano\":1,\"offset_nanos\":1}\n{\"host\":\"a\",\"ref_unix_nano\":1,\"offset_nanos\":2}", "two samples"},
 	}
 	for _, tc := range tests {
@@ -191,6 +215,10 @@ func TestParseManualOffset(t *testing.T) {
 		{"=1ms", ManualOffset{}, true},
 		{"hv1=1", ManualOffset{}, true},
 		{"hv1=fast", ManualOffset{}, true},
+		{"hv1=1753200h", ManualOffset{"hv1", MaxOffsetNs}, false},
+		{"hv1=-1753200h", ManualOffset{"hv1", -MaxOffsetNs}, false},
+		{"hv1=1753200h1ns", ManualOffset{}, true},
+		{"hv2=-2562047h", ManualOffset{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -207,8 +235,16 @@ func TestSetConstantReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offs.SetConstant("hv1", 1500000)
-	offs.SetConstant("hv9", -1)
+	for host, offsetNs := range map[string]int64{"hv1": 1500000, "hv9": -1} {
+		if err := offs.SetConstant(host, offsetNs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, offsetNs := range []int64{MaxOffsetNs + 1, -MaxOffsetNs - 1, math.MaxInt64, math.MinInt64} {
+		if err := offs.SetConstant("hv1", offsetNs); err == nil {
+			t.Errorf("SetConstant accepted offset %d", offsetNs)
+		}
+	}
 	for _, local := range []int64{0, 1e9, 5e9} {
 		if ref, _ := offs.Correct("hv1", local); ref != local-1500000 {
 			t.Errorf("hv1 at %d: %d, want the constant offset", local, ref)
@@ -216,6 +252,9 @@ func TestSetConstantReplaces(t *testing.T) {
 	}
 	if ref, ok := offs.Correct("hv9", 10); ref != 11 || !ok {
 		t.Errorf("hv9: %d %v", ref, ok)
+	}
+	if ref, ok := offs.Correct("hv9", math.MaxInt64); ok {
+		t.Errorf("hv9 at the end of int64: %d, want the overflow refused", ref)
 	}
 }
 

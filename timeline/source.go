@@ -58,7 +58,8 @@ type LogOptions struct {
 	// MaxRecorded bounds the Summary's lists; DefaultMaxRecorded if 0.
 	MaxRecorded int
 	// Retries is how many times in a row Tail re-subscribes after its
-	// stream failed without delivering an event; 0 picks 10.
+	// stream failed without delivering an event: it gives up when the
+	// stream fails once more, Retries+1 failures in all. 0 picks 10.
 	Retries int
 	// Wait is how Tail waits before re-subscribing for the attempt-th
 	// time in a row (from 1); it returns ctx's error if ctx ends first.
@@ -159,10 +160,11 @@ func Export(ctx context.Context, src EventSource, opts LogOptions, emit func(Eve
 }
 
 // Tail emits the events from opts.From on as they commit, until ctx ends
-// (then it returns ctx's error) or the stream fails opts.Retries times in
-// a row. After a failure it re-subscribes from the GSN after the last
-// one emitted, so nothing is emitted twice; events the source sends again
-// are counted as Replayed, missing ones as Gaps.
+// (then it returns ctx's error) or the stream fails again after
+// opts.Retries re-subscriptions in a row that delivered no event. After a
+// failure it re-subscribes from the GSN after the last one emitted, so
+// nothing is emitted twice; events the source sends again are counted
+// as Replayed, missing ones as Gaps.
 func Tail(ctx context.Context, src EventSource, opts LogOptions, emit func(Event) error) (Summary, error) {
 	opts = opts.withDefaults()
 	r := &logReader{emit: emit, tally: tally{max: opts.MaxRecorded}, next: opts.From}
@@ -181,12 +183,26 @@ func Tail(ctx context.Context, src EventSource, opts LogOptions, emit func(Event
 		}
 		failures++
 		if failures > opts.Retries {
-			return r.summary(opts.MaxRecorded), fmt.Errorf("event log stream from GSN %d: %w (failed %d times in a row)", r.next, err, opts.Retries+1)
+			return r.summary(opts.MaxRecorded), giveUpError(r.next, opts.Retries, err)
 		}
 		if err := opts.Wait(ctx, failures); err != nil {
 			return r.summary(opts.MaxRecorded), err
 		}
 	}
+}
+
+// giveUpError is Tail's error when the stream from GSN next (0: none
+// received, none asked for) failed with err after retries re-subscriptions.
+func giveUpError(next uint64, retries int, err error) error {
+	from := "the start"
+	if next != 0 {
+		from = fmt.Sprint("GSN ", next)
+	}
+	noun := "retries"
+	if retries == 1 {
+		noun = "retry"
+	}
+	return fmt.Errorf("event log stream from %s: %w (gave up after %d %s in a row)", from, err, retries, noun)
 }
 
 // emitError marks an error of emit or Idle, which ends Tail at once.

@@ -153,12 +153,21 @@ func TestTailFollowsAppends(t *testing.T) {
 }
 
 func TestTailGivesUp(t *testing.T) {
-	src := failingSource{err: errors.New("unavailable")}
-	attempts := 0
-	_, err := timeline.Tail(context.Background(), src, timeline.LogOptions{From: 1, Retries: 3,
-		Wait: func(context.Context, int) error { attempts++; return nil }}, func(timeline.Event) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "unavailable") || attempts != 3 {
-		t.Errorf("err %v after %d waits, want the stream's error after 3", err, attempts)
+	for _, tc := range []struct {
+		from    uint64
+		retries int
+		want    string
+	}{
+		{0, 3, "event log stream from the start: unavailable (gave up after 3 retries in a row)"},
+		{5, 1, "event log stream from GSN 5: unavailable (gave up after 1 retry in a row)"},
+	} {
+		src := failingSource{err: errors.New("unavailable")}
+		attempts := 0
+		_, err := timeline.Tail(context.Background(), src, timeline.LogOptions{From: tc.from, Retries: tc.retries,
+			Wait: func(context.Context, int) error { attempts++; return nil }}, func(timeline.Event) error { return nil })
+		if err == nil || err.Error() != tc.want || attempts != tc.retries {
+			t.Errorf("from %d: err %v after %d waits, want %q after %d", tc.from, err, attempts, tc.want, tc.retries)
+		}
 	}
 }
 

@@ -109,7 +109,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 	for _, in := range s.Inputs {
 		fmt.Fprintf(&b, "  %s: %d events", in.Name, in.Events)
 		if len(in.Hosts) > 0 {
-			fmt.Fprintf(&b, " from %s", strings.Join(in.Hosts, ", "))
+			hosts := make([]string, len(in.Hosts))
+			for i, h := range in.Hosts {
+				hosts[i] = textWord(h)
+			}
+			fmt.Fprintf(&b, " from %s", strings.Join(hosts, ", "))
 		}
 		if in.Events > 0 {
 			fmt.Fprintf(&b, ", %s to %s", FormatTime(in.FirstNs), FormatTime(in.LastNs))
@@ -136,7 +140,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 func (s *Summary) writeIssues(b *strings.Builder) {
 	for _, l := range s.LateEvents {
 		fmt.Fprintf(b, "  late: %s host %s source %s seq %d at %s, %v before an earlier event of its input\n",
-			l.Input, l.Host, l.Source, l.Seq, FormatTime(l.TimeNs), time.Duration(l.LateNs))
+			l.Input, textWord(l.Host), textWord(l.Source), l.Seq, FormatTime(l.TimeNs), time.Duration(l.LateNs))
 	}
 	if more := s.Late - int64(len(s.LateEvents)); more > 0 {
 		fmt.Fprintf(b, "  ... and %d more late events\n", more)
@@ -163,7 +167,7 @@ func (i Inconsistency) where() string {
 	if i.GSN != 0 {
 		fmt.Fprintf(&b, "GSN %d ", i.GSN)
 	}
-	fmt.Fprintf(&b, "host %s source %s seq %d", i.Host, i.Source, i.Seq)
+	fmt.Fprintf(&b, "host %s source %s seq %d", textWord(i.Host), textWord(i.Source), i.Seq)
 	if i.Count > 0 {
 		fmt.Fprintf(&b, " (%d open)", i.Count)
 	}

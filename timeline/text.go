@@ -15,9 +15,11 @@ import (
 // time (TimeNs, TimeLayout), host, source, kind, name, then dur= for
 // spans, gsn=, late=, issue= when set, and the attrs as key=value. Host
 // and source are padded to the widest seen so far. The name prints as it
-// is ("-" when empty) unless it holds control characters or invalid
-// UTF-8; an attr value with spaces, quotes, '=' or those is quoted as a Go
-// string.
+// is ("-" when empty) unless it holds control characters (C0, DEL, C1),
+// other characters that do not print, or invalid UTF-8; a host, source,
+// attr key or attr value with those, spaces, quotes or '=' (or empty) is
+// quoted as a Go string. So nothing from the input reaches a terminal
+// as an escape sequence, and every field reads back as one word.
 //
 // With colour, host and source are in the host's colour: one of twelve
 // ANSI colours picked by a hash of the host name, so a host keeps its
@@ -66,16 +68,15 @@ func (t *TextWriter) Write(ev Event) error {
 	if t.color {
 		b = append(b, t.hostColor(ev.Host)...)
 	}
-	t.hostW = max(t.hostW, utf8.RuneCountInString(ev.Host))
-	b = appendPadded(b, ev.Host, t.hostW)
+	b = appendPadded(b, ev.Host, &t.hostW)
 	b = append(b, ' ')
-	t.srcW = max(t.srcW, utf8.RuneCountInString(ev.Source))
-	b = appendPadded(b, ev.Source, t.srcW)
+	b = appendPadded(b, ev.Source, &t.srcW)
 	if t.color {
 		b = append(b, ansiReset...)
 	}
 	b = append(b, ' ')
-	b = appendPadded(b, ev.Kind, len("flow-start"))
+	kindW := len("flow-start")
+	b = appendPadded(b, ev.Kind, &kindW)
 	b = append(b, ' ')
 	if ev.Name == "" {
 		b = append(b, '-')
@@ -85,7 +86,7 @@ func (t *TextWriter) Write(ev Event) error {
 	b = t.appendFields(b, &ev)
 	for _, a := range ev.Attrs {
 		b = append(b, ' ')
-		b = append(b, a.Key...)
+		b = appendTextValue(b, a.Key)
 		b = append(b, '=')
 		b = appendTextValue(b, a.Value)
 	}
@@ -136,46 +137,77 @@ func (t *TextWriter) hostColor(host string) string {
 	return t.lastHostColor
 }
 
-// appendPadded appends s and spaces up to width runes.
-func appendPadded(b []byte, s string, width int) []byte {
-	b = append(b, s...)
-	for n := utf8.RuneCountInString(s); n < width; n++ {
+// appendPadded appends s as appendTextValue does and spaces up to
+// *width runes, raising *width to its width first when it is wider.
+func appendPadded(b []byte, s string, width *int) []byte {
+	start := len(b)
+	b = appendTextValue(b, s)
+	n := utf8.RuneCount(b[start:])
+	*width = max(*width, n)
+	for ; n < *width; n++ {
 		b = append(b, ' ')
 	}
 	return b
 }
 
-// appendTextName appends s as it is, unless it holds control characters
-// (a line break would split the event's line) or invalid UTF-8: then
-// quoted.
+// appendTextName appends s as it is, unless it holds characters that do
+// not print (a line break would split the event's line, an escape would
+// reach the terminal) or invalid UTF-8: then quoted.
 func appendTextName(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == 0x7f {
-			return strconv.AppendQuote(b, s)
-		}
-	}
-	if !utf8.ValidString(s) {
+	if !printable(s, false) {
 		return strconv.AppendQuote(b, s)
 	}
 	return append(b, s...)
 }
 
 // appendTextValue appends s, quoted when it would not read back as one
-// word.
+// word or holds what appendTextName quotes.
 func appendTextValue(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, `""`...)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c == '"' || c == '=' || c == 0x7f {
-			return strconv.AppendQuote(b, s)
-		}
-	}
-	if !utf8.ValidString(s) {
+	if !printable(s, true) {
 		return strconv.AppendQuote(b, s)
 	}
 	return append(b, s...)
+}
+
+// textWord is s as appendTextValue writes it, for the summary.
+func textWord(s string) string {
+	if s != "" && printable(s, true) {
+		return s
+	}
+	return string(appendTextValue(nil, s))
+}
+
+// printable tells whether s is valid UTF-8 of characters that print (as
+// strconv.IsPrint: no control or format characters, ' ' the only space)
+// and, when word, has no ' ', '"' or '='. ASCII, the usual case, is
+// checked byte by byte.
+func printable(s string, word bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return printableRunes(s[i:], word)
+		case c < ' ' || c == 0x7f:
+			return false
+		case word && (c == ' ' || c == '"' || c == '='):
+			return false
+		}
+	}
+	return true
+}
+
+func printableRunes(s string, word bool) bool {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n == 1 || !strconv.IsPrint(r) || word && (r == ' ' || r == '"' || r == '=') {
+			return false
+		}
+		s = s[n:]
+	}
+	return true
 }
 
 // Flush writes out the buffer.

@@ -39,7 +39,7 @@ func threeHosts() ([]Input, MergeOptions) {
 		span("hv1", "api", base+3*ms, 4*ms, "handle", "category", "rpc"),
 		ev("hv1", "disk", base+5*ms, ingest.KindCounter, "queue", "depth", "3", "pid", "17"),
 		ev("hv1", "api", base+4*ms, ingest.KindLog, "flushed late", "note", `quote " and \ back`),
-		ev("hv1", "api", 0, ingest.KindLog, "no time"),
+		untimed("hv1", "api", ingest.KindLog, "no time"),
 	)
 	hv2 := input("hv2.jsonl",
 		ev("hv2", "vmm", base+4*ms+500_000, ingest.KindBegin, "migrate"),
@@ -227,6 +227,73 @@ func TestAppendMicros(t *testing.T) {
 		if got := string(appendMicros(nil, tc.ns)); got != tc.want {
 			t.Errorf("appendMicros(%d) = %s, want %s", tc.ns, got, tc.want)
 		}
+	}
+}
+
+// TestTextWriterEscapes checks that no host, source, key, value or name
+// reaches the terminal with a control character in it, that a host with
+// a space does not shift the columns, and that the summary names hosts
+// and sources the same way.
+func TestTextWriterEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		host, source, key, value string
+		msg                      string
+		want                     string
+	}{
+		{"plain", "hv1", "app", "k", "v", "m", "hv1 app log        m k=v"},
+		{"escape in host", "h\x1b[31mX", "app", "k", "v", "m", `"h\x1b[31mX" app log        m k=v`},
+		{"space in host", "h y", "app", "k", "v", "m", `"h y" app log        m k=v`},
+		{"escape in source", "hv1", "a\x1b]0;t\a", "k", "v", "m", `hv1 "a\x1b]0;t\a" log        m k=v`},
+		{"escape in key", "hv1", "app", "k\x1b[2J", "v", "m", `hv1 app log        m "k\x1b[2J"=v`},
+		{"'=' in key", "hv1", "app", "a=b", "v", "m", `hv1 app log        m "a=b"=v`},
+		{"C1 control in value", "hv1", "app", "k", "\u009b31m", "m", `hv1 app log        m k="\u009b31m"`},
+		{"bidi override in name", "hv1", "app", "k", "v", "a\u202eb", `hv1 app log        "a\u202eb" k=v`},
+		{"invalid UTF-8 in host", "h\xff", "app", "k", "v", "m", `"h\xff" app log        m k=v`},
+		{"printable UTF-8", "hôte", "app", "clé", "café", "déjà vu", "hôte app log        déjà vu clé=café"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			w := NewTextWriter(&out, false)
+			e := Event{Event: ingest.Event{Host: tc.host, Source: tc.source, Kind: ingest.KindLog, Name: tc.msg,
+				Attrs: []ingest.Attr{{Key: tc.key, Value: tc.value}}}, TimeNs: base}
+			if err := w.Write(e); err != nil || w.Close() != nil {
+				t.Fatal(err)
+			}
+			got := strings.TrimSuffix(strings.TrimPrefix(out.String(), FormatTime(base)+" "), "\n")
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			sum := Summary{Events: 1, Inconsistent: 1,
+				Inputs:          []InputSummary{{Name: "in", Events: 1, Hosts: []string{tc.host}}},
+				LateEvents:      []LateEvent{{Input: "in", Host: tc.host, Source: tc.source}},
+				Inconsistencies: []Inconsistency{{Issue: IssueNoTimestamp, Host: tc.host, Source: tc.source}}}
+			var text bytes.Buffer
+			if err := sum.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range text.String() {
+				if c < ' ' && c != '\n' || c == 0x7f || c >= 0x80 && c < 0xa0 {
+					t.Fatalf("summary holds control character %U:\n%s", c, text.String())
+				}
+			}
+			if w := textWord(tc.host); !strings.Contains(text.String(), "host "+w+" source "+textWord(tc.source)) {
+				t.Errorf("summary does not name host %s:\n%s", w, text.String())
+			}
+		})
+	}
+	// Columns stay aligned after a host with a space.
+	var out bytes.Buffer
+	w := NewTextWriter(&out, false)
+	for _, h := range []string{"h y", "hv1"} {
+		if err := w.Write(Event{Event: ingest.Event{Host: h, Source: "s", Kind: ingest.KindLog, Name: "m"}, TimeNs: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || strings.Index(lines[0], " s ") != strings.Index(lines[1], " s ") {
+		t.Errorf("columns shifted:\n%s", out.String())
 	}
 }
 

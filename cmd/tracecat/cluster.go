@@ -76,9 +76,11 @@ func (s *grpcSource) Subscribe(ctx context.Context, from uint64) (<-chan timelin
 
 func fromProto(le *clockdv1.LogEvent) timeline.LogEvent {
 	pe := le.Event
+	// The wire has no "untimed" flag: a local time of 0 is the one an
+	// event read without a time was sent with.
 	e := ingest.Event{Host: pe.Host, Source: pe.Source, SourceSeq: pe.SourceSeq, LocalNs: pe.LocalUnixNano,
-		RefEarliest: pe.RefEarliestUnixNano, RefLatest: pe.RefLatestUnixNano, Kind: pe.Kind, Name: pe.Name,
-		DurNs: pe.DurNanos}
+		Untimed: pe.LocalUnixNano == 0, RefEarliest: pe.RefEarliestUnixNano, RefLatest: pe.RefLatestUnixNano,
+		Kind: pe.Kind, Name: pe.Name, DurNs: pe.DurNanos}
 	for _, a := range pe.Attrs {
 		e.Attrs = append(e.Attrs, ingest.Attr{Key: a.Key, Value: a.Value})
 	}

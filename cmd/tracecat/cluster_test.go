@@ -10,6 +10,7 @@ import (
 
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/internal/proccluster"
+	"github.com/clockd/clockd/timeline"
 )
 
 // TestExportFromRealCluster appends events to a real 3-node cluster and
@@ -65,5 +66,33 @@ func TestExportFromRealCluster(t *testing.T) {
 			t.Fatalf("export: exit %d: %s", code, stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond) // node 3 is still applying the batch
+	}
+}
+
+// TestFromProtoUntimed checks that an event read from the cluster with
+// local time 0, the time an event without one was sent with, is Untimed,
+// and that the cluster's stamps still time it.
+func TestFromProtoUntimed(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		localNs      int64
+		refLo, refHi int64
+		untimed      bool
+		wantNs       int64
+	}{
+		{"local time set", 5, 0, 0, false, 5},
+		{"local time 0", 0, 0, 0, true, 0},
+		{"local time 0, stamped", 0, 100, 200, true, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			le := fromProto(&clockdv1.LogEvent{Gsn: 1, Event: &clockdv1.Event{Host: "hv1", Source: "s", SourceSeq: 1,
+				LocalUnixNano: tc.localNs, RefEarliestUnixNano: tc.refLo, RefLatestUnixNano: tc.refHi, Kind: "log"}})
+			if le.Event.Untimed != tc.untimed {
+				t.Errorf("Untimed %v, want %v", le.Event.Untimed, tc.untimed)
+			}
+			if got := timeline.FromLog(le).TimeNs; got != tc.wantNs {
+				t.Errorf("placed at %d, want %d", got, tc.wantNs)
+			}
+		})
 	}
 }

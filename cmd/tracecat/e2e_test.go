@@ -94,6 +94,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"merge", "--offset", "hv1", "hv1.jsonl"}, "want HOST=±DURATION"},
 		{[]string{"merge", "--offset", "hv1=soon", "hv1.jsonl"}, "hv1=soon"},
 		{[]string{"merge", "--host", "other.jsonl=hv9", "hv1.jsonl"}, "other.jsonl is not one of the files"},
+		{[]string{"merge", "-", "-"}, "merge: - and - both read stdin, which can be read once"},
+		{[]string{"merge", "-:jsonl", "-"}, "merge: -:jsonl and - both read stdin"},
+		{[]string{"merge", "--offset", "hv1=+1ms", "--offset", "hv1=+2s", "hv1.jsonl"},
+			"--offset hv1=+1ms and --offset hv1=+2s: host hv1 has two offsets"},
+		{[]string{"merge", "--offset", "hv2=-2562047h", "hv1.jsonl"}, `offset "hv2=-2562047h": -2562047h0m0s is beyond ±200 years`},
+		{[]string{"merge", "-:bogus"}, "a FILE whose name starts with '-' goes after --, as in merge -- -:bogus"},
 		{[]string{"tail"}, "--cluster HOST:PORT is required"},
 		{[]string{"tail", "--cluster", "nohost"}, "want HOST:PORT"},
 		{[]string{"tail", "--cluster", "h:1", "--from", "x"}, "want a GSN"},
@@ -226,6 +232,9 @@ func TestMergeBadInputs(t *testing.T) {
 	writeFile(t, dir, "bad.jsonl", good+"{\"ts\":\"2023-11-14T22:13:20.002Z\",\"msg\":\n"+good+`{"ts":"2023-11-14T22:13:20.003Z","ms`)
 	writeFile(t, dir, "junk.bin", "\x00\x01\x02\x03garbage\xff\xfe")
 	writeFile(t, dir, "prose.txt", "Dear diary,\ntoday the clocks disagreed.\n")
+	writeFile(t, dir, "strnum.offsets", `{"host":"good","ref_unix_nano":1,"offset_nanos":1}`+"\n"+
+		`{"host":"good","ref_unix_nano":"1700000000000000000","offset_nanos":1}`+"\n")
+	writeFile(t, dir, "huge.offsets", `{"host":"good","ref_unix_nano":1700000000000000000,"offset_nanos":9223372036854775807}`+"\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -242,6 +251,10 @@ func TestMergeBadInputs(t *testing.T) {
 			[]string{"2 of 3 inputs cannot be read", "junk.bin", "nothere.jsonl"}},
 		{"a directory", []string{"."}, 1, []string{".: is a directory"}},
 		{"bad offsets file", []string{"--offsets", "good.jsonl", "good.jsonl"}, 1, []string{"--offsets good.jsonl: line 1"}},
+		{"offsets field of the wrong type", []string{"--offsets", "strnum.offsets", "good.jsonl"}, 1,
+			[]string{`--offsets strnum.offsets: line 2: field "ref_unix_nano": want a whole number of ns, got string`}},
+		{"offset beyond 200 years", []string{"--offsets", "huge.offsets", "good.jsonl"}, 1,
+			[]string{`--offsets huge.offsets: line 1: host "good": offset_nanos 9223372036854775807 is beyond ±`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,10 +315,68 @@ func TestMergeFormatsHostsAndEnvironment(t *testing.T) {
 }
 
 func TestMergeStdin(t *testing.T) {
-	cmd := exec.Command(binary, "merge", "--output", "jsonl", "-")
-	cmd.Stdin = strings.NewReader(`{"ts":"2023-11-14T22:13:20.001Z","msg":"from stdin"}` + "\n")
-	out, err := cmd.Output()
-	if err != nil || !strings.Contains(string(out), `"host":"stdin","source":"stdin"`) {
-		t.Errorf("err %v, output %s", err, out)
+	line := `{"ts":"2023-11-14T22:13:20.001Z","msg":"from stdin"}` + "\n"
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+	}{
+		{"-", []string{"merge", "-"}, line},
+		{"-:FORMAT alone", []string{"merge", "-:jsonl"}, line},
+		{"-:FORMAT after flags", []string{"merge", "--max-reported", "3", "--format", "syslog", "--strict", "-:jsonl"}, line},
+		{"-:FORMAT after --", []string{"merge", "--", "-:jsonl"}, line},
+		{"a byte-order mark", []string{"merge", "-:jsonl"}, "\ufeff" + line},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append(os.Environ(), "TRACECAT_OUTPUT=jsonl")
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil || !strings.Contains(string(out), `"host":"stdin","source":"stdin","seq":1,"kind":"log","msg":"from stdin"`) ||
+				!strings.Contains(stderr.String(), "1 events, 0 late, 0 inconsistent, 0 malformed") {
+				t.Errorf("err %v, output %s, stderr %s", err, out, stderr.String())
+			}
+		})
+	}
+}
+
+// TestMergeEdgeInputs checks inputs that are valid however odd: traces
+// that start at time 0, and files that start with a byte-order mark.
+func TestMergeEdgeInputs(t *testing.T) {
+	dir := t.TempDir()
+	bom := "\ufeff"
+	writeFile(t, dir, "ts0.json", `{"traceEvents":[{"name":"a","ph":"X","ts":0,"dur":1,"pid":1,"tid":1},`+
+		`{"name":"b","ph":"i","ts":5,"pid":1,"tid":1,"s":"t"}]}`)
+	writeFile(t, dir, "epoch.jsonl", `{"time":"1970-01-01T00:00:00Z","msg":"epoch","host":"h"}`+"\n")
+	writeFile(t, dir, "hv2.jsonl", bom+`{"time":1700000000006200000,"msg":"a"}`+"\n"+`{"time":1700000000007000000,"msg":"b"}`+"\n")
+	writeFile(t, dir, "bom.json", bom+`{"traceEvents":[{"name":"a","ph":"i","ts":1,"pid":1,"tid":1,"s":"t"}]}`)
+	writeFile(t, dir, "bom.log", bom+"<13>1 2026-11-24T19:47:45.094054+00:00 vm app - - - hello\n")
+	writeFile(t, dir, "bom.offsets", bom+`{"host":"hv2","ref_unix_nano":1700000000000000000,"offset_nanos":1000000,"err_nanos":1}`+"\n")
+	gotrace, err := filepath.Abs("../../ingest/testdata/chrome/gotrace.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"a Chrome trace from ts 0", []string{"--strict", "ts0.json"}, "2 events, 0 late, 0 inconsistent"},
+		{"go tool trace's sample", []string{"--strict", gotrace}, "83 events, 26 late, 0 inconsistent"},
+		{"the Unix epoch", []string{"--strict", "epoch.jsonl"}, "1 events, 0 late, 0 inconsistent"},
+		{"JSON lines with a BOM", []string{"hv2.jsonl"}, "2 events, 0 late, 0 inconsistent, 0 malformed"},
+		{"JSON lines with a BOM, format given", []string{"hv2.jsonl:jsonl"}, "2 events, 0 late, 0 inconsistent, 0 malformed"},
+		{"Chrome with a BOM", []string{"bom.json"}, "1 events, 0 late, 0 inconsistent, 0 malformed"},
+		{"syslog with a BOM", []string{"bom.log"}, "1 events, 0 late, 0 inconsistent, 0 malformed"},
+		{"offsets with a BOM", []string{"--strict", "--offsets", "bom.offsets", "hv2.jsonl"}, "2 events, 0 late, 0 inconsistent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tracecat(t, dir, nil, append([]string{"merge"}, tc.args...)...)
+			if r.code != 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, tc.want)
+			}
+		})
 	}
 }

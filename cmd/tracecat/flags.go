@@ -35,8 +35,29 @@ func (e usageError) Unwrap() error { return e.error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// onUsageError marks a flag parser's error as bad usage. An unknown
+// "flag" that is not a flag's name (-:FORMAT with an unknown format, a
+// file whose name starts with '-') gets a hint.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
+	const undefined = "flag provided but not defined: -"
+	if name, ok := strings.CutPrefix(err.Error(), undefined); ok && !flagLike(name) {
+		return usageError{fmt.Errorf("%w: stdin in a format is -:FORMAT, FORMAT one of auto, jsonl, journal, "+
+			"syslog, ftrace, otlp or chrome; a FILE whose name starts with '-' goes after --, as in "+
+			"merge -- %s (see --help)", err, "-"+name)}
+	}
 	return usageError{fmt.Errorf("%w (see --help)", err)}
+}
+
+// flagLike tells whether name, the text after an argument's first '-',
+// could be a flag's name: letters, digits and '-'.
+func flagLike(name string) bool {
+	name = strings.TrimPrefix(name, "-")
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // exitStatus prints err, if any, and maps it to an exit status.

@@ -38,6 +38,38 @@ func TestParseFileArg(t *testing.T) {
 	}
 }
 
+func TestStdinFormatArgs(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"tracecat merge -:jsonl", "tracecat merge -- -:jsonl"},
+		{"tracecat merge --strict -o out -:chrome a.json", "tracecat merge --strict -o out -- -:chrome a.json"},
+		{"tracecat merge --strict=true --format=syslog -:JSONL", "tracecat merge --strict=true --format=syslog -- -:JSONL"},
+		{"tracecat --help merge -:jsonl", "tracecat --help merge -- -:jsonl"},
+		// The value of a flag, not a FILE.
+		{"tracecat merge -o -:jsonl a.jsonl", "tracecat merge -o -:jsonl a.jsonl"},
+		// The FILEs have started, or -- is there: the parser keeps them.
+		{"tracecat merge a.jsonl -:jsonl", "tracecat merge a.jsonl -:jsonl"},
+		{"tracecat merge - -:jsonl", "tracecat merge - -:jsonl"},
+		{"tracecat merge -- -:jsonl", "tracecat merge -- -:jsonl"},
+		// Not a format, or not merge.
+		{"tracecat merge -:csv", "tracecat merge -:csv"},
+		{"tracecat merge -:", "tracecat merge -:"},
+		{"tracecat tail -:jsonl", "tracecat tail -:jsonl"},
+		{"tracecat", "tracecat"},
+	} {
+		if got := strings.Join(stdinFormatArgs(strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFlagLike(t *testing.T) {
+	for name, want := range map[string]bool{"bogus": true, "-max-reported": true, "o": true, ":jsonl": false, "foo.jsonl": false, "": false, "-": false} {
+		if got := flagLike(name); got != want {
+			t.Errorf("flagLike(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestHostFromFileName(t *testing.T) {
 	for in, want := range map[string]string{
 		"hv1.jsonl":                 "hv1",

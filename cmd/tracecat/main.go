@@ -32,7 +32,7 @@ func main() {
 // run runs the command line until it is done or ctx ends, and returns the
 // exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return exitStatus(stderr, newApp(stdout, stderr).RunContext(ctx, args))
+	return exitStatus(stderr, newApp(stdout, stderr).RunContext(ctx, stdinFormatArgs(args)))
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

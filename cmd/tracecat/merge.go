@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -23,18 +24,23 @@ func mergeCommand() *cli.Command {
 		Name:      "merge",
 		Usage:     "merge trace files into one timeline, correcting each host's clock",
 		UsageText: "tracecat merge [flags] FILE[:FORMAT]...",
-		Description: "Reads every FILE (- is stdin), each in its own format: detected from its first\n" +
-			"8 KiB, or given by --format for all or by a :FORMAT suffix for one (jsonl,\n" +
-			"journal, syslog, ftrace, otlp, chrome). An event's host is the one its record\n" +
-			"names; for records that name none, the --host FILE=HOST given for its file, else\n" +
-			"the file's name without its directory and trace extensions (hv1.jsonl and\n" +
-			"hv1.trace.json are hv1). Names must match the offsets' hosts.\n\n" +
+		Description: "Reads every FILE (- is stdin, once), each in its own format: detected from its\n" +
+			"first 8 KiB, or given by --format for all or by a :FORMAT suffix for one (jsonl,\n" +
+			"journal, syslog, ftrace, otlp, chrome; -:jsonl is stdin in JSON lines). A FILE\n" +
+			"whose name starts with '-' goes after --. A UTF-8 byte-order mark at the start\n" +
+			"of a FILE or of the offsets file is skipped.\n\n" +
+			"An event's host is the one its record names; for records that name none, the\n" +
+			"--host FILE=HOST given for its file, else the file's name without its directory\n" +
+			"and trace extensions (hv1.jsonl and hv1.trace.json are hv1). Names must match\n" +
+			"the offsets' hosts.\n\n" +
 			"--offsets reads the offset history `clockd offsets export` writes; each\n" +
 			"host's timestamps are corrected by its offset interpolated between samples.\n" +
 			"--offset HOST=±DURATION sets a constant offset (the host's clock minus the\n" +
 			"reference: hv2=+1.5ms moves hv2's events 1.5 ms earlier), replacing that\n" +
-			"host's history. Events keep their file's order; equal times are ordered by\n" +
-			"host, source, sequence and file.\n\n" +
+			"host's history; each host takes one --offset. Offsets beyond ±200 years are\n" +
+			"refused, and an event whose corrected time would be past the years 1677-2262\n" +
+			"that tracecat can write keeps its own (correction-overflow). Events keep their\n" +
+			"file's order; equal times are ordered by host, source, sequence and file.\n\n" +
 			"At the end a summary goes to stderr: events per file, late events (earlier\n" +
 			"than one before them in their file: written where their file has them), and\n" +
 			"inconsistent events (no timestamp, no offsets for their host, an end without\n" +
@@ -48,9 +54,9 @@ func mergeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "host", EnvVars: env("HOST"),
 				Usage: "`FILE=HOST`: the host of FILE's records that name none (repeatable)"},
 			&cli.StringFlag{Name: "offsets", EnvVars: env("OFFSETS", "CLOCKD_OFFSETS"), TakesFile: true,
-				Usage: "per-host clock-offset history `FILE` from clockd offsets export (JSON lines)"},
+				Usage: "per-host clock-offset history `FILE` from clockd offsets export (JSON lines; offsets of at most ±200 years)"},
 			&cli.StringSliceFlag{Name: "offset", EnvVars: env("OFFSET"),
-				Usage: "`HOST=±DURATION`: a constant offset for HOST, e.g. hv2=+1.5ms (repeatable)"},
+				Usage: "`HOST=±DURATION`: a constant offset for HOST, e.g. hv2=+1.5ms, of at most ±200 years (repeatable, once per host)"},
 			&cli.BoolFlag{Name: "strict", EnvVars: env("STRICT"),
 				Usage: "fail at the first malformed record or inconsistent event instead of reporting it"},
 			&cli.BoolFlag{Name: "no-progress", EnvVars: env("NO_PROGRESS"),
@@ -180,8 +186,16 @@ func mergeConfigFrom(c *cli.Context) (*mergeConfig, error) {
 		return nil, usagef("--format: %v", err)
 	}
 	cfg := &mergeConfig{strict: c.Bool("strict")}
+	stdin := ""
 	for _, arg := range c.Args().Slice() {
-		cfg.files = append(cfg.files, parseFileArg(arg, format))
+		f := parseFileArg(arg, format)
+		if f.path == "-" {
+			if stdin != "" {
+				return nil, usagef("%s and %s both read stdin, which can be read once", stdin, arg)
+			}
+			stdin = arg
+		}
+		cfg.files = append(cfg.files, f)
 	}
 	if err := assignHosts(cfg.files, c.StringSlice("host")); err != nil {
 		return nil, err
@@ -190,6 +204,51 @@ func mergeConfigFrom(c *cli.Context) (*mergeConfig, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// stdinFormatArgs returns args with "--" put before the first FILE
+// argument of merge when that is -:FORMAT (stdin in a given format): the
+// flag parser takes every argument that starts with '-' for a flag until
+// the first that does not, so without it -:jsonl is an unknown flag.
+// Everything from the first FILE on is a FILE either way. Arguments of
+// other commands, and those after a "--", are left as they are.
+func stdinFormatArgs(args []string) []string {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		i++ // the app's own flags, --help and --version, take no value
+	}
+	if i >= len(args) || args[i] != "merge" {
+		return args
+	}
+	takesValue := make(map[string]bool)
+	for _, f := range mergeCommand().Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = !isBool
+		}
+	}
+	for j := i + 1; j < len(args); j++ {
+		a := args[j]
+		switch {
+		case a == "--" || a == "-" || !strings.HasPrefix(a, "-"):
+			return args // the FILEs start here
+		case isStdinFormat(a):
+			return slices.Concat(args[:j], []string{"--"}, args[j:])
+		case !strings.Contains(a, "=") && takesValue[strings.TrimLeft(a, "-")]:
+			j++ // the flag's value
+		}
+	}
+	return args
+}
+
+// isStdinFormat tells whether arg is -:FORMAT.
+func isStdinFormat(arg string) bool {
+	name, ok := strings.CutPrefix(arg, "-:")
+	if !ok || name == "" {
+		return false
+	}
+	_, err := ingest.ParseFormat(name)
+	return err == nil
 }
 
 // parseFileArg splits FILE[:FORMAT]. A suffix that is not a format name
@@ -277,15 +336,22 @@ func loadOffsets(path string, manual []string) (*timeline.Offsets, error) {
 			return nil, fmt.Errorf("--offsets %s: %w", path, err)
 		}
 	}
+	given := make(map[string]string) // host → the --offset that set it
 	for _, m := range manual {
 		mo, err := timeline.ParseManualOffset(m)
 		if err != nil {
 			return nil, usagef("--offset: %v", err)
 		}
+		if prev, ok := given[mo.Host]; ok {
+			return nil, usagef("--offset %s and --offset %s: host %s has two offsets", prev, m, mo.Host)
+		}
+		given[mo.Host] = m
 		if offs == nil {
 			offs, _ = timeline.NewOffsets(nil)
 		}
-		offs.SetConstant(mo.Host, mo.OffsetNs)
+		if err := offs.SetConstant(mo.Host, mo.OffsetNs); err != nil {
+			return nil, usagef("--offset %s: %v", m, err)
+		}
 	}
 	return offs, nil
 }

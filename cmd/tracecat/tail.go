@@ -26,7 +26,7 @@ func tailCommand() *cli.Command {
 			&cli.StringFlag{Name: "from", EnvVars: env("FROM"),
 				Usage: "start at `GSN` (default: the next event committed)"},
 			&cli.IntFlag{Name: "retries", Value: 10, EnvVars: env("RETRIES"),
-				Usage: "give up after the stream failed `N` times in a row without an event"},
+				Usage: "re-subscribe at most `N` times in a row after the stream fails without an event, then give up"},
 		}, clusterFlags()...), outputFlags()...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
