@@ -36,8 +36,11 @@
 //
 // # Start-up
 //
-// New opens every file and binds every port, so a bad configuration or a
-// port in use fails before anything runs. Run starts the parts; once the
+// New first locks the data directory (flock on data_dir/LOCK, which holds
+// the process ID), so a second clockd on it is refused before it touches
+// the running node's store, shared page or ingest socket; then it opens
+// every file and binds every port, so a bad configuration or a port in
+// use fails before anything runs. Run starts the parts; once the
 // node has joined (when configured to join) and applied everything the
 // leader has committed, it calls Config.OnReady (sd_notify READY=1).
 // Healthy is what the systemd watchdog checks.
