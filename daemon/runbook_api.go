@@ -114,14 +114,18 @@ func (s *runbookServer) Wait(ctx context.Context, req *clockdv1.WaitRunbookReque
 	return runbookStatusOf(&last), nil
 }
 
-// checkRunbookID checks the bounds of an id a client sent; the state
-// machine checks its characters.
+// checkRunbookID checks an id a client sent: its bounds, and its
+// characters (runbook.CheckID), so a malformed id is InvalidArgument, not
+// NotFound.
 func checkRunbookID(field, id string) error {
 	switch {
 	case id == "":
 		return status.Errorf(codes.InvalidArgument, "%s is required", field)
 	case len(id) > runbook.MaxIDLen:
 		return status.Errorf(codes.InvalidArgument, "%s is %d bytes, at most %d", field, len(id), runbook.MaxIDLen)
+	}
+	if err := runbook.CheckID(id); err != nil {
+		return status.Errorf(codes.InvalidArgument, "%s: %v", field, err)
 	}
 	return nil
 }

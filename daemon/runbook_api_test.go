@@ -65,6 +65,8 @@ func TestBookFromProtoRefusals(t *testing.T) {
 		{"no steps", &clockdv1.Book{Id: "b"}, "steps: a run-book needs at least one"},
 		{"many steps", manySteps, "steps: 257, at most 256"},
 		{"step id", step(func(s *clockdv1.BookStep) { s.Id = "" }), "steps[1].id is required"},
+		{"book id characters", &clockdv1.Book{Id: "a b"}, `id: id "a b": only letters, digits and - _ . : are allowed`},
+		{"step id characters", step(func(s *clockdv1.BookStep) { s.Id = "s/1" }), `steps[1].id: id "s/1": only letters`},
 		{"many hosts", step(func(s *clockdv1.BookStep) { s.Hosts = make([]uint64, 65) }), "steps[1].hosts: 65 hosts, at most 64"},
 		{"host 0", step(func(s *clockdv1.BookStep) { s.Hosts = []uint64{2, 0} }), "steps[1].hosts: 0 is not a node ID"},
 		{"argv", step(func(s *clockdv1.BookStep) { s.Argv = []string{strings.Repeat("a", runbook.MaxArgvBytes), "b"} }),

@@ -235,6 +235,9 @@ func runbookID(c *cli.Context) (string, error) {
 	case len(id) > runbook.MaxIDLen:
 		return "", clientUsage(c, "the ID is %d bytes, at most %d", len(id), runbook.MaxIDLen)
 	}
+	if err := runbook.CheckID(id); err != nil {
+		return "", clientUsage(c, "the ID: %v", err)
+	}
 	return id, nil
 }
 

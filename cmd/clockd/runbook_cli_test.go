@@ -261,6 +261,7 @@ func runbookcliBadInput(t *testing.T, bin, dir string) {
 		{[]string{"runbook", "status", "a", "b"}, `unexpected argument "b" after the ID "a"`},
 		{[]string{"runbook", "status", "a", "--bogus"}, "-bogus"},
 		{[]string{"runbook", "status", strings.Repeat("a", 129)}, "the ID is 129 bytes, at most 128"},
+		{[]string{"runbook", "wait", "bad id!"}, `the ID: id "bad id!": only letters, digits and - _ . : are allowed`},
 		{[]string{"runbook", "wait", "--timeout", "0s", "a"}, "--timeout 0s: want a positive duration"},
 		{[]string{"runbook", "cancel", "--reason", strings.Repeat("r", 1025), "a"}, "--reason is 1025 bytes, at most 1024"},
 		{[]string{"runbook", "list", "extra"}, `unexpected argument "extra"`},

@@ -149,6 +149,12 @@ func (b *Book) Validate() error {
 	return nil
 }
 
+// CheckID tells whether id may name a run-book: 1 to MaxIDLen bytes of
+// letters, digits and - _ . :, as Validate requires of a book's id. A
+// reader of books checks with it what it is asked for, so a malformed id
+// is refused as such rather than not found.
+func CheckID(id string) error { return checkID("id", id) }
+
 func checkID(what, id string) error {
 	switch {
 	case id == "":
