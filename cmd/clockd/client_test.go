@@ -559,3 +559,41 @@ func startSynchronized(t *testing.T, timeout time.Duration, cfg proccluster.Conf
 	}
 	return bin, cl, ctx
 }
+
+// TestCLISilentNode: against a port that accepts connections and never
+// answers, a command fails once --timeout has passed, saying so.
+func TestCLISilentNode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin, err := proccluster.Build("../..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn // open and silent until the test ends
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	addr := l.Addr().String()
+	for _, args := range [][]string{{"offsets", "export"}, {"status"}} {
+		r := cliRun(t, bin, append(args, "--insecure", "--addr", addr, "--timeout", "1s")...)
+		if want := "no answer from " + addr + " within --timeout 1s"; r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("clockd %v against a silent node: exit %d, stderr %q; want exit 1 and %q", args, r.code, r.stderr, want)
+		}
+	}
+}

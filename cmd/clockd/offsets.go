@@ -147,6 +147,9 @@ func offsetsCopy(ctx context.Context, cc *clientConn, w io.Writer) (n, hosts int
 	defer watchdog.Stop()
 	stream, err := clockdv1.NewOrderingServiceClient(cc.Conn()).Offsets(ctx, &clockdv1.OffsetsRequest{})
 	if err != nil {
+		if idle.Load() {
+			return 0, 0, fmt.Errorf("no answer from %s within --timeout %v", cc.addr, cc.timeout)
+		}
 		return 0, 0, err
 	}
 	seen := map[string]bool{}
