@@ -272,7 +272,7 @@ func clientError(c *cli.Context, cc *clientConn, what string, err error) error {
 		if strings.Contains(msg, "first record does not look like a TLS handshake") {
 			hint = " (the node serves plaintext: pass --insecure)"
 		} else if strings.Contains(msg, "error reading server preface") && c.Bool("insecure") {
-			hint = " (the node may serve TLS: drop --insecure)"
+			hint = " (the port may serve TLS, then drop --insecure; or it may not be a clockd API port: check --addr)"
 		}
 		if _, dial, ok := strings.Cut(msg, "Error while dialing: "); ok {
 			return clientFailed(c, "%scannot reach %s: %s%s", what, cc.addr, strings.TrimSuffix(dial, `"`), hint)
@@ -287,6 +287,10 @@ func clientError(c *cli.Context, cc *clientConn, what string, err error) error {
 		hint = " (pass --tls-cert and --tls-key)"
 	case codes.PermissionDenied:
 		hint = " (membership changes need the admin certificate, clockd certs init --admin)"
+	case codes.Unimplemented:
+		if strings.Contains(msg, "unknown service") {
+			hint = " (is --addr the node's API port, api_listen? this port serves something else)"
+		}
 	}
 	return clientFailed(c, "%s%s: %s%s", what, clientCodeWords(st.Code()), msg, hint)
 }

@@ -120,6 +120,14 @@ func TestCLI(t *testing.T) {
 	bin, cl, ctx := startSynchronized(t, 2*time.Minute, proccluster.Config{Dir: dir, Nodes: 3,
 		Args: []string{"--tick-interval", "200ms"}})
 
+	t.Run("wrong port", func(t *testing.T) {
+		// The peer port speaks gRPC, but not the API.
+		r := cliRun(t, bin, "status", "--insecure", "--addr", cl.Node(2).PeerAddr)
+		if r.code != 1 || !strings.Contains(r.stderr, "is --addr the node's API port, api_listen?") {
+			t.Fatalf("status at the peer port: exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+
 	t.Run("status", func(t *testing.T) {
 		var st statusJSON
 		cliJSON(t, &st, bin, cliAt(cl, 2, "status", "--json")...)
