@@ -598,7 +598,7 @@ func TestCLISilentNode(t *testing.T) {
 		}
 	}()
 	addr := l.Addr().String()
-	for _, args := range [][]string{{"offsets", "export"}, {"status"}} {
+	for _, args := range [][]string{{"offsets", "export"}, {"status"}, {"now", "--watch"}} {
 		r := cliRun(t, bin, append(args, "--insecure", "--addr", addr, "--timeout", "1s")...)
 		if want := "no answer from " + addr + " within --timeout 1s"; r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("clockd %v against a silent node: exit %d, stderr %q; want exit 1 and %q", args, r.code, r.stderr, want)

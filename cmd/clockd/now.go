@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,16 +103,31 @@ func nowRepeat(ctx context.Context, c *cli.Context, cc *clientConn, p *nowPrinte
 	return nil
 }
 
-// nowWatch prints the readings of a Watch until interrupted.
+// nowWatch prints the readings of a Watch until interrupted. The node
+// sends its current reading at once, so that first one must come within
+// --timeout; later ones come only when the status changes, which may be
+// never.
 func nowWatch(ctx context.Context, c *cli.Context, cc *clientConn, p *nowPrinter) error {
-	w, err := cc.Watch(ctx)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var silent atomic.Bool
+	first := time.AfterFunc(cc.timeout, func() {
+		silent.Store(true)
+		cancel()
+	})
+	defer first.Stop()
+	w, err := cc.Watch(wctx)
 	for err == nil {
 		var r vclock.Reading
 		if r, err = w.Recv(); err == nil {
+			first.Stop()
 			err = p.print(r)
 		}
 	}
-	if ctx.Err() != nil {
+	switch {
+	case silent.Load() && p.reads == 0:
+		return clientFailed(c, "no answer from %s within --timeout %v", cc.addr, cc.timeout)
+	case ctx.Err() != nil:
 		return nil // interrupted
 	}
 	return clientError(c, cc, "", err)
