@@ -2,7 +2,7 @@ package main
 
 // clockd runbook: run-books from the command line. A run-book file is
 // read and checked here, so a mistake in it is reported with its file
-// and line before anything is sent; the cluster resolves "all" hosts,
+// (and line, or step, for a rule across steps) before anything is sent; the cluster resolves "all" hosts,
 // checks the rest and commits it.
 
 import (
@@ -99,7 +99,8 @@ func runbookSubmitCommand() *cli.Command {
 		Usage:     "commit a run-book from a YAML file",
 		UsageText: "clockd runbook submit [--wait] [--wait-timeout D] [--json] [connection options] FILE",
 		Description: "Reads the run-book in FILE (-: standard input) and checks it: a mistake is\n" +
-			"reported with the file and line, exit status 2, before anything is sent. The\n" +
+			"reported with the file and its line (a rule across steps, such as depends_on,\n" +
+			"with the step), exit status 2, before anything is sent. The\n" +
 			"node at --addr then resolves hosts \"all\" to the voting members and commits the\n" +
 			"book. Submitting the same file again is answered with the book's status; a\n" +
 			"book with another content under a used id is refused (\"already exists\").\n" +
