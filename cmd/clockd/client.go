@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -372,3 +373,29 @@ func clientFields(w io.Writer, fields []clientField) {
 		}
 	}
 }
+
+// streamWatchdog bounds the silence of a stream, whose call has no
+// deadline of its own: the context it returns ends once d passes without
+// a Reset. Fired tells whether that, rather than ctx, ended it; Stop
+// ends the watch.
+type streamWatchdog struct {
+	t     *time.Timer
+	fired atomic.Bool
+}
+
+func watchStream(ctx context.Context, d time.Duration) (context.Context, *streamWatchdog, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &streamWatchdog{}
+	w.t = time.AfterFunc(d, func() {
+		w.fired.Store(true)
+		cancel()
+	})
+	return ctx, w, func() {
+		w.t.Stop()
+		cancel()
+	}
+}
+
+func (w *streamWatchdog) Reset(d time.Duration) { w.t.Reset(d) }
+func (w *streamWatchdog) Stop()                 { w.t.Stop() }
+func (w *streamWatchdog) Fired() bool           { return w.fired.Load() }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,14 +107,8 @@ func nowRepeat(ctx context.Context, c *cli.Context, cc *clientConn, p *nowPrinte
 // --timeout; later ones come only when the status changes, which may be
 // never.
 func nowWatch(ctx context.Context, c *cli.Context, cc *clientConn, p *nowPrinter) error {
-	wctx, cancel := context.WithCancel(ctx)
+	wctx, first, cancel := watchStream(ctx, cc.timeout)
 	defer cancel()
-	var silent atomic.Bool
-	first := time.AfterFunc(cc.timeout, func() {
-		silent.Store(true)
-		cancel()
-	})
-	defer first.Stop()
 	w, err := cc.Watch(wctx)
 	for err == nil {
 		var r vclock.Reading
@@ -125,7 +118,7 @@ func nowWatch(ctx context.Context, c *cli.Context, cc *clientConn, p *nowPrinter
 		}
 	}
 	switch {
-	case silent.Load() && p.reads == 0:
+	case first.Fired() && p.reads == 0:
 		return clientFailed(c, "no answer from %s within --timeout %v", cc.addr, cc.timeout)
 	case ctx.Err() != nil:
 		return nil // interrupted

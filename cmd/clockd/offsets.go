@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -137,17 +135,11 @@ type offsetsWriteError struct{ error }
 // offsetsCopy streams the samples into w. The call is cancelled when no
 // sample arrives within --timeout.
 func offsetsCopy(ctx context.Context, cc *clientConn, w io.Writer) (n, hosts int, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, watchdog, cancel := watchStream(ctx, cc.timeout)
 	defer cancel()
-	var idle atomic.Bool
-	watchdog := time.AfterFunc(cc.timeout, func() {
-		idle.Store(true)
-		cancel()
-	})
-	defer watchdog.Stop()
 	stream, err := clockdv1.NewOrderingServiceClient(cc.Conn()).Offsets(ctx, &clockdv1.OffsetsRequest{})
 	if err != nil {
-		if idle.Load() {
+		if watchdog.Fired() {
 			return 0, 0, fmt.Errorf("no answer from %s within --timeout %v", cc.addr, cc.timeout)
 		}
 		return 0, 0, err
@@ -159,7 +151,7 @@ func offsetsCopy(ctx context.Context, cc *clientConn, w io.Writer) (n, hosts int
 			return n, len(seen), nil
 		}
 		if err != nil {
-			if idle.Load() {
+			if watchdog.Fired() {
 				return n, len(seen), fmt.Errorf("no sample from %s within --timeout %v", cc.addr, cc.timeout)
 			}
 			return n, len(seen), err
