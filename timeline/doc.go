@@ -13,8 +13,14 @@
 // Offsets.Correct turns a local time into reference time by interpolating
 // the offset linearly between the two samples around it, by local time
 // (local = ref + offset), and holding the first or last sample's offset
-// outside them. A manual offset (ParseManualOffset, "hv2=+1.5ms") is a
-// constant history for its host and replaces the file's, if any. Every
+// outside them. A history reaches beyond its samples, by local time, by
+// the largest gap between two consecutive samples, or MinHistoryReach
+// (1 minute) if that is larger: an event further out is still corrected
+// with the nearest sample's offset, the best there is, but counted per
+// host in Summary.Outside and warned about, because the clock may have
+// drifted far from that sample since. A manual offset
+// (ParseManualOffset, "hv2=+1.5ms") is a constant history for its host,
+// which reaches every time, and replaces the file's, if any. Every
 // offset is at most ±MaxOffsetNs (200 years); a larger one is refused
 // when read.
 //
@@ -45,7 +51,10 @@
 // and Tail read the cluster's ordered
 // log through an EventSource instead: there the order is the log's
 // (GSN), and TimeNs is the midpoint of the reference interval the
-// cluster stamped.
+// cluster stamped. Tail re-subscribes when its stream fails, up to
+// LogOptions.Retries times in a row, and calls LogOptions.Retrying once
+// when such a run of retries starts, so that a user learns why nothing
+// arrives.
 //
 // # The offsets file
 //
@@ -82,7 +91,9 @@
 //     event (Issue: no timestamp, no offsets for its host, an end without
 //     a begin, ...) is emitted with Issue set and counted; MergeOptions.
 //     Strict turns the first into an error. Malformed records that the
-//     parsers skip are counted per input.
+//     parsers skip are counted per input. Events corrected beyond the
+//     reach of their host's offset history are counted per host
+//     (Summary.Outside): a warning, never an error.
 //   - An event without a timestamp (Untimed) keeps its place in its
 //     input: it takes the time of the event before it there, or, at the
 //     start of an input, of the first event with a time (events of an

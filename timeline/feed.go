@@ -412,6 +412,9 @@ func (f *feed) setTime(ev *Event) (timed bool, issue Issue) {
 		ev.TimeNs = ev.LocalNs - off
 		if off > 0 && ev.TimeNs > ev.LocalNs || off < 0 && ev.TimeNs < ev.LocalNs { // wrapped around
 			ev.TimeNs = ev.LocalNs
+			if c.h.outside(ev.LocalNs) {
+				c.outside-- // not corrected: reported as an overflow instead
+			}
 			return true, IssueCorrectionOverflow
 		}
 		ev.Corrected = true

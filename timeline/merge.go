@@ -390,7 +390,36 @@ func summarize(feeds []*feed, emitted int64, max int) Summary {
 		s.Inputs = append(s.Inputs, in)
 		f.tally.addTo(&s, max)
 	}
+	s.addOutside(feeds, max)
 	return s
+}
+
+// addOutside adds the events the feeds corrected beyond their host's
+// offset history, per host, keeping the first max hosts by name.
+func (s *Summary) addOutside(feeds []*feed, max int) {
+	byHost := make(map[string]*OutsideHistory)
+	for _, f := range feeds {
+		for host, c := range f.correctors {
+			if c == nil || c.outside == 0 {
+				continue
+			}
+			o := byHost[host]
+			if o == nil {
+				ss := c.h.samples
+				o = &OutsideHistory{Host: host, FirstRefNs: ss[0].RefNs, LastRefNs: ss[len(ss)-1].RefNs}
+				byHost[host] = o
+			}
+			o.Events += c.outside
+			s.Outside += c.outside
+		}
+	}
+	for _, o := range byHost {
+		s.OutsideHosts = append(s.OutsideHosts, *o)
+	}
+	sort.Slice(s.OutsideHosts, func(i, j int) bool { return s.OutsideHosts[i].Host < s.OutsideHosts[j].Host })
+	if len(s.OutsideHosts) > max {
+		s.OutsideHosts = s.OutsideHosts[:max]
+	}
 }
 
 func sortedKeys(m map[string]struct{}) []string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -198,11 +199,83 @@ func TestMergeCorrectionOverflow(t *testing.T) {
 			if tc.issue != "" && sum.IssueCounts[tc.issue] != 1 {
 				t.Errorf("issue counts %v", sum.IssueCounts)
 			}
+			// Every time here is far from the sample; one that was not
+			// corrected is not reported as corrected with it.
+			wantOutside := int64(1)
+			if tc.issue != "" {
+				wantOutside = 0
+			}
+			if sum.Outside != wantOutside {
+				t.Errorf("%d events outside the offset history, want %d", sum.Outside, wantOutside)
+			}
 			_, err = Merge(mk(), MergeOptions{Offsets: offs, Strict: true}, func(Event) error { return nil })
 			if (err != nil) != (tc.issue != "") {
 				t.Errorf("strict: %v", err)
 			}
 		})
+	}
+}
+
+func TestMergeReportsEventsOutsideOffsetHistory(t *testing.T) {
+	// hv1 is sampled at ref 1000 s and 1030 s (a reach of a minute), hv2
+	// at 1000 s; hv3 has a constant offset.
+	offs, err := NewOffsets([]Sample{
+		{Host: "hv1", RefNs: 1000e9, OffsetNs: 1e6}, {Host: "hv1", RefNs: 1030e9, OffsetNs: 2e6},
+		{Host: "hv2", RefNs: 1000e9},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := offs.SetConstant("hv3", 5); err != nil {
+		t.Fatal(err)
+	}
+	mk := func() []Input {
+		return []Input{
+			input("a", ev("hv1", "s", 100e9, "log", "early"), ev("hv1", "s", 1010e9, "log", "in"),
+				ev("hv1", "s", 1090e9+2e6, "log", "at the reach"), ev("hv1", "s", 3600e9, "log", "late")),
+			input("b", ev("hv1", "t", 5000e9, "log", "late too"), ev("hv2", "t", 1050e9, "log", "in"),
+				ev("hv3", "t", 1e18, "log", "constant")),
+		}
+	}
+	out, sum := mergeAll(t, mk(), MergeOptions{Offsets: offs})
+	want := []OutsideHistory{{Host: "hv1", Events: 3, FirstRefNs: 1000e9, LastRefNs: 1030e9}}
+	if sum.Outside != 3 || !reflect.DeepEqual(sum.OutsideHosts, want) {
+		t.Errorf("outside %d %+v, want 3 %+v", sum.Outside, sum.OutsideHosts, want)
+	}
+	for _, e := range out {
+		if e.Name == "late" && (!e.Corrected || e.TimeNs != 3600e9-2e6) {
+			t.Errorf("late: corrected %v to %d, want with the last sample's offset", e.Corrected, e.TimeNs)
+		}
+	}
+	if sum.Inconsistent != 0 || sum.Clean() {
+		t.Errorf("inconsistent %d, clean %v: want a warning only", sum.Inconsistent, sum.Clean())
+	}
+	var b strings.Builder
+	if err := sum.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	line := "  warning: 3 events of host hv1 lie outside its offset history (from 1970-01-01T00:16:40.000000000Z " +
+		"to 1970-01-01T00:17:10.000000000Z); corrected with the nearest sample\n"
+	if !strings.Contains(b.String(), line) {
+		t.Errorf("summary:\n%s\nwant the line\n%s", b.String(), line)
+	}
+	if _, err := Merge(mk(), MergeOptions{Offsets: offs, Strict: true}, func(Event) error { return nil }); err != nil {
+		t.Errorf("strict: %v, want no error", err)
+	}
+	// With one host listed at most, the others are counted.
+	_, sum = mergeAll(t, append(mk(), input("c", ev("hv2", "u", 1, "log", "early"))), MergeOptions{Offsets: offs, MaxRecorded: 1})
+	b.Reset()
+	sum.WriteText(&b)
+	if len(sum.OutsideHosts) != 1 || !strings.Contains(b.String(), "  warning: ... and 1 more events of other hosts outside their offset history\n") {
+		t.Errorf("hosts %+v, summary:\n%s", sum.OutsideHosts, b.String())
+	}
+	// A history of one sample is not a span.
+	_, sum = mergeAll(t, []Input{input("c", ev("hv2", "u", 1, "log", "early"))}, MergeOptions{Offsets: offs})
+	b.Reset()
+	sum.WriteText(&b)
+	if line := "  warning: 1 event of host hv2 lies outside its offset history (one sample, at 1970-01-01T00:16:40.000000000Z); " +
+		"corrected with the nearest sample\n"; !strings.Contains(b.String(), line) {
+		t.Errorf("hosts %+v, summary:\n%s", sum.OutsideHosts, b.String())
 	}
 }
 

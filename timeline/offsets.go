@@ -42,6 +42,12 @@ type Offsets struct {
 	hosts map[string]*hostOffsets
 }
 
+// MinHistoryReach is the least reach of a host's offset history beyond
+// its samples (see hostOffsets.loNs): how far before the earliest
+// sample's local time or after the latest an event's local time may lie
+// and still be corrected without a warning.
+const MinHistoryReach = time.Minute
+
 // hostOffsets is one host's history.
 //
 // Invariant: samples are sorted by RefNs, no two share a RefNs, and
@@ -51,6 +57,16 @@ type Offsets struct {
 type hostOffsets struct {
 	samples  []Sample
 	monotone bool
+	// loNs and hiNs bound the local times the history reaches: from the
+	// samples' earliest local time to their latest, widened on each side
+	// by the largest gap between two consecutive samples (by RefNs), or
+	// by MinHistoryReach if that is larger. Samples are taken at about
+	// even intervals, so an event further out lies where clockd was not
+	// measuring the host (a file for another period, a host down),
+	// and the first or last sample's offset, which corrects it, may be
+	// far off. A constant history (SetConstant) reaches every time.
+	// Invariant: loNs <= every sample's local time <= hiNs.
+	loNs, hiNs int64
 }
 
 // NewOffsets builds the history from samples in any order. Two samples
@@ -78,12 +94,38 @@ func NewOffsets(samples []Sample) (*Offsets, error) {
 
 func newHostOffsets(ss []Sample) *hostOffsets {
 	h := &hostOffsets{samples: ss, monotone: true}
+	minNs, maxNs := ss[0].localNs(), ss[0].localNs()
+	reachNs := int64(MinHistoryReach)
 	for i := 1; i < len(ss); i++ {
 		if ss[i].localNs() < ss[i-1].localNs() {
 			h.monotone = false
 		}
+		minNs, maxNs = min(minNs, ss[i].localNs()), max(maxNs, ss[i].localNs())
+		if gap, ok := subNs(ss[i].RefNs, ss[i-1].RefNs); !ok || gap > reachNs {
+			reachNs = gap
+			if !ok {
+				reachNs = math.MaxInt64
+			}
+		}
 	}
+	h.loNs, h.hiNs = satSubNs(minNs, reachNs), satSubNs(maxNs, -reachNs)
 	return h
+}
+
+// satSubNs is a - b for b >= -MaxInt64, saturated to int64's range.
+func satSubNs(a, b int64) int64 {
+	if d, ok := subNs(a, b); ok {
+		return d
+	}
+	if b > 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// outside tells whether localNs is beyond the history's reach.
+func (h *hostOffsets) outside(localNs int64) bool {
+	return localNs < h.loNs || localNs > h.hiNs
 }
 
 func (s Sample) check() error {
@@ -130,7 +172,9 @@ func (o *Offsets) SetConstant(host string, offsetNs int64) error {
 	if o.hosts == nil {
 		o.hosts = make(map[string]*hostOffsets)
 	}
-	o.hosts[host] = newHostOffsets([]Sample{s})
+	h := newHostOffsets([]Sample{s})
+	h.loNs, h.hiNs = math.MinInt64, math.MaxInt64
+	o.hosts[host] = h
 	return nil
 }
 
@@ -172,16 +216,21 @@ func (o *Offsets) Correct(host string, localNs int64) (refNs int64, ok bool) {
 // corrector evaluates one host's offset for a stream of local times that
 // mostly increase: it remembers the segment of the last lookup, and on a
 // monotone history the local times that segment covers, so that the
-// next lookup usually costs two comparisons and the interpolation.
+// next lookup usually costs two comparisons and the interpolation. It
+// also counts the local times beyond the history's reach, at no cost to
+// the others: the range it remembers never includes them.
 type corrector struct {
 	h *hostOffsets
+	// outside counts the local times looked up that are beyond h's reach
+	// (hostOffsets.outside).
+	outside int64
 	// seg is the index i of the last segment [samples[i], samples[i+1]]
 	// used; -1 before the first sample, len-1 after the last.
 	seg int
 	// When valid (a monotone history), the local times [loNs, hiNs) are
-	// those holds accepts for seg, and the offset over them is flatNs if
-	// flat, else the line through (aLocalNs, aOffNs) that rises dOffNs
-	// over spanNs, as interpolate computes it.
+	// those holds accepts for seg and within h's reach, and the offset
+	// over them is flatNs if flat, else the line through (aLocalNs,
+	// aOffNs) that rises dOffNs over spanNs, as interpolate computes it.
 	valid, flat    bool
 	loNs, hiNs     int64
 	flatNs         int64
@@ -203,12 +252,16 @@ func (c *corrector) offset(localNs int64) int64 {
 	return c.lookup(localNs)
 }
 
-// lookup is offset without the remembered range; it sets the range.
+// lookup is offset without the remembered range; it sets the range,
+// and counts localNs when it is beyond the history's reach.
 func (c *corrector) lookup(localNs int64) int64 {
+	if c.h.outside(localNs) {
+		c.outside++
+	}
 	ss := c.h.samples
 	n := len(ss)
 	if n == 1 {
-		c.valid, c.flat, c.loNs, c.hiNs, c.flatNs = true, true, math.MinInt64, math.MaxInt64, ss[0].OffsetNs
+		c.valid, c.flat, c.loNs, c.hiNs, c.flatNs = true, true, c.h.loNs, endNs(c.h.hiNs), ss[0].OffsetNs
 		return ss[0].OffsetNs
 	}
 	i := c.seg
@@ -235,9 +288,9 @@ func (c *corrector) remember(i int) {
 	c.valid = true
 	switch {
 	case i < 0:
-		c.flat, c.loNs, c.hiNs, c.flatNs = true, math.MinInt64, ss[0].localNs(), ss[0].OffsetNs
+		c.flat, c.loNs, c.hiNs, c.flatNs = true, c.h.loNs, ss[0].localNs(), ss[0].OffsetNs
 	case i >= n-1:
-		c.flat, c.loNs, c.hiNs, c.flatNs = true, ss[n-1].localNs(), math.MaxInt64, ss[n-1].OffsetNs
+		c.flat, c.loNs, c.hiNs, c.flatNs = true, ss[n-1].localNs(), endNs(c.h.hiNs), ss[n-1].OffsetNs
 	default:
 		a, b := ss[i], ss[i+1]
 		if _, ok := subNs(b.localNs(), a.localNs()); !ok {
@@ -250,6 +303,15 @@ func (c *corrector) remember(i int) {
 		c.aLocalNs, c.aOffNs = a.localNs(), a.OffsetNs
 		c.spanNs, c.dOffNs = spanNs(a.localNs(), b.localNs()), spanNs(a.OffsetNs, b.OffsetNs)
 	}
+}
+
+// endNs is the exclusive end of a range whose last local time is hiNs;
+// math.MaxInt64 itself is left to lookup.
+func endNs(hiNs int64) int64 {
+	if hiNs == math.MaxInt64 {
+		return hiNs
+	}
+	return hiNs + 1
 }
 
 // holds tells whether segment i is the one a binary search would find

@@ -65,7 +65,8 @@ func TestCorrectorMatchesCorrect(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := corrector{h: offs.hosts["h"]}
-		local := ss[0].RefNs - 5e9
+		outside := int64(0)
+		local := ss[0].RefNs - 65e9 // from beyond the history's reach
 		for i := 0; i < 2000; i++ {
 			local += rng.Int63n(3e8) - 2e7 // mostly forward, sometimes back
 			l := local
@@ -78,7 +79,74 @@ func TestCorrectorMatchesCorrect(t *testing.T) {
 				t.Fatalf("seed %d trial %d: corrector gives %d for local %d, Correct %d (monotone %v)",
 					seed, trial, got, l, want, offs.hosts["h"].monotone)
 			}
+			if naiveOutside(ss, l) {
+				outside++
+			}
+			if c.outside != outside {
+				t.Fatalf("seed %d trial %d: corrector counts %d local times outside the history after %d, want %d (monotone %v)",
+					seed, trial, c.outside, l, outside, offs.hosts["h"].monotone)
+			}
 		}
+	}
+}
+
+// naiveOutside tells whether localNs is outside the reach of the
+// history ss (sorted by RefNs), as hostOffsets.outside documents it.
+func naiveOutside(ss []Sample, localNs int64) bool {
+	reach := int64(MinHistoryReach)
+	lo, hi := ss[0].localNs(), ss[0].localNs()
+	for i, s := range ss {
+		lo, hi = min(lo, s.localNs()), max(hi, s.localNs())
+		if i > 0 {
+			reach = max(reach, s.RefNs-ss[i-1].RefNs)
+		}
+	}
+	return localNs < lo-reach || localNs > hi+reach
+}
+
+func TestCorrectorCountsOutsideHistory(t *testing.T) {
+	// Samples at ref 1000 s, 1010 s and 1030 s: the largest gap, 20 s, is
+	// under a minute, so the history reaches from 940 s to 1090 s (local
+	// times, offset 0). One sample reaches a minute each way; a constant
+	// offset, every time.
+	three := []Sample{{Host: "h", RefNs: 1000e9}, {Host: "h", RefNs: 1010e9}, {Host: "h", RefNs: 1030e9}}
+	// A gap of 10 minutes reaches 10 minutes.
+	wide := []Sample{{Host: "h", RefNs: 1000e9}, {Host: "h", RefNs: 1600e9}}
+	constant, _ := NewOffsets(nil)
+	if err := constant.SetConstant("h", 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		samples []Sample // nil: constant
+		localNs []int64
+		want    int64
+	}{
+		{"inside", three, []int64{1000e9, 1020e9, 1030e9}, 0},
+		{"within the reach", three, []int64{940e9, 1090e9}, 0},
+		{"just beyond the reach", three, []int64{940e9 - 1, 1090e9 + 1}, 2},
+		{"far out, repeatedly", three, []int64{1e9, 2e9, 1000e9, 5000e9, 5001e9, 1e18}, 5},
+		{"a wide gap reaches further", wide, []int64{500e9, 401e9, 2199e9}, 0},
+		{"beyond a wide gap", wide, []int64{399e9, 2201e9}, 2},
+		{"one sample", []Sample{{Host: "h", RefNs: 1000e9, OffsetNs: 7}}, []int64{940e9 + 7, 1060e9 + 7, 1060e9 + 8}, 1},
+		{"a constant offset", nil, []int64{math.MinInt64, 0, math.MaxInt64}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			offs := constant
+			if tc.samples != nil {
+				var err error
+				if offs, err = NewOffsets(tc.samples); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := corrector{h: offs.hosts["h"]}
+			for _, l := range tc.localNs {
+				c.offset(l)
+			}
+			if c.outside != tc.want {
+				t.Errorf("%d local times outside the history, want %d", c.outside, tc.want)
+			}
+		})
 	}
 }
 

@@ -68,6 +68,13 @@ type LogOptions struct {
 	// Idle, when set, is called by Tail whenever it has written every
 	// event received so far, for the caller to flush its output.
 	Idle func() error
+	// Retrying, when set, is called by Tail when its stream fails and it
+	// starts re-subscribing, before the first wait: once per run of
+	// failures in a row, not per retry, so that a caller can tell its
+	// user why nothing arrives (the retries can take half a minute).
+	// err names the stream and its failure, as the error Tail returns
+	// when it gives up does.
+	Retrying func(err error)
 }
 
 // ErrLogEnded is wrapped by Export's error when the log ends before To.
@@ -185,6 +192,9 @@ func Tail(ctx context.Context, src EventSource, opts LogOptions, emit func(Event
 		if failures > opts.Retries {
 			return r.summary(opts.MaxRecorded), giveUpError(r.next, opts.Retries, err)
 		}
+		if failures == 1 && opts.Retrying != nil {
+			opts.Retrying(streamError(r.next, err))
+		}
 		if err := opts.Wait(ctx, failures); err != nil {
 			return r.summary(opts.MaxRecorded), err
 		}
@@ -194,15 +204,21 @@ func Tail(ctx context.Context, src EventSource, opts LogOptions, emit func(Event
 // giveUpError is Tail's error when the stream from GSN next (0: none
 // received, none asked for) failed with err after retries re-subscriptions.
 func giveUpError(next uint64, retries int, err error) error {
-	from := "the start"
-	if next != 0 {
-		from = fmt.Sprint("GSN ", next)
-	}
 	noun := "retries"
 	if retries == 1 {
 		noun = "retry"
 	}
-	return fmt.Errorf("event log stream from %s: %w (gave up after %d %s in a row)", from, err, retries, noun)
+	return fmt.Errorf("%w (gave up after %d %s in a row)", streamError(next, err), retries, noun)
+}
+
+// streamError is err, the failure of the stream from GSN next (0: none
+// received, none asked for), naming the stream.
+func streamError(next uint64, err error) error {
+	from := "the start"
+	if next != 0 {
+		from = fmt.Sprint("GSN ", next)
+	}
+	return fmt.Errorf("event log stream from %s: %w", from, err)
 }
 
 // emitError marks an error of emit or Idle, which ends Tail at once.

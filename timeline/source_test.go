@@ -171,6 +171,76 @@ func TestTailGivesUp(t *testing.T) {
 	}
 }
 
+func TestTailSaysOnceThatItRetries(t *testing.T) {
+	// Four failures in a row: one notice, before the first retry.
+	var said []string
+	waits := 0
+	_, err := timeline.Tail(context.Background(), failingSource{err: errors.New("unavailable")}, timeline.LogOptions{
+		From: 5, Retries: 3,
+		Wait: func(context.Context, int) error {
+			waits++
+			if len(said) != 1 {
+				t.Errorf("wait %d after %d notices, want 1", waits, len(said))
+			}
+			return nil
+		},
+		Retrying: func(err error) { said = append(said, err.Error()) }}, func(timeline.Event) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "gave up after 3 retries") {
+		t.Errorf("error %v", err)
+	}
+	if want := "event log stream from GSN 5: unavailable"; strings.Join(said, "\n") != want {
+		t.Errorf("Retrying called with %q, want once with %q", said, want)
+	}
+
+	// Streams that fail after delivering events: each such failure
+	// starts a new run of retries, and is told; those in a row are not.
+	src := &scriptedSource{streams: [][]uint64{{1, 2}, nil, nil, {3}, nil, nil, nil}}
+	said = nil
+	_, err = timeline.Tail(context.Background(), src, timeline.LogOptions{From: 1, Retries: 3,
+		Wait:     func(context.Context, int) error { return nil },
+		Retrying: func(err error) { said = append(said, err.Error()) }}, func(timeline.Event) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "event log stream from GSN 4: broken (gave up after 3 retries") {
+		t.Errorf("error %v", err)
+	}
+	want := "event log stream from GSN 3: broken\nevent log stream from GSN 4: broken"
+	if got := strings.Join(said, "\n"); got != want {
+		t.Errorf("Retrying called with\n%s\nwant\n%s", got, want)
+	}
+}
+
+// scriptedSource serves one stream per Subscribe: the events of the GSNs
+// of streams[i] for the i-th, then an error once they are all received.
+type scriptedSource struct {
+	streams [][]uint64
+	next    int
+}
+
+func (s *scriptedSource) Read(context.Context, uint64, int) ([]timeline.LogEvent, uint64, error) {
+	return nil, 0, errors.New("not used")
+}
+
+func (s *scriptedSource) Subscribe(ctx context.Context, _ uint64) (<-chan timeline.LogEvent, <-chan error) {
+	var gsns []uint64
+	if s.next < len(s.streams) {
+		gsns = s.streams[s.next]
+	}
+	s.next++
+	events, errs := make(chan timeline.LogEvent), make(chan error, 1)
+	go func() {
+		for _, gsn := range gsns {
+			le := timeline.LogEvent{GSN: gsn, Event: ingest.Event{Host: "hv1", Source: "s", SourceSeq: gsn,
+				LocalNs: int64(gsn), Kind: ingest.KindLog}}
+			select {
+			case events <- le: // unbuffered: received before the error is sent
+			case <-ctx.Done():
+				return
+			}
+		}
+		errs <- errors.New("broken")
+	}()
+	return events, errs
+}
+
 // failingSource fails every subscription at once.
 type failingSource struct{ err error }
 

@@ -29,6 +29,17 @@ type Summary struct {
 	Inconsistencies []Inconsistency // the first of them, in input order
 	IssueCounts     map[Issue]int64 // Inconsistent by issue
 
+	// Outside counts the events whose local time lies beyond the reach
+	// of their host's offset history (before its earliest sample or
+	// after its latest, by more than the largest gap between its
+	// samples or MinHistoryReach): each was corrected with the offset of
+	// the sample nearest it, the best available, but the host's clock
+	// may have drifted since. They are warnings, neither inconsistent
+	// nor errors in strict mode. OutsideHosts splits Outside by host,
+	// sorted by host, for the first MaxRecorded hosts.
+	Outside      int64
+	OutsideHosts []OutsideHistory
+
 	// The log readers (Export, Tail) fill these.
 	FirstGSN, LastGSN uint64 // the GSNs of the first and last events emitted
 	Gaps              []Gap  // GSN ranges the log did not return
@@ -73,13 +84,22 @@ type Inconsistency struct {
 	Count        int64  // IssueBeginWithoutEnd only
 }
 
+// OutsideHistory is one host's share of Summary.Outside.
+type OutsideHistory struct {
+	Host   string
+	Events int64
+	// FirstRefNs and LastRefNs are the reference times of the host's
+	// first and last samples.
+	FirstRefNs, LastRefNs int64
+}
+
 // Gap is a range of GSNs [From, To] the log skipped (compacted away, or
 // lost between a stream's end and its resumption).
 type Gap struct{ From, To uint64 }
 
 // Clean tells whether nothing needs reporting.
 func (s *Summary) Clean() bool {
-	if s.Late > 0 || s.Inconsistent > 0 || len(s.Gaps) > 0 {
+	if s.Late > 0 || s.Inconsistent > 0 || len(s.Gaps) > 0 || s.Outside > 0 {
 		return false
 	}
 	for _, in := range s.Inputs {
@@ -127,6 +147,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 	}
 	s.writeIssues(&b)
+	s.writeOutside(&b)
 	for _, g := range s.Gaps {
 		fmt.Fprintf(&b, "  gap: GSN %d to %d missing from the log\n", g.From, g.To)
 	}
@@ -156,6 +177,26 @@ func (s *Summary) writeIssues(b *strings.Builder) {
 			}
 		}
 		fmt.Fprintf(b, "  ... and %d more inconsistent (in all: %s)\n", more, strings.Join(counts, ", "))
+	}
+}
+
+func (s *Summary) writeOutside(b *strings.Builder) {
+	listed := int64(0)
+	for _, o := range s.OutsideHosts {
+		noun, verb := "events", "lie"
+		if o.Events == 1 {
+			noun, verb = "event", "lies"
+		}
+		span := fmt.Sprintf("from %s to %s", FormatTime(o.FirstRefNs), FormatTime(o.LastRefNs))
+		if o.FirstRefNs == o.LastRefNs {
+			span = "one sample, at " + FormatTime(o.FirstRefNs)
+		}
+		fmt.Fprintf(b, "  warning: %d %s of host %s %s outside its offset history (%s); corrected with the nearest sample\n",
+			o.Events, noun, textWord(o.Host), verb, span)
+		listed += o.Events
+	}
+	if more := s.Outside - listed; more > 0 {
+		fmt.Fprintf(b, "  warning: ... and %d more events of other hosts outside their offset history\n", more)
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,20 +36,25 @@ func mergeCommand() *cli.Command {
 			"and trace extensions (hv1.jsonl and hv1.trace.json are hv1). Names must match\n" +
 			"the offsets' hosts.\n\n" +
 			"--offsets reads the offset history `clockd offsets export` writes; each\n" +
-			"host's timestamps are corrected by its offset interpolated between samples.\n" +
-			"--offset HOST=±DURATION sets a constant offset (the host's clock minus the\n" +
-			"reference: hv2=+1.5ms moves hv2's events 1.5 ms earlier), replacing that\n" +
-			"host's history; each host takes one --offset. Offsets beyond ±200 years are\n" +
-			"refused, and an event whose corrected time would be past the years 1677-2262\n" +
-			"that tracecat can write keeps its own (correction-overflow). Events keep their\n" +
-			"file's order; equal times are ordered by host, source, sequence and file.\n\n" +
+			"host's timestamps are corrected by its offset interpolated between samples,\n" +
+			"and before the first or after the last by that sample's. --offset\n" +
+			"HOST=±DURATION sets a constant offset (the host's clock minus the reference:\n" +
+			"hv2=+1.5ms moves hv2's events 1.5 ms earlier), replacing that host's history;\n" +
+			"each host takes one --offset. Offsets beyond ±200 years are refused, and an\n" +
+			"event whose corrected time would be past the years 1677-2262 that tracecat\n" +
+			"can write keeps its own (correction-overflow). Events keep their file's order;\n" +
+			"equal times are ordered by host, source, sequence and file.\n\n" +
 			"At the end a summary goes to stderr: events per file, late events (earlier\n" +
 			"than one before them in their file: written where their file has them), and\n" +
 			"inconsistent events (no timestamp, no offsets for their host, an end without\n" +
 			"a begin, ...: written and marked) and malformed records (skipped, with file\n" +
-			"and line). --strict makes the first malformed record or inconsistent event\n" +
-			"fatal. A progress bar goes to stderr when it is a terminal and the inputs are\n" +
-			"large.\n\n" + exitHelp,
+			"and line). It warns, per host, of events outside the host's offset history:\n" +
+			"before its first sample or after its last by more than the largest gap\n" +
+			"between its samples, or 1 minute if that is larger (corrected all the same);\n" +
+			"and of every --offset whose HOST no event has (a typo?), listing the hosts\n" +
+			"seen. --strict makes the first malformed record or inconsistent event fatal,\n" +
+			"and an --offset whose HOST no event has. A progress bar goes to stderr when\n" +
+			"it is a terminal and the inputs are large.\n\n" + exitHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "auto", EnvVars: env("FORMAT"),
 				Usage: "`FORMAT` of every FILE without a :FORMAT suffix: auto, jsonl, journal, syslog, ftrace, otlp or chrome"},
@@ -58,7 +65,7 @@ func mergeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "offset", EnvVars: env("OFFSET"),
 				Usage: "`HOST=±DURATION`: a constant offset for HOST, e.g. hv2=+1.5ms, of at most ±200 years (repeatable, once per host)"},
 			&cli.BoolFlag{Name: "strict", EnvVars: env("STRICT"),
-				Usage: "fail at the first malformed record or inconsistent event instead of reporting it"},
+				Usage: "fail at the first malformed record or inconsistent event instead of reporting it, and at an --offset whose HOST no event has"},
 			&cli.BoolFlag{Name: "no-progress", EnvVars: env("NO_PROGRESS"),
 				Usage: "never draw the progress bar"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, TakesFile: true,
@@ -82,8 +89,13 @@ type mergeFile struct {
 type mergeConfig struct {
 	files   []mergeFile
 	offsets *timeline.Offsets
-	strict  bool
+	// manual holds the --offset flags, in the order given.
+	manual []manualOffset
+	strict bool
 }
+
+// manualOffset is one --offset flag: arg as given, and its host.
+type manualOffset struct{ arg, host string }
 
 func runMerge(c *cli.Context) error {
 	cfg, err := mergeConfigFrom(c)
@@ -116,9 +128,87 @@ func runMerge(c *cli.Context) error {
 	opts := timeline.MergeOptions{Offsets: cfg.offsets, Strict: cfg.strict, MaxRecorded: c.Int("max-reported")}
 	sum, err := mergeTo(c.Context, out, inputs, opts)
 	stopProgress()
+	var unmatched []string
+	if err == nil { // else the inputs were not all read
+		unmatched = unmatchedOffsets(cfg.manual, &sum)
+	}
+	if len(unmatched) > 0 && cfg.strict {
+		err = errors.New(strings.Join(unmatched, "; "))
+	}
 	err = out.finish(err)
 	printSummary(stderr, &sum)
+	if !cfg.strict {
+		for _, u := range unmatched {
+			fmt.Fprintf(stderr, "  warning: %s\n", u)
+		}
+	}
 	return err
+}
+
+// maxHostsListed bounds the hosts an unmatched --offset's warning lists.
+const maxHostsListed = 10
+
+// unmatchedOffsets says, for each --offset whose host no event of the
+// merge had (a typo, or a short name against an FQDN), which hosts the
+// events had: the offset changed nothing, and the events of the host
+// meant were not corrected as asked. Hosts of an offsets file are not
+// checked: the file covers the whole cluster, and a merge of some of
+// its hosts leaves the others unused.
+func unmatchedOffsets(manual []manualOffset, sum *timeline.Summary) []string {
+	seen := make(map[string]bool)
+	for _, in := range sum.Inputs {
+		for _, h := range in.Hosts {
+			seen[h] = true
+		}
+	}
+	var out []string
+	for _, m := range manual {
+		if !seen[m.host] {
+			out = append(out, fmt.Sprintf("--offset %s matched no event: no event has host %s (hosts seen: %s)",
+				m.arg, hostWord(m.host), hostList(seen)))
+		}
+	}
+	return out
+}
+
+// hostList lists the hosts of seen, sorted, at most maxHostsListed of
+// them.
+func hostList(seen map[string]bool) string {
+	if len(seen) == 0 {
+		return "none"
+	}
+	hosts := make([]string, 0, len(seen))
+	for h := range seen {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	more := len(hosts) - maxHostsListed
+	if more > 0 {
+		hosts = hosts[:maxHostsListed]
+	}
+	for i, h := range hosts {
+		hosts[i] = hostWord(h)
+	}
+	list := strings.Join(hosts, ", ")
+	if more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return list
+}
+
+// hostWord is host as a message shows it: quoted when it is empty or
+// holds a space or a character that does not print, so that it can
+// neither hide nor pass for another.
+func hostWord(host string) string {
+	for _, r := range host {
+		if !unicode.IsPrint(r) || r == ' ' {
+			return strconv.Quote(host)
+		}
+	}
+	if host == "" {
+		return `""`
+	}
+	return host
 }
 
 // mergeTo merges inputs into out until done or ctx ends. JSON lines
@@ -133,7 +223,7 @@ func mergeTo(ctx context.Context, out *output, inputs []timeline.Input, opts tim
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return jw.WriteEncodedSlices(slices)
+			return writeErr(jw.WriteEncodedSlices(slices))
 		})
 	}
 	n := 0
@@ -200,7 +290,7 @@ func mergeConfigFrom(c *cli.Context) (*mergeConfig, error) {
 	if err := assignHosts(cfg.files, c.StringSlice("host")); err != nil {
 		return nil, err
 	}
-	if cfg.offsets, err = loadOffsets(c.String("offsets"), c.StringSlice("offset")); err != nil {
+	if cfg.offsets, cfg.manual, err = loadOffsets(c.String("offsets"), c.StringSlice("offset")); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -322,38 +412,38 @@ func hostFromFileName(path string) string {
 	}
 }
 
-// loadOffsets reads --offsets and applies the --offset constants; nil
-// when neither is given.
-func loadOffsets(path string, manual []string) (*timeline.Offsets, error) {
-	var offs *timeline.Offsets
+// loadOffsets reads --offsets and applies the --offset constants, which
+// it also returns; offs is nil when neither is given.
+func loadOffsets(path string, manual []string) (offs *timeline.Offsets, given []manualOffset, err error) {
 	if path != "" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("--offsets: %w", err)
+			return nil, nil, fmt.Errorf("--offsets: %w", err)
 		}
 		defer f.Close()
 		if offs, err = timeline.LoadOffsets(f); err != nil {
-			return nil, fmt.Errorf("--offsets %s: %w", path, err)
+			return nil, nil, fmt.Errorf("--offsets %s: %w", path, err)
 		}
 	}
-	given := make(map[string]string) // host → the --offset that set it
 	for _, m := range manual {
 		mo, err := timeline.ParseManualOffset(m)
 		if err != nil {
-			return nil, usagef("--offset: %v", err)
+			return nil, nil, usagef("--offset: %v", err)
 		}
-		if prev, ok := given[mo.Host]; ok {
-			return nil, usagef("--offset %s and --offset %s: host %s has two offsets", prev, m, mo.Host)
+		for _, prev := range given {
+			if prev.host == mo.Host {
+				return nil, nil, usagef("--offset %s and --offset %s: host %s has two offsets", prev.arg, m, mo.Host)
+			}
 		}
-		given[mo.Host] = m
+		given = append(given, manualOffset{arg: m, host: mo.Host})
 		if offs == nil {
 			offs, _ = timeline.NewOffsets(nil)
 		}
 		if err := offs.SetConstant(mo.Host, mo.OffsetNs); err != nil {
-			return nil, usagef("--offset %s: %v", m, err)
+			return nil, nil, usagef("--offset %s: %v", m, err)
 		}
 	}
-	return offs, nil
+	return offs, given, nil
 }
 
 // openInputs opens every file and its parser, counting the bytes read

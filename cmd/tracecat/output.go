@@ -15,7 +15,9 @@ import (
 	"github.com/clockd/clockd/timeline"
 )
 
-// output is where the events go.
+// output is where the events go. Its Write and Flush, and finish, name
+// their errors as the output's ("write the output: ..."), whichever
+// format and however far the run got.
 type output struct {
 	timeline.Writer
 	// commit finishes the destination: it renames -o's temporary file
@@ -105,6 +107,20 @@ func createOutput(path string, direct bool) (w io.Writer, commit func() error, a
 	return f, commit, abort, nil
 }
 
+// Write writes ev.
+func (o *output) Write(ev timeline.Event) error { return writeErr(o.Writer.Write(ev)) }
+
+// Flush writes what the writer holds.
+func (o *output) Flush() error { return writeErr(o.Writer.Flush()) }
+
+// writeErr names err, when set, as the output's.
+func writeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("write the output: %w", err)
+}
+
 // finish closes the writer and the destination; after a failure (runErr)
 // it still closes the writer, so that what was written stays readable,
 // and then drops an -o file.
@@ -116,7 +132,7 @@ func (o *output) finish(runErr error) error {
 	}
 	if closeErr != nil {
 		o.abort()
-		return fmt.Errorf("write the output: %w", closeErr)
+		return writeErr(closeErr)
 	}
 	return o.commit()
 }

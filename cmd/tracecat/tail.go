@@ -20,8 +20,10 @@ func tailCommand() *cli.Command {
 			"cluster stamped it with. Without --from it starts at the next event committed.\n" +
 			"A broken stream is resumed from the GSN after the last one written, so no\n" +
 			"event is written twice; GSNs the log no longer holds are reported as gaps.\n" +
-			"Ctrl-C ends it (status 0) with the summary and the GSN to resume from on\n" +
-			"stderr.\n\n" + exitHelp,
+			"When the stream fails, a line on stderr says so and that tail retries, up to\n" +
+			"--retries times in a row; it gives up (status 1) when they all fail.\n" +
+			"Ctrl-C ends it (status 0) with the summary and, once an event was written or\n" +
+			"--from given, the GSN to resume from on stderr.\n\n" + exitHelp,
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "from", EnvVars: env("FROM"),
 				Usage: "start at `GSN` (default: the next event committed)"},
@@ -63,15 +65,40 @@ func runTail(c *cli.Context) error {
 		return fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	defer closeSource(src)
-	sum, err := timeline.Tail(c.Context, src, timeline.LogOptions{From: from, Retries: c.Int("retries"),
-		MaxRecorded: c.Int("max-reported"), Idle: out.Flush}, out.Write)
+	retries := c.Int("retries")
+	sum, err := timeline.Tail(c.Context, src, timeline.LogOptions{From: from, Retries: retries,
+		MaxRecorded: c.Int("max-reported"), Idle: out.Flush, Retrying: func(err error) {
+			fmt.Fprintf(c.App.ErrWriter, "tracecat: tail: %v; retrying, up to %s in a row (--retries)\n", err, times(retries))
+		}}, out.Write)
 	if errors.Is(err, context.Canceled) {
 		err = nil // Ctrl-C is how a tail ends
 	}
 	err = out.finish(err)
 	printSummary(c.App.ErrWriter, &sum)
-	if sum.LastGSN != 0 {
-		fmt.Fprintf(c.App.ErrWriter, "resume with --from %d\n", sum.LastGSN+1)
+	if gsn := resumeGSN(from, &sum); gsn != 0 {
+		fmt.Fprintf(c.App.ErrWriter, "resume with --from %d\n", gsn)
 	}
 	return err
+}
+
+// resumeGSN is the GSN a tail that started at from (0: the next event
+// committed) and wrote what sum says would resume from: the one after
+// the last written, else from itself, as nothing was consumed. 0 when
+// there is none: no event written, and none asked for.
+func resumeGSN(from uint64, sum *timeline.Summary) uint64 {
+	if sum.LastGSN != 0 {
+		return sum.LastGSN + 1
+	}
+	return from
+}
+
+// times is "once", "twice" or "N times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprint(n, " times")
 }
