@@ -25,12 +25,48 @@ import (
 // sourceBatch bounds how many events a source hands the pipeline at once.
 const sourceBatch = 1024
 
-// feed reads p to its end, handing the pipeline batches of events; skip
+// sourceLinger bounds how long an event read from a source waits for
+// others to fill its batch: a trace file grows and a socket stays open
+// for as long as their writers run, so a batch that waited to fill would
+// hold a quiet source's events indefinitely, and stamp them late.
+const sourceLinger = 5 * time.Millisecond
+
+// feed reads p to its end, handing the pipeline batches of events: a
+// batch goes when it is full, or sourceLinger after its first event. skip
 // may adjust an event, and drops it by returning true (a file read again
 // after a restart skips what was committed).
+//
+// p is read on a goroutine of its own, since its reads block until the
+// writer writes; it ends with p (its reader is closed, or ends, when ctx
+// does).
 func (d *Daemon) feed(ctx context.Context, p ingest.Parser, skip func(*ingest.Event) bool) error {
+	events := make(chan ingest.Event, sourceBatch)
+	var readErr error // set before events is closed
+	go func() {
+		defer close(events)
+		for {
+			e, err := p.Next()
+			if err != nil {
+				readErr = err
+				return
+			}
+			if skip != nil && skip(&e) {
+				continue
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+				return
+			}
+		}
+	}()
 	batch := make([]ingest.Event, 0, sourceBatch)
+	linger := time.NewTimer(sourceLinger)
+	linger.Stop()
+	defer linger.Stop()
 	flush := func() {
+		linger.Stop()
 		if len(batch) > 0 {
 			d.events.stamp(batch)
 			// The wait for room ends at the latest when the pipeline
@@ -39,30 +75,33 @@ func (d *Daemon) feed(ctx context.Context, p ingest.Parser, skip func(*ingest.Ev
 			batch = make([]ingest.Event, 0, sourceBatch)
 		}
 	}
-	defer flush()
-	for ctx.Err() == nil {
-		e, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if skip != nil && skip(&e) {
-			continue
-		}
-		batch = append(batch, e)
-		if len(batch) == cap(batch) {
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				flush()
+				if errors.Is(readErr, io.EOF) {
+					return nil
+				}
+				return readErr
+			}
+			batch = append(batch, e)
+			if len(batch) == 1 {
+				linger.Reset(sourceLinger)
+			}
+			if len(batch) == cap(batch) {
+				flush()
+			}
+		case <-linger.C:
 			flush()
 		}
 	}
-	return ctx.Err()
 }
 
 // socketSource accepts local processes on a Unix socket; each connection
 // writes JSON-lines events (ingest.DefaultJSONMapping). A connection's
-// events without a source field are the source "socket/<pid>" (from the
-// peer's credentials), numbered in the order written.
+// events are the source "socket/<pid>" (from the peer's credentials; a
+// "source" field is kept as an attribute), numbered in the order written.
 type socketSource struct {
 	d   *Daemon
 	lis *net.UnixListener

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +92,22 @@ func TestOrderedEventLog(t *testing.T) {
 	checkSourceOrder(t, got, perSource)
 	if !slices.Equal(got[:total], logs[1]) {
 		t.Fatal("the restarted host's log differs")
+	}
+
+	// A local process writes three events on the ingest socket and keeps
+	// its connection open: they commit all the same, without waiting for
+	// more to fill a batch or for the writer to leave.
+	sock, err := net.Dial("unix", filepath.Join(cl.Node(3).DataDir, "ingest.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	for i := range 3 {
+		fmt.Fprintf(sock, `{"time":%d,"msg":"from-the-socket-%d"}`+"\n", time.Now().UnixNano(), i)
+	}
+	got = readLog(t, ctx, ord(3), total+batch+3)
+	if want := []string{"from-the-socket-0", "from-the-socket-1", "from-the-socket-2"}; !slices.Equal(got[total+batch:], want) {
+		t.Fatalf("the socket's events: %q, want %q", got[total+batch:], want)
 	}
 }
 
