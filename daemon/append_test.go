@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +17,8 @@ import (
 
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/ordering"
+	"github.com/clockd/clockd/vclock"
 )
 
 // TestAppendRefusals sends Appends that break the limits to a real
@@ -127,3 +132,85 @@ func (rawCodec) Name() string { return "proto" }
 func (rawCodec) Marshal(v any) ([]byte, error) { return v.([]byte), nil }
 
 func (rawCodec) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+
+// TestAppendSpoolFull: with the cluster out of reach and the spool at its
+// bound, an Append is refused with ResourceExhausted naming the bound,
+// also when part of its message was spooled: the client must retry, and
+// the events spooled then come back as duplicates.
+func TestAppendSpoolFull(t *testing.T) {
+	r := newRig(t, 3, t.TempDir(), &memEpochs{}, &ordering.Machine{})
+	small, err := openSpool(filepath.Join(t.TempDir(), "spool"), 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	r.p.spool, r.spool = small, small
+	r.d.events, r.d.cfg.SpoolMaxBytes = r.p, 600
+	// Appends are stamped with the host's reading: an unsynchronized
+	// host's, unbounded, will do.
+	r.d.host, err = vclock.NewHost(vclock.HostConfig{ID: 1, Clock: vclock.SystemClock{},
+		Source: vclock.WallSource{Clock: vclock.SystemClock{}},
+		HWM:    vclock.FileHWM{Path: filepath.Join(t.TempDir(), "hwm")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cluster.setDown(true)
+	defer r.start()()
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(newAppendCodec()))
+	clockdv1.RegisterOrderingServiceServer(srv, &orderingServer{d: r.d})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	o := clockdv1.NewOrderingServiceClient(conn)
+	appendN := func(from, n int) (*clockdv1.AppendResponse, error) {
+		st, err := o.Append(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		req := &clockdv1.AppendRequest{}
+		for i := range n {
+			req.Events = append(req.Events, &clockdv1.Event{Host: "h", Source: "s", SourceSeq: uint64(from + i),
+				Name: fmt.Sprintf("event-%d", from+i)})
+		}
+		if err := st.Send(req); err != nil {
+			return nil, err
+		}
+		return st.CloseAndRecv()
+	}
+	// The first spooled event opens the spool; then each message fills it
+	// further until one does not fit whole.
+	for from := 1; ; from += 5 {
+		resp, err := appendN(from, 5)
+		if err == nil {
+			if resp.Spooled != 5 {
+				t.Fatalf("append %d..%d: %v, want 5 spooled", from, from+4, resp)
+			}
+			continue
+		}
+		if s := status.Convert(err); s.Code() != codes.ResourceExhausted ||
+			!strings.Contains(s.Message(), "the spool is full (spool_max_bytes 600)") {
+			t.Fatalf("append %d..%d to a full spool: %v", from, from+4, err)
+		}
+		if small.Len() != from-1+int(spooledOf(err)) {
+			t.Fatalf("the spool holds %d events, want %d", small.Len(), from-1+int(spooledOf(err)))
+		}
+		return
+	}
+}
+
+// spooledOf reads "N of this message's" from a spool-full refusal.
+func spooledOf(err error) int64 {
+	msg := status.Convert(err).Message()
+	_, rest, _ := strings.Cut(msg, "): ")
+	n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+	return n
+}

@@ -79,6 +79,13 @@ func (s *orderingServer) Append(stream clockdv1.OrderingService_AppendServer) er
 		}
 		r, err := s.d.events.Append(stream.Context(), evs)
 		resp.Spooled += uint64(r.spooled)
+		if errors.Is(err, ErrSpoolFull) {
+			// What was spooled is kept, and a retry of the message is
+			// answered for those as duplicates: the client retries it all.
+			return status.Errorf(codes.ResourceExhausted, "the cluster is out of reach and the spool is full "+
+				"(spool_max_bytes %d): %d of this message's %d events were spooled, the rest dropped; retry later",
+				s.d.cfg.SpoolMaxBytes, r.spooled, len(evs))
+		}
 		if err != nil && r.spooled == 0 {
 			return grpcError(err)
 		}
