@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/clockd/clockd/api/clockdv1"
 	"github.com/clockd/clockd/eventlog"
@@ -152,6 +153,10 @@ func toProtoEvent(le ordering.LogEvent) *clockdv1.LogEvent {
 
 const maxRead = 10_000
 
+// maxReadBytes bounds the encoded events of one Read answer (but for its
+// first event, which always goes).
+const maxReadBytes = 3 << 20
+
 func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*clockdv1.ReadResponse, error) {
 	limit := int(req.Max)
 	if limit <= 0 || limit > maxRead {
@@ -163,8 +168,17 @@ func (s *orderingServer) Read(ctx context.Context, req *clockdv1.ReadRequest) (*
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	resp := &clockdv1.ReadResponse{NextGsn: next}
-	for _, e := range evs {
-		resp.Events = append(resp.Events, toProtoEvent(e))
+	size := 0
+	for i, e := range evs {
+		pe := toProtoEvent(e)
+		// Within maxReadBytes, so an answer of large events (a source's
+		// lines may reach a MiB) fits a client's 4 MiB messages; the
+		// client goes on from NextGsn.
+		if size += proto.Size(pe) + 8; i > 0 && size > maxReadBytes {
+			resp.NextGsn = e.GSN
+			break
+		}
+		resp.Events = append(resp.Events, pe)
 	}
 	return resp, nil
 }

@@ -109,6 +109,41 @@ func TestOrderedEventLog(t *testing.T) {
 	if want := []string{"from-the-socket-0", "from-the-socket-1", "from-the-socket-2"}; !slices.Equal(got[total+batch:], want) {
 		t.Fatalf("the socket's events: %q, want %q", got[total+batch:], want)
 	}
+	// Events of most of a MiB each, as the socket takes them, are read
+	// back in answers that fit a client's 4 MiB messages.
+	big := strings.Repeat("x", 900<<10)
+	for i := range 6 {
+		fmt.Fprintf(sock, `{"time":%d,"msg":"big-%d-%s"}`+"\n", time.Now().UnixNano(), i, big)
+	}
+	fmt.Fprintf(sock, `{"time":%d,"msg":"after-the-big-ones"}`+"\n", time.Now().UnixNano())
+	firstBig := uint64(total + batch + 3 + 1)
+	cliPoll(t, ctx, "the events after the large ones", func() bool {
+		resp, err := ord(3).Read(ctx, &clockdv1.ReadRequest{FromGsn: firstBig + 6})
+		return err == nil && len(resp.Events) == 1 && resp.Events[0].Event.Name == "after-the-big-ones"
+	})
+	var names []string
+	from, deadline := firstBig, time.Now().Add(time.Minute)
+	for len(names) < 6 {
+		resp, err := ord(3).Read(ctx, &clockdv1.ReadRequest{FromGsn: from})
+		if err != nil {
+			t.Fatalf("read from GSN %d, at the large events: %v", from, err)
+		}
+		for _, e := range resp.Events {
+			names = append(names, e.Event.Name)
+		}
+		if len(resp.Events) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of the 6 large events read", len(names))
+			}
+			time.Sleep(50 * time.Millisecond) // not committed yet
+		}
+		from = resp.NextGsn
+	}
+	for i, name := range names[:6] {
+		if want := fmt.Sprintf("big-%d-%s", i, big); name != want {
+			t.Fatalf("large event %d read back as %.20q..., %d bytes", i, name, len(name))
+		}
+	}
 }
 
 func appendEvents(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int) (*clockdv1.AppendResponse, error) {
