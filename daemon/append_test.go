@@ -117,6 +117,10 @@ func TestCheckAppend(t *testing.T) {
 	if s, _ := status.FromError(err); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), `source "t" seq 9 after 9`) {
 		t.Fatalf("a repeated sequence number across messages: %v", err)
 	}
+	err = checkAppend([]ingest.Event{{Host: "h", Source: "u", SourceSeq: 1<<64 - 1}}, last)
+	if s, _ := status.FromError(err); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), "the largest is 18446744073709551614") {
+		t.Fatalf("the last sequence number: %v", err)
+	}
 	// Events without a sequence number are not checked for order.
 	if err := checkAppend([]ingest.Event{{Host: "h", Source: "t"}, {Host: "h", Source: "t"}}, last); err != nil {
 		t.Fatal(err)

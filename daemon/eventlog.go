@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -116,6 +117,12 @@ func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
 			}
 			if e.Source == "" {
 				return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
+			}
+			if e.SourceSeq == math.MaxUint64 {
+				// The next event of the source, numbered by clockd,
+				// would wrap to 0 and be taken for a duplicate.
+				return status.Errorf(codes.InvalidArgument, "event %d: source %q seq %d: the largest is %d",
+					i, e.Source, e.SourceSeq, uint64(math.MaxUint64-1))
 			}
 			if e.SourceSeq != 0 {
 				if e.SourceSeq <= last {
