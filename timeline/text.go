@@ -14,8 +14,9 @@ import (
 //
 // time (TimeNs, TimeLayout), host, source, kind, name, then dur= for
 // spans, gsn=, late=, issue= when set, and the attrs as key=value. Host
-// and source are padded to the widest seen so far. The name prints as it
-// is ("-" when empty) unless it holds control characters (C0, DEL, C1),
+// and source are padded to the widest seen so far, up to 32 characters.
+// The name prints as it is ("-" when empty) unless it holds control
+// characters (C0, DEL, C1),
 // other characters that do not print, or invalid UTF-8; a host, source,
 // attr key or attr value with those, spaces, quotes or '=' (or empty) is
 // quoted as a Go string. So nothing from the input reaches a terminal
@@ -137,13 +138,18 @@ func (t *TextWriter) hostColor(host string) string {
 	return t.lastHostColor
 }
 
+// maxPadWidth bounds a padded column: a longer host or source is
+// written whole but does not widen the column of every later line.
+const maxPadWidth = 32
+
 // appendPadded appends s as appendTextValue does and spaces up to
-// *width runes, raising *width to its width first when it is wider.
+// *width runes, raising *width to its width first when it is wider (up
+// to maxPadWidth).
 func appendPadded(b []byte, s string, width *int) []byte {
 	start := len(b)
 	b = appendTextValue(b, s)
 	n := utf8.RuneCount(b[start:])
-	*width = max(*width, n)
+	*width = max(*width, min(n, maxPadWidth))
 	for ; n < *width; n++ {
 		b = append(b, ' ')
 	}

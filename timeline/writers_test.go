@@ -351,3 +351,25 @@ func TestSpecialMaskMatchesBytewise(t *testing.T) {
 		}
 	}
 }
+
+// TestTextWriterLongHost: a host longer than a column may be is written
+// whole, and the lines after it keep a column of at most maxPadWidth.
+func TestTextWriterLongHost(t *testing.T) {
+	var out bytes.Buffer
+	w := NewTextWriter(&out, false)
+	for _, h := range []string{strings.Repeat("h", 5000), "hv1"} {
+		if err := w.Write(Event{Event: ingest.Event{Host: h, Source: "s", Kind: ingest.KindLog, Name: "m"}, TimeNs: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !strings.Contains(lines[0], strings.Repeat("h", 5000)+" s ") {
+		t.Fatalf("the long host is not written whole: %.80q...", lines[0])
+	}
+	if want := FormatTime(base) + " hv1" + strings.Repeat(" ", maxPadWidth-3) + " s log        m"; lines[1] != want {
+		t.Fatalf("after a long host:\n%q\nwant\n%q", lines[1], want)
+	}
+}
