@@ -27,20 +27,7 @@ import (
 // wrong. Each is refused before it reaches the pipeline, which this
 // server has none of.
 func TestAppendRefusals(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(newAppendCodec()), grpc.MaxRecvMsgSize(4<<20))
-	clockdv1.RegisterOrderingServiceServer(srv, &orderingServer{})
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	o := clockdv1.NewOrderingServiceClient(conn)
+	o := serveOrdering(t, &orderingServer{})
 
 	ev := func(source string, seq uint64, name string) *clockdv1.Event {
 		return &clockdv1.Event{Host: "h", Source: source, SourceSeq: seq, Name: name}
@@ -161,20 +148,7 @@ func TestAppendSpoolFull(t *testing.T) {
 	r.cluster.setDown(true)
 	defer r.start()()
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(newAppendCodec()))
-	clockdv1.RegisterOrderingServiceServer(srv, &orderingServer{d: r.d})
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	o := clockdv1.NewOrderingServiceClient(conn)
+	o := serveOrdering(t, &orderingServer{d: r.d})
 	appendN := func(from, n int) (*clockdv1.AppendResponse, error) {
 		st, err := o.Append(context.Background())
 		if err != nil {
@@ -217,4 +191,24 @@ func spooledOf(err error) int64 {
 	_, rest, _ := strings.Cut(msg, "): ")
 	n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
 	return n
+}
+
+// serveOrdering serves s over gRPC on loopback, with the daemon's codec
+// and message limit, until the test ends, and returns a client of it.
+func serveOrdering(t *testing.T, s *orderingServer) clockdv1.OrderingServiceClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(newAppendCodec()), grpc.MaxRecvMsgSize(4<<20))
+	clockdv1.RegisterOrderingServiceServer(srv, s)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return clockdv1.NewOrderingServiceClient(conn)
 }
