@@ -45,7 +45,10 @@ func TestAppendRefusals(t *testing.T) {
 		{"too many events", many, codes.ResourceExhausted, "10001 events in one message, at most 10000"},
 		{"event too large", &clockdv1.AppendRequest{Events: []*clockdv1.Event{
 			ev("s", 1, "a"), ev("s", 2, strings.Repeat("x", maxEventBytes))}},
-			codes.ResourceExhausted, "event 1 is 65578 bytes, at most 65536"},
+			codes.ResourceExhausted, "event 1 is 65578 bytes, at most 65536 (its name is 65536 bytes)"},
+		{"attribute too large", &clockdv1.AppendRequest{Events: []*clockdv1.Event{{Host: "h", Source: "s", SourceSeq: 1,
+			Attrs: []*clockdv1.Attr{{Key: "pad", Value: strings.Repeat("x", maxEventBytes)}}}}},
+			codes.ResourceExhausted, `(its attribute "pad" is 65536 bytes)`},
 		{"no source", &clockdv1.AppendRequest{Events: []*clockdv1.Event{ev("", 1, "a")}},
 			codes.InvalidArgument, "event 0 has no source"},
 		{"sequence backwards", &clockdv1.AppendRequest{Events: []*clockdv1.Event{

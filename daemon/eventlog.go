@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"path/filepath"
@@ -113,7 +114,8 @@ func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
 		for j := range run {
 			e, i := &run[j], from+j
 			if size := eventSize(e); size > maxEventBytes {
-				return status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d", i, size, maxEventBytes)
+				return status.Errorf(codes.ResourceExhausted, "event %d is %d bytes, at most %d (%s)", i, size, maxEventBytes,
+					largestField(e))
 			}
 			if e.Source == "" {
 				return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
@@ -138,6 +140,31 @@ func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
 		lastSeq[key] = last
 		return nil
 	})
+}
+
+// largestField names e's largest field and its size, for the message
+// that refuses an event over maxEventBytes: "its name is 70000 bytes".
+func largestField(e *ingest.Event) string {
+	what, n := "its name", len(e.Name)
+	for _, f := range []struct {
+		what string
+		n    int
+	}{{"its host", len(e.Host)}, {"its source", len(e.Source)}, {"its kind", len(e.Kind)}} {
+		if f.n > n {
+			what, n = f.what, f.n
+		}
+	}
+	attrs := 0
+	for _, a := range e.Attrs {
+		attrs += len(a.Key) + len(a.Value)
+		if len(a.Value) > n {
+			what, n = fmt.Sprintf("its attribute %.40q", a.Key), len(a.Value)
+		}
+	}
+	if attrs > n && len(e.Attrs) > 1 {
+		return fmt.Sprintf("its %d attributes are %d bytes", len(e.Attrs), attrs)
+	}
+	return fmt.Sprintf("%s is %d bytes", what, n)
 }
 
 func eventSize(e *ingest.Event) int {
