@@ -161,7 +161,7 @@ func TestTailGivesUp(t *testing.T) {
 		{0, 3, "event log stream from the start: unavailable (gave up after 3 retries in a row)"},
 		{5, 1, "event log stream from GSN 5: unavailable (gave up after 1 retry in a row)"},
 	} {
-		src := failingSource{err: errors.New("unavailable")}
+		src := timelinetest.FailingSource{Err: errors.New("unavailable")}
 		attempts := 0
 		_, err := timeline.Tail(context.Background(), src, timeline.LogOptions{From: tc.from, Retries: tc.retries,
 			Wait: func(context.Context, int) error { attempts++; return nil }}, func(timeline.Event) error { return nil })
@@ -175,7 +175,7 @@ func TestTailSaysOnceThatItRetries(t *testing.T) {
 	// Four failures in a row: one notice, before the first retry.
 	var said []string
 	waits := 0
-	_, err := timeline.Tail(context.Background(), failingSource{err: errors.New("unavailable")}, timeline.LogOptions{
+	_, err := timeline.Tail(context.Background(), timelinetest.FailingSource{Err: errors.New("unavailable")}, timeline.LogOptions{
 		From: 5, Retries: 3,
 		Wait: func(context.Context, int) error {
 			waits++
@@ -239,19 +239,6 @@ func (s *scriptedSource) Subscribe(ctx context.Context, _ uint64) (<-chan timeli
 		errs <- errors.New("broken")
 	}()
 	return events, errs
-}
-
-// failingSource fails every subscription at once.
-type failingSource struct{ err error }
-
-func (f failingSource) Read(context.Context, uint64, int) ([]timeline.LogEvent, uint64, error) {
-	return nil, 0, f.err
-}
-
-func (f failingSource) Subscribe(context.Context, uint64) (<-chan timeline.LogEvent, <-chan error) {
-	errs := make(chan error, 1)
-	errs <- f.err
-	return nil, errs
 }
 
 func TestTailStopsOnEmitError(t *testing.T) {

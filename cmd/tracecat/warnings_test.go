@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clockd/clockd/timeline"
+	"github.com/clockd/clockd/timeline/timelinetest"
 )
 
 func TestMergeWarnsOfUnmatchedOffsets(t *testing.T) {
@@ -131,21 +132,8 @@ func TestTailInterruptedBeforeAnyEventSaysWhereToResume(t *testing.T) {
 	}
 }
 
-// failingSource fails every subscription at once.
-type failingSource struct{ err error }
-
-func (f failingSource) Read(context.Context, uint64, int) ([]timeline.LogEvent, uint64, error) {
-	return nil, 0, f.err
-}
-
-func (f failingSource) Subscribe(context.Context, uint64) (<-chan timeline.LogEvent, <-chan error) {
-	errs := make(chan error, 1)
-	errs <- f.err
-	return nil, errs
-}
-
 func TestTailSaysOnceThatItRetries(t *testing.T) {
-	withSource(t, failingSource{errors.New("connection refused")})
+	withSource(t, timelinetest.FailingSource{Err: errors.New("connection refused")})
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"tracecat", "tail", "--cluster", "h:1", "--retries", "2"}, &stdout, &stderr)
 	if code != 1 {
