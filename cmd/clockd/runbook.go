@@ -2,8 +2,8 @@ package main
 
 // clockd runbook: run-books from the command line. A run-book file is
 // read and checked here, so a mistake in it is reported with its file
-// (and line, or step, for a rule across steps) before anything is sent; the cluster resolves "all" hosts,
-// checks the rest and commits it.
+// and line (or step, for a rule across steps) before anything is sent;
+// the cluster resolves "all" hosts, checks the rest and commits it.
 
 import (
 	"bytes"
@@ -381,9 +381,8 @@ func runbookWaitAction(c *cli.Context) error {
 }
 
 // runbookWait waits, up to wait, until book id has finished. It asks in
-// Wait calls of at most runbookWaitSlice, each given clientDefaultTimeout
-// more for the answer to arrive, so the wait ends at most that long after
-// wait. Between calls it reports on standard error the runs ended so
+// Wait calls of at most runbookWaitSlice, each given cc.timeout more for
+// the answer to arrive, so the wait ends at most that long after wait. Between calls it reports on standard error the runs ended so
 // far, when they changed. A node that cannot be reached before it has
 // answered (answered: the caller has had an answer from it already)
 // fails the command at once, as every client command does; one that
@@ -401,7 +400,7 @@ func runbookWait(c *cli.Context, cc *clientConn, id string, wait time.Duration, 
 				id, wait, id)
 		}
 		slice := min(left, runbookWaitSlice)
-		callCtx, cancel := context.WithTimeout(ctx, slice+clientDefaultTimeout)
+		callCtx, cancel := context.WithTimeout(ctx, slice+cc.timeout)
 		st, err := runbookClient(cc).Wait(callCtx, &clockdv1.WaitRunbookRequest{Id: id, TimeoutNanos: int64(slice)})
 		cancel()
 		code := grpcstatus.Code(err)
