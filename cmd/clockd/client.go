@@ -86,10 +86,14 @@ func clientCommand(cmd *cli.Command, withJSON bool) *cli.Command {
 		cmd.Description += "\n\n"
 	}
 	cmd.Description += clientHelp
-	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return clientUsage(c, "%v (see --help)", err)
-	}
+	cmd.OnUsageError = onUsageError
 	return cmd
+}
+
+// onUsageError makes flags that do not parse a usage failure: exit
+// status 2 with the reason, and no help dumped.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return clientUsage(c, "%v (see --help)", err)
 }
 
 // clientUsage is a bad-usage failure: exit status 2.
@@ -116,9 +120,7 @@ func commandGroup(cmd *cli.Command) *cli.Command {
 		cli.ShowSubcommandHelp(c)
 		return clientUsage(c, "want a subcommand: %s", want)
 	}
-	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return clientUsage(c, "%v (see --help)", err)
-	}
+	cmd.OnUsageError = onUsageError
 	return cmd
 }
 

@@ -20,9 +20,7 @@ func main() {
 		Commands: []*cli.Command{runCommand(), devCommand(), demoCommand(), certs.Command(), statusCommand(), nowCommand(), timestampCommand(), membersCommand(), vmCommand(), runbookCommand(), offsetsCommand()},
 	}
 	usageErrors(app.Commands)
-	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return cli.Exit(fmt.Sprintf("clockd: %v (see --help)", err), 2)
-	}
+	app.OnUsageError = onUsageError
 	app.CommandNotFound = func(c *cli.Context, name string) {
 		names := make([]string, 0, len(app.Commands))
 		for _, cmd := range app.Commands {
@@ -39,15 +37,12 @@ func main() {
 	}
 }
 
-// usageErrors makes flags that do not parse a usage failure, exit status
-// 2 with the reason and no help dump, in every command that does not say
-// otherwise, as the client commands do.
+// usageErrors gives onUsageError to every command that has none of its
+// own, as the client commands have.
 func usageErrors(cmds []*cli.Command) {
 	for _, cmd := range cmds {
 		if cmd.OnUsageError == nil {
-			cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-				return clientUsage(c, "%v (see --help)", err)
-			}
+			cmd.OnUsageError = onUsageError
 		}
 		usageErrors(cmd.Subcommands)
 	}
