@@ -72,6 +72,12 @@ type Config struct {
 	EventRetentionBytes int64         `yaml:"event_retention_bytes"`
 	EventRetentionAge   time.Duration `yaml:"event_retention_age"` // 0: no age limit
 	SpoolMaxBytes       int64         `yaml:"spool_max_bytes"`
+	// EventCompression is how this host's event batches travel in the log
+	// and rest in every host's event store: "s2" (compressed, package
+	// github.com/klauspost/compress/s2) or "none". A clockd from before
+	// s2 batches cannot apply them: while the cluster runs one, every host
+	// must set "none".
+	EventCompression string `yaml:"event_compression"`
 	// The offset history (package offsetlog): how much of it this host
 	// keeps. Each host and tick takes about 100 bytes: 1 GiB is about 40
 	// days of 3 hosts at one tick a second.
@@ -119,6 +125,7 @@ func Defaults() Config {
 
 		EventRetentionBytes: 4 << 30,
 		SpoolMaxBytes:       1 << 30,
+		EventCompression:    "s2",
 		IngestSocket:        "/run/clockd/ingest.sock",
 
 		OffsetRetentionBytes: 1 << 30,
@@ -261,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SpoolMaxBytes <= 0 {
 		bad("spool_max_bytes", "%d must be positive", c.SpoolMaxBytes)
+	}
+	if c.EventCompression != "s2" && c.EventCompression != "none" {
+		bad("event_compression", "%q: want s2 or none", c.EventCompression)
 	}
 	if c.OffsetRetentionBytes <= 0 {
 		bad("offset_retention_bytes", "%d must be positive", c.OffsetRetentionBytes)

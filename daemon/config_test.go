@@ -27,6 +27,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(c *Config) { c.NTPBurst = -5 }, "ntp_burst: -5 must be positive"},
 		{func(c *Config) { c.TickInterval = 0 }, "tick_interval: 0s must be positive"},
 		{func(c *Config) { c.APIListen = "nowhere" }, `api_listen: "nowhere" is not HOST:PORT`},
+		{func(c *Config) { c.EventCompression = "zstd" }, `event_compression: "zstd": want s2 or none`},
 	} {
 		c := good()
 		tc.edit(&c)

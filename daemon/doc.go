@@ -49,8 +49,9 @@
 //
 // Events wait in one FIFO: the spool on disk while it holds anything,
 // else a queue in memory (bounded: adding waits for room). The pipeline
-// cuts them into batches of up to 256 KiB, numbers each within an epoch
-// and proposes up to 64 at a time, in order; a member that does not lead
+// cuts them into batches of up to 256 KiB, numbers each within an epoch,
+// compresses it unless event_compression is none (ordering's
+// KindEventBatchS2), and proposes up to 64 at a time, in order; a member that does not lead
 // forwards them to the leader ("events.propose"), which submits each
 // origin's batches in batch order. The state machine applies a batch only
 // if it is its pipeline's next (package ordering), so they commit in

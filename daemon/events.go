@@ -11,6 +11,7 @@ import (
 
 	"github.com/clockd/clockd/eventlog"
 	"github.com/clockd/clockd/ingest"
+	"github.com/clockd/clockd/ordering"
 	"github.com/clockd/clockd/vclock"
 )
 
@@ -82,6 +83,9 @@ type eventPipeline struct {
 	// (sendToCluster); clock times tries. Tests replace both.
 	send  func(ctx context.Context, cmd []byte, done chan<- outcome)
 	clock pipelineClock
+	// encode makes a batch's command, compressed unless the config's
+	// event_compression is none.
+	encode func(*ordering.Events) []byte
 
 	// Owned by run.
 	epoch      uint64 // 0: take a new one before the next batch
@@ -151,6 +155,10 @@ func newEventPipeline(d *Daemon, store *eventlog.Store, sp *spool, epochs vclock
 	p := &eventPipeline{d: d, store: store, spool: sp, epochs: epochs, stored: uint64(stored),
 		room: make(chan struct{}), wake: make(chan struct{}, 1), seqs: map[string]uint64{}, clock: realClock{}}
 	p.send = p.sendToCluster
+	p.encode = ordering.EncodeEventsS2
+	if d.cfg.EventCompression == "none" {
+		p.encode = ordering.EncodeEvents
+	}
 	if sp.Len() > 0 {
 		p.spoolNext = sp.Head()
 	}

@@ -36,9 +36,10 @@ type fakeCluster struct {
 	stallAt int           // stall once this many events are committed (0: never)
 	held    chan struct{} // closed once a try is pending while stalled
 	holding sync.Once
-	pending []fakeTry // sent, not yet decided
-	ghosts  [][]byte  // answered as failed, may still be applied
-	inject  [][]byte  // to apply before the next try: another proposer's
+	pending []fakeTry             // sent, not yet decided
+	ghosts  [][]byte              // answered as failed, may still be applied
+	inject  [][]byte              // to apply before the next try: another proposer's
+	kinds   map[ordering.Kind]int // the tries sent, by command kind
 	kick    chan struct{}
 }
 
@@ -56,6 +57,10 @@ func newFakeCluster(m *ordering.Machine, seed uint64) *fakeCluster {
 
 func (c *fakeCluster) send(_ context.Context, cmd []byte, done chan<- outcome) {
 	c.mu.Lock()
+	if c.kinds == nil {
+		c.kinds = map[ordering.Kind]int{}
+	}
+	c.kinds[ordering.Kind(cmd[0])]++
 	c.pending = append(c.pending, fakeTry{cmd: cmd, done: done})
 	c.noteHeldLocked()
 	c.mu.Unlock()
@@ -198,6 +203,12 @@ type rig struct {
 
 func newRig(t *testing.T, seed uint64, dir string, epochs *memEpochs, m *ordering.Machine) *rig {
 	t.Helper()
+	return newRigConfig(t, seed, dir, epochs, m, Defaults())
+}
+
+// newRigConfig is newRig with the daemon's configuration cfg.
+func newRigConfig(t *testing.T, seed uint64, dir string, epochs *memEpochs, m *ordering.Machine, cfg Config) *rig {
+	t.Helper()
 	sp, err := openSpool(filepath.Join(dir, "spool"), 1<<30)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +226,7 @@ func newRig(t *testing.T, seed uint64, dir string, epochs *memEpochs, m *orderin
 		default:
 		}
 	}
-	r.d = &Daemon{id: 1, log: zap.NewNop(), metrics: newMetrics(), machine: m}
+	r.d = &Daemon{id: 1, cfg: cfg, log: zap.NewNop(), metrics: newMetrics(), machine: m}
 	r.p, err = newEventPipeline(r.d, nil, sp, epochs)
 	if err != nil {
 		t.Fatal(err)
@@ -357,12 +368,17 @@ func (r *rig) checkCounts(seed uint64, want map[string]int) {
 
 // TestPipelineExactlyOnceInOrder: whatever the network does to the
 // proposals, every event commits exactly once and each source keeps its
-// order, and each sender hears about each of its events.
+// order, and each sender hears about each of its events. Odd seeds run
+// with event_compression none, even ones with the default, s2.
 func TestPipelineExactlyOnceInOrder(t *testing.T) {
 	sources := []string{"a", "b", "c", "free"}
 	const perSource = 400
 	for seed := range uint64(20) {
-		r := newRig(t, seed, t.TempDir(), &memEpochs{}, &ordering.Machine{})
+		cfg, kind := Defaults(), ordering.KindEventBatchS2
+		if seed%2 == 1 {
+			cfg.EventCompression, kind = "none", ordering.KindEventBatch
+		}
+		r := newRigConfig(t, seed, t.TempDir(), &memEpochs{}, &ordering.Machine{}, cfg)
 		stop := r.start()
 		answers := r.appendAll(rand.New(rand.NewPCG(seed, 2)), sources, perSource)
 		r.waitCommitted(len(sources) * perSource) // spooled events come later
@@ -375,6 +391,12 @@ func TestPipelineExactlyOnceInOrder(t *testing.T) {
 		if accepted > len(sources)*perSource {
 			t.Fatalf("seed %d: %d events acknowledged as accepted", seed, accepted)
 		}
+		r.cluster.mu.Lock()
+		if len(r.cluster.kinds) != 1 || r.cluster.kinds[kind] == 0 {
+			t.Fatalf("seed %d, event_compression %s: proposed %v, want only %v", seed, cfg.EventCompression,
+				r.cluster.kinds, kind)
+		}
+		r.cluster.mu.Unlock()
 	}
 }
 

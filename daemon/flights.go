@@ -231,7 +231,7 @@ var errNotTried = errors.New("daemon: not proposed yet")
 // number gives f batch number n of the current epoch.
 func (p *eventPipeline) number(f *flight, n uint64) {
 	f.epoch, f.batch, f.tries, f.unknown, f.out = p.epoch, n, 0, false, outcome{err: errNotTried}
-	f.cmd = ordering.EncodeEvents(&ordering.Events{Origin: p.d.id, Epoch: p.epoch, Batch: n, Events: f.events})
+	f.cmd = p.encode(&ordering.Events{Origin: p.d.id, Epoch: p.epoch, Batch: n, Events: f.events})
 }
 
 // newEpoch starts a run of batch numbers above every epoch stored, the

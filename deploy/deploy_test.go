@@ -66,6 +66,7 @@ var exampleConfig = map[string]any{
 	"event_retention_bytes":  4294967296,
 	"event_retention_age":    "0s",
 	"spool_max_bytes":        1073741824,
+	"event_compression":      "s2",
 	"offset_retention_bytes": 1073741824,
 	"offset_retention_age":   "0s",
 	"ingest_files":           []any{},

@@ -17,8 +17,9 @@
 // whose payload is either one event, the uvarint GSN followed by
 // ordering.AppendEvent's encoding (Append), or a block of events, a
 // uvarint 0 followed by the block ordering.ParseBlock reads: the events
-// one command committed, as the log carried them (AppendCommitted). The
-// sparse index points at every block and at every 64th single event.
+// one command committed, as the log carried them, compressed or not
+// (AppendCommitted). The sparse index points at every block and at every
+// 64th single event.
 //
 // # Memory
 //
@@ -61,8 +62,9 @@
 // the filled events once they are in.
 // Gaps left inside a segment by a clockd from before this are not listed.
 //
-// Block records are newer than single-event ones: a clockd from before
-// them cannot read a store that holds them.
+// Block records are newer than single-event ones, and compressed blocks
+// newer still: a clockd from before them cannot read a store that holds
+// them.
 package eventlog
 
 import (

@@ -114,7 +114,8 @@ func TestRetentionAndWait(t *testing.T) {
 }
 
 // TestAppendCommitted: events handed over as the state machine commits
-// them are stored as blocks and read back as Append's single events are;
+// them, compressed or not, are stored as blocks and read back as Append's
+// single events are;
 // a replay adds nothing, a partial replay only the rest; a reopened store
 // finds them all.
 func TestAppendCommitted(t *testing.T) {
@@ -129,7 +130,11 @@ func TestAppendCommitted(t *testing.T) {
 		if n == 1 {
 			evs = append(evs[:50:50], append([]ingest.Event{evs[10]}, evs[50:]...)...) // a duplicate inside
 		}
-		m.Apply(uint64(n+1), ordering.EncodeEvents(&ordering.Events{Origin: 1, Epoch: 1, Batch: uint64(n + 1), Events: evs}))
+		encode := ordering.EncodeEventsS2 // compressed blocks, partly replayed and with a duplicate
+		if n == 2 {
+			encode = ordering.EncodeEvents
+		}
+		m.Apply(uint64(n+1), encode(&ordering.Events{Origin: 1, Epoch: 1, Batch: uint64(n + 1), Events: evs}))
 		want = append(want, events(r[0], r[1])...)
 	}
 	dir := t.TempDir()

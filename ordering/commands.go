@@ -29,7 +29,19 @@ const (
 	KindRunbookFinish  Kind = 10
 	KindRunbookAbandon Kind = 11
 	KindRunbookCancel  Kind = 12
+	// KindEventBatchS2 is a KindEventBatch whose events are compressed
+	// (S2, package github.com/klauspost/compress/s2).
+	KindEventBatchS2 Kind = 13
 )
+
+// IsEvents reports whether k is a kind of Events command.
+func (k Kind) IsEvents() bool {
+	return k == KindEvents || k == KindEventBatch || k == KindEventBatchS2
+}
+
+// sequenced reports whether an Events command of kind k carries a
+// pipeline place and encodes each event against the one before it.
+func (k Kind) sequenced() bool { return k == KindEventBatch || k == KindEventBatchS2 }
 
 // codecVersion is the second byte of every command.
 const codecVersion = 1
@@ -205,7 +217,7 @@ func Decode(cmd []byte) (Kind, any, error) {
 		v = runbook.DecodeAbandon(&d)
 	case KindRunbookCancel:
 		v = runbook.DecodeCancel(&d)
-	case KindEvents, KindEventBatch:
+	case KindEvents, KindEventBatch, KindEventBatchS2:
 		if d.Err != nil {
 			return k, nil, d.Err
 		}

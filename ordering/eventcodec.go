@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/clockd/clockd/consensus"
 	"github.com/clockd/clockd/ingest"
 	"github.com/clockd/clockd/internal/wire"
@@ -33,6 +35,12 @@ import (
 // where flags has newHost, newSource, newKind and newRef set for the
 // parts that follow because they differ, and a delta is the zig-zag varint
 // of the difference, modulo 2^64.
+//
+// A compressed batch (KindEventBatchS2) has the same place, then the
+// count and the events as above, compressed as one S2 block (s2.Encode),
+// of at most maxDecodedBytes decompressed. Readers decompress it whole
+// before reading; its Committed and the event store's block keep it
+// compressed.
 
 // The flags of an event in a sequenced batch.
 const (
@@ -51,7 +59,16 @@ const (
 
 // EncodeEvents returns the batch as a log command. The command is kept
 // in the consensus log for a while: it is allocated at its exact size.
-func EncodeEvents(b *Events) []byte {
+func EncodeEvents(b *Events) []byte { return encodeEvents(b, false) }
+
+// EncodeEventsS2 is EncodeEvents with a sequenced batch's events
+// compressed (KindEventBatchS2); an unsequenced batch (Origin 0) is
+// encoded as EncodeEvents does. Trace events compress well: names and
+// attributes repeat from event to event. Every host must run a clockd
+// that reads KindEventBatchS2 before any proposes it.
+func EncodeEventsS2(b *Events) []byte { return encodeEvents(b, b.Origin != 0) }
+
+func encodeEvents(b *Events, compress bool) []byte {
 	size := 16
 	for i := range b.Events {
 		size += EncodedSize(&b.Events[i])
@@ -68,24 +85,75 @@ func EncodeEvents(b *Events) []byte {
 			out = AppendEvent(out, &b.Events[i])
 		}
 	} else {
-		out = append(out, byte(KindEventBatch), codecVersion)
+		kind := KindEventBatch
+		if compress {
+			kind = KindEventBatchS2
+		}
+		out = append(out, byte(kind), codecVersion)
 		out = binary.AppendUvarint(out, uint64(b.Origin))
 		out = binary.AppendUvarint(out, b.Epoch)
 		out = binary.AppendUvarint(out, b.Batch)
+		head := len(out)
 		out = binary.AppendUvarint(out, uint64(len(b.Events)))
 		var prev ingest.Event
 		for i := range b.Events {
 			out = appendBatchEvent(out, &prev, &b.Events[i])
 			prev = b.Events[i]
 		}
+		if compress {
+			return compressBody(scratch, out, head)
+		}
 	}
 	cmd := make([]byte, len(out))
 	copy(cmd, out)
-	if cap(out) <= maxScratch {
-		*scratch = out
+	putScratch(scratch, out)
+	return cmd
+}
+
+// compressBody returns cmd, a command whose first head bytes are its
+// kind, version and place, with the rest compressed, allocated at its
+// exact size. cmd is *scratch grown, which it gives back to encodeScratch.
+func compressBody(scratch *[]byte, cmd []byte, head int) []byte {
+	zs, _ := encodeScratch.Get().(*[]byte)
+	if zs == nil {
+		zs = new([]byte)
+	}
+	z := slices.Grow((*zs)[:0], s2.MaxEncodedLen(len(cmd)-head))
+	z = s2.Encode(z[:cap(z)], cmd[head:])
+	out := make([]byte, head+len(z))
+	copy(out, cmd[:head])
+	copy(out[head:], z)
+	putScratch(scratch, cmd)
+	putScratch(zs, z[:cap(z)])
+	return out
+}
+
+// maxDecodedBytes bounds a compressed batch's events, decompressed.
+const maxDecodedBytes = 64 << 20
+
+// decompress returns the events of a KindEventBatchS2 body.
+func decompress(body []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed events: %v", ErrCodec, err)
+	}
+	if n > maxDecodedBytes {
+		return nil, fmt.Errorf("%w: compressed events of %d bytes, more than %d", ErrCodec, n, maxDecodedBytes)
+	}
+	out, err := s2.Decode(make([]byte, n), body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed events: %v", ErrCodec, err)
+	}
+	return out, nil
+}
+
+// putScratch gives buf, the grown *scratch, back to encodeScratch unless
+// it is over maxScratch.
+func putScratch(scratch *[]byte, buf []byte) {
+	if cap(buf) <= maxScratch {
+		*scratch = buf
 		encodeScratch.Put(scratch)
 	}
-	return cmd
 }
 
 // encodeScratch holds EncodeEvents' buffers, of up to maxScratch bytes.
@@ -195,7 +263,7 @@ func decodeEvents(kind Kind, buf []byte) (Events, error) {
 // returns the rest.
 func decodeEventsPlace(kind Kind, buf []byte) (Events, []byte, error) {
 	var b Events
-	if kind != KindEventBatch {
+	if !kind.sequenced() {
 		return b, buf, nil
 	}
 	var place [3]uint64
@@ -268,7 +336,13 @@ type batchReader struct {
 }
 
 func newBatchReader(kind Kind, body []byte) (batchReader, error) {
-	r := batchReader{batch: kind == KindEventBatch}
+	r := batchReader{batch: kind.sequenced()}
+	if kind == KindEventBatchS2 {
+		var err error
+		if body, err = decompress(body); err != nil {
+			return r, err
+		}
+	}
 	n, k := binary.Uvarint(body)
 	if k <= 0 {
 		return r, fmt.Errorf("%w: bad uvarint", ErrCodec)
@@ -533,7 +607,7 @@ func ParseBlock(block []byte) (Committed, error) {
 	r := batchReader{b: block}
 	r.uvarint()
 	r.uvarint()
-	if len(r.b) == 0 || (Kind(r.b[0]) != KindEvents && Kind(r.b[0]) != KindEventBatch) {
+	if len(r.b) == 0 || !Kind(r.b[0]).IsEvents() {
 		return c, fmt.Errorf("%w: block of kind %v", ErrCodec, r.b)
 	}
 	c.kind, r.b = Kind(r.b[0]), r.b[1:]

@@ -204,7 +204,7 @@ func (r EventsResult) String() string {
 // decoding its events: origin 0 for an unsequenced batch. It fails for
 // any other command.
 func BatchPlace(cmd []byte) (origin consensus.NodeID, epoch, batch uint64, err error) {
-	if len(cmd) < 2 || (Kind(cmd[0]) != KindEvents && Kind(cmd[0]) != KindEventBatch) {
+	if len(cmd) < 2 || !Kind(cmd[0]).IsEvents() {
 		return 0, 0, 0, fmt.Errorf("%w: not an event batch", ErrCodec)
 	}
 	if cmd[1] != codecVersion {

@@ -2,7 +2,9 @@ package ordering
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -291,8 +293,10 @@ func FuzzApplyEvents(f *testing.F) {
 	f.Add(EncodeEvents(&Events{Origin: 2, Epoch: 4, Batch: 8, Events: evs}))
 	f.Add(EncodeEvents(&Events{Origin: 2, Epoch: 5, Batch: 1, Events: evs[:2]}))
 	f.Add(EncodeEvents(&Events{Origin: 1, Epoch: 1, Batch: 1}))
+	f.Add(EncodeEventsS2(&Events{Origin: 2, Epoch: 4, Batch: 8, Events: evs}))
+	f.Add(EncodeEventsS2(&Events{Origin: 2, Epoch: 5, Batch: 1, Events: evs[:2]}))
 	f.Fuzz(func(t *testing.T, cmd []byte) {
-		if len(cmd) == 0 || (Kind(cmd[0]) != KindEvents && Kind(cmd[0]) != KindEventBatch) {
+		if len(cmd) == 0 || !Kind(cmd[0]).IsEvents() {
 			return
 		}
 		var m Machine
@@ -360,25 +364,104 @@ func TestBatchEncodingRoundTrip(t *testing.T) {
 			}
 		}
 		b := Events{Origin: 4, Epoch: 2, Batch: uint64(round + 1), Events: evs}
-		cmd := EncodeEvents(&b)
-		if k, v, err := Decode(cmd); err != nil || k != KindEventBatch || !reflect.DeepEqual(v, b) {
-			t.Fatalf("round %d: decoded %v %+v, %v", round, k, v, err)
-		}
-		_, body, err := decodeEventsPlace(KindEventBatch, cmd[2:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		heads, err := scanEvents(KindEventBatch, body, nil)
-		if err != nil || len(heads) != len(evs) {
-			t.Fatalf("round %d: scanned %d events, %v", round, len(heads), err)
-		}
-		var got [][]byte
-		c := Committed{First: 1, Len: len(evs), kind: KindEventBatch, body: body}
-		c.Each(func(_ uint64, e []byte) { got = append(got, append([]byte(nil), e...)) })
-		for i := range evs {
-			if want := AppendEvent(nil, &evs[i]); !bytes.Equal(got[i], want) {
-				t.Fatalf("round %d event %d: %x, want %x", round, i, got[i], want)
+		for _, enc := range []struct {
+			kind   Kind
+			encode func(*Events) []byte
+		}{{KindEventBatch, EncodeEvents}, {KindEventBatchS2, EncodeEventsS2}} {
+			cmd := enc.encode(&b)
+			if k, v, err := Decode(cmd); err != nil || k != enc.kind || !reflect.DeepEqual(v, b) {
+				t.Fatalf("round %d, %v: decoded %v %+v, %v", round, enc.kind, k, v, err)
 			}
+			_, body, err := decodeEventsPlace(enc.kind, cmd[2:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads, err := scanEvents(enc.kind, body, nil)
+			if err != nil || len(heads) != len(evs) {
+				t.Fatalf("round %d, %v: scanned %d events, %v", round, enc.kind, len(heads), err)
+			}
+			var got [][]byte
+			c := Committed{First: 1, Len: len(evs), kind: enc.kind, body: body}
+			c.Each(func(_ uint64, e []byte) { got = append(got, append([]byte(nil), e...)) })
+			for i := range evs {
+				if want := AppendEvent(nil, &evs[i]); !bytes.Equal(got[i], want) {
+					t.Fatalf("round %d, %v, event %d: %x, want %x", round, enc.kind, i, got[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestCompressedBatches: a batch compressed (KindEventBatchS2) applies
+// exactly as the same batch plain, on a machine that has seen either
+// kind, and takes fewer bytes when its events repeat themselves; an
+// unsequenced batch is never compressed.
+func TestCompressedBatches(t *testing.T) {
+	batch := func(n uint64, from uint64) Events {
+		b := Events{Origin: 3, Epoch: 1, Batch: n}
+		for i := range uint64(50) {
+			b.Events = append(b.Events, ingest.Event{Host: "h", Source: "vmm", SourceSeq: from + i, Kind: "log",
+				Name: fmt.Sprintf("virtio_net rx queue %d: %d descriptors", i%4, i), LocalNs: int64(from+i) * 1000})
+		}
+		return b
+	}
+	plainCmd, s2Cmd := EncodeEvents(&Events{Origin: 3, Epoch: 1, Batch: 1, Events: batch(1, 1).Events}),
+		EncodeEventsS2(&Events{Origin: 3, Epoch: 1, Batch: 1, Events: batch(1, 1).Events})
+	if Kind(s2Cmd[0]) != KindEventBatchS2 || len(s2Cmd) >= len(plainCmd) {
+		t.Fatalf("compressed: kind %v, %d bytes against %d plain", Kind(s2Cmd[0]), len(s2Cmd), len(plainCmd))
+	}
+	if k := Kind(EncodeEventsS2(&Events{Events: batch(1, 1).Events})[0]); k != KindEvents {
+		t.Fatalf("an unsequenced batch was encoded as %v", k)
+	}
+	// Batches 1..4 (with overlapping sequence numbers: duplicates),
+	// alternately compressed, and the same batches all plain.
+	var mixed, plain Machine
+	var mixedEvents, plainEvents []LogEvent
+	mixed.OnEvents = func(c Committed) { mixedEvents = append(mixedEvents, decodeCommitted(t, c)...) }
+	plain.OnEvents = func(c Committed) { plainEvents = append(plainEvents, decodeCommitted(t, c)...) }
+	for n := uint64(1); n <= 4; n++ {
+		b := batch(n, n*30)
+		encode := EncodeEvents
+		if n%2 == 1 {
+			encode = EncodeEventsS2
+		}
+		got, want := mixed.Apply(n, encode(&b)), plain.Apply(n, EncodeEvents(&b))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("batch %d: %v compressed, %v plain", n, got, want)
+		}
+		if again := mixed.Apply(n, EncodeEventsS2(&b)); !again.(EventsResult).Rejected {
+			t.Fatalf("batch %d again, compressed: %v, want rejected", n, again)
+		}
+	}
+	if !reflect.DeepEqual(mixedEvents, plainEvents) || len(plainEvents) != 50+3*30 {
+		t.Fatalf("committed %d events, plain %d", len(mixedEvents), len(plainEvents))
+	}
+}
+
+// TestCompressedBatchDamaged: a compressed batch whose events do not
+// decompress, or would decompress to more than maxDecodedBytes, is a
+// malformed command: it changes nothing.
+func TestCompressedBatchDamaged(t *testing.T) {
+	cmd := EncodeEventsS2(&Events{Origin: 1, Epoch: 1, Batch: 1, Events: []ingest.Event{ev("h", "s", 1), ev("h", "s", 2)}})
+	const head = 5 // kind, version, and the place: three one-byte uvarints
+	huge := append(cmd[:head:head], binary.AppendUvarint(nil, maxDecodedBytes+1)...)
+	huge = append(huge, 0)
+	for name, bad := range map[string][]byte{
+		"truncated": cmd[:len(cmd)-1],
+		"bit flip":  append(append([]byte(nil), cmd[:len(cmd)-1]...), cmd[len(cmd)-1]^0xff),
+		"too large": huge,
+	} {
+		var m Machine
+		m.OnEvents = func(Committed) { t.Fatalf("%s: events committed", name) }
+		res := m.Apply(1, bad)
+		if err, ok := res.(error); !ok || !errors.Is(err, ErrCodec) {
+			t.Fatalf("%s: Apply = %v, want ErrCodec", name, res)
+		}
+		if _, _, err := Decode(bad); !errors.Is(err, ErrCodec) {
+			t.Fatalf("%s: Decode = %v, want ErrCodec", name, err)
+		}
+		if m.LastGSN() != 0 {
+			t.Fatalf("%s: the state changed", name)
 		}
 	}
 }
@@ -391,7 +474,10 @@ func TestBlockRoundTrip(t *testing.T) {
 	applyEvents(t, &m, Events{Origin: 1, Epoch: 1, Batch: 1, Events: []ingest.Event{ev("h", "s", 1), ev("h", "s", 2)}})
 	applyEvents(t, &m, Events{Events: []ingest.Event{ev("h", "s", 2), ev("h", "t", 1), ev("h", "s", 1), ev("h", "s", 3)}})
 	applyEvents(t, &m, Events{Origin: 1, Epoch: 1, Batch: 2, Events: []ingest.Event{ev("h", "s", 3), ev("g", "s", 1)}})
-	if len(runs) != 3 || !slices.Equal(runs[1].dups, []int{0, 2}) {
+	m.Apply(1, EncodeEventsS2(&Events{Origin: 1, Epoch: 1, Batch: 3,
+		Events: []ingest.Event{ev("h", "s", 3), ev("g", "s", 2), ev("h", "s", 4)}}))
+	if len(runs) != 4 || !slices.Equal(runs[1].dups, []int{0, 2}) || runs[3].kind != KindEventBatchS2 ||
+		!slices.Equal(runs[3].dups, []int{0}) {
 		t.Fatalf("runs %+v", runs)
 	}
 	for _, c := range runs {
@@ -419,6 +505,7 @@ func FuzzParseBlock(f *testing.F) {
 	}}
 	m.Apply(1, EncodeEvents(&Events{Origin: 1, Epoch: 1, Batch: 1, Events: []ingest.Event{ev("h", "s", 1), ev("h", "t", 2)}}))
 	m.Apply(1, EncodeEvents(&Events{Events: []ingest.Event{ev("h", "s", 1), ev("h", "s", 2)}}))
+	m.Apply(1, EncodeEventsS2(&Events{Origin: 1, Epoch: 1, Batch: 2, Events: []ingest.Event{ev("h", "s", 3), ev("h", "t", 1)}}))
 	f.Fuzz(func(t *testing.T, block []byte) {
 		c, err := ParseBlock(block)
 		if err != nil {

@@ -64,7 +64,7 @@ type CeilingResult struct{ PrevMs, Ms uint64 }
 // Apply applies one command. A command that does not decode changes
 // nothing, and its error is the result: every replica agrees on that too.
 func (m *Machine) Apply(_ uint64, cmd []byte) any {
-	if len(cmd) > 0 && (Kind(cmd[0]) == KindEvents || Kind(cmd[0]) == KindEventBatch) {
+	if len(cmd) > 0 && Kind(cmd[0]).IsEvents() {
 		return m.applyEncodedEvents(cmd)
 	}
 	_, v, err := Decode(cmd)

@@ -80,6 +80,7 @@ func FuzzDecode(f *testing.F) {
 		Attrs: []ingest.Attr{{Key: "k", Value: "v"}}}}
 	f.Add(EncodeEvents(&Events{Events: evs}))
 	f.Add(EncodeEvents(&Events{Origin: 3, Epoch: 9, Batch: 2, Events: evs}))
+	f.Add(EncodeEventsS2(&Events{Origin: 3, Epoch: 9, Batch: 2, Events: evs}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, v, err := Decode(b)
 		if err != nil {
@@ -101,6 +102,9 @@ func FuzzDecode(f *testing.F) {
 		case KindEvents, KindEventBatch:
 			b := v.(Events)
 			again = EncodeEvents(&b)
+		case KindEventBatchS2:
+			b := v.(Events)
+			again = EncodeEventsS2(&b)
 		case KindRunbookSubmit, KindRunbookStart, KindRunbookFinish, KindRunbookAbandon, KindRunbookCancel:
 			again = EncodeRunbook(v)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,12 +60,11 @@ import (
 // a 1 s execution trace of each node from the window (clockd run
 // --pprof), and a 5 s CPU profile of the clients (clients.cpu.pprof).
 const (
-	logWarmup        = 2 * time.Second
-	logMeasure       = 10 * time.Second
-	logTargetRate    = 500_000
-	logTargetP99     = 50 * time.Millisecond
-	logEventNameSize = 60 // with host, source and kind: about 100 bytes an event
-	logPacedWorkers  = 64 // paced phase: Appends in flight at most
+	logWarmup       = 2 * time.Second
+	logMeasure      = 10 * time.Second
+	logTargetRate   = 500_000
+	logTargetP99    = 50 * time.Millisecond
+	logPacedWorkers = 64 // paced phase: Appends in flight at most
 )
 
 func runLogPartReal(ctx context.Context, cfg Config) error {
@@ -102,8 +102,22 @@ func runLogPartReal(ctx context.Context, cfg Config) error {
 		sat.w.save(cl, saveDir)
 		os.WriteFile(filepath.Join(saveDir, "latency-paced.txt"), []byte(strings.Join(paced.w.trace, "\n")+"\n"), 0o644)
 	}
-	printLogPart(cfg, sat, paced, cl)
+	printLogPart(cfg, sat, paced, cl, leader)
 	return nil
+}
+
+// storeBytes is the size of node n's event store (DATA_DIR/events).
+func storeBytes(n *proccluster.Node) int64 {
+	var total int64
+	filepath.WalkDir(filepath.Join(n.DataDir, "events"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
 }
 
 // logPhase is one measured window of load on the cluster.
@@ -166,7 +180,7 @@ func startLogCluster(ctx context.Context, cfg Config, dir string, profiling bool
 	if err != nil {
 		return nil, nil, err
 	}
-	var args []string
+	args := []string{"--event-compression", cfg.LogCompression}
 	if profiling {
 		args = append(args, "--pprof")
 	}
@@ -215,10 +229,11 @@ func (w *logWindow) save(cl *proccluster.Cluster, dir string) {
 	}
 }
 
-func printLogPart(cfg Config, sat, paced *logPhase, cl *proccluster.Cluster) {
+func printLogPart(cfg Config, sat, paced *logPhase, cl *proccluster.Cluster, leader *proccluster.Node) {
 	out := os.Stdout
 	row := func(name string, v any) { fmt.Fprintf(out, "%-36s %14v\n", name, v) }
-	fmt.Fprintf(out, "\nordered event log: 3 clockd processes on loopback, fsync on, 100-byte events, %v windows\n", logMeasure)
+	fmt.Fprintf(out, "\nordered event log: 3 clockd processes on loopback, fsync on, 100-byte events, %v windows, event_compression %s\n",
+		logMeasure, cfg.LogCompression)
 	for _, mon := range benchmain.MemoryMonitors() {
 		fmt.Fprintf(out, "kernel memory monitor: %s\n", mon)
 	}
@@ -239,6 +254,9 @@ func printLogPart(cfg Config, sat, paced *logPhase, cl *proccluster.Cluster) {
 	// each Append was due.
 	keptUp := paced.w.events.Load() == paced.w.due.Load()*int64(cfg.LogPacedBatch)
 	p99 := paced.w.quantile(0.99)
+	if n := lastGSN(leader); n > 0 {
+		fmt.Fprintf(out, "\nthe leader's event store: %d events, %.1f bytes an event\n", n, float64(storeBytes(leader))/float64(n))
+	}
 	fmt.Fprintf(out, "\nsaturation throughput %.0f events/s; at %d events/s offered: p99 %v\n", satRate, logTargetRate,
 		p99.Round(10*time.Microsecond))
 	fmt.Fprintf(out, "target >= %d events/s: %s; target p99 <= %v at that rate: %s\n", logTargetRate,
@@ -268,16 +286,27 @@ func (ph *logPhase) print(row func(string, any), cl *proccluster.Cluster, rate f
 	row("append→commit p99", w.quantile(0.99).Round(10*time.Microsecond))
 	row("append→commit max", w.quantile(1).Round(10*time.Microsecond))
 	mib := func(kb int) string { return fmt.Sprintf("%.0f", float64(kb)/1024) }
-	row("RSS MiB: start / end / peak / HWM", "CPU s, faults")
+	row("RSS MiB: start / end / peak / HWM", "CPU s, faults, disk B/event")
 	var cpu time.Duration
+	var written int64
+	e := w.events.Load()
+	perEvent := func(b int64) string {
+		if e == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", float64(b)/float64(e))
+	}
 	for _, n := range cl.Nodes {
 		t := ph.rss[n.ID]
 		cpu += t.use1.cpu - t.use0.cpu
-		row(fmt.Sprintf("  node %d", n.ID), fmt.Sprintf("%s / %s / %s / %s %6.1f %7d", mib(t.start), mib(t.end),
-			mib(t.peak), mib(t.hwm), (t.use1.cpu-t.use0.cpu).Seconds(), t.use1.faults-t.use0.faults))
+		written += t.use1.written - t.use0.written
+		row(fmt.Sprintf("  node %d", n.ID), fmt.Sprintf("%s / %s / %s / %s %6.1f %7d %5s", mib(t.start), mib(t.end),
+			mib(t.peak), mib(t.hwm), (t.use1.cpu-t.use0.cpu).Seconds(), t.use1.faults-t.use0.faults,
+			perEvent(t.use1.written-t.use0.written)))
 	}
+	row("disk MB/s written, all nodes", fmt.Sprintf("%.1f", float64(written)/logMeasure.Seconds()/1e6))
 	row("clients' CPU s", fmt.Sprintf("%.1f", ph.clientsCPU.Seconds()))
-	if e := w.events.Load(); e > 0 {
+	if e > 0 {
 		row("nodes' CPU µs per event", fmt.Sprintf("%.2f", float64(cpu.Microseconds())/float64(e)))
 	}
 	return rate
@@ -432,11 +461,13 @@ func (s *rssSampler) stop() map[uint64]*rssTrace {
 	return <-s.done
 }
 
-// cpuUse is the user and system time a process used, and its minor page
-// faults.
+// cpuUse is the user and system time a process used, its minor page
+// faults, and the bytes it has had written to the disk (write_bytes of
+// /proc/PID/io: data the page cache sent to storage on its behalf).
 type cpuUse struct {
-	cpu    time.Duration
-	faults int64
+	cpu     time.Duration
+	faults  int64
+	written int64
 }
 
 func procCPU(pid int) cpuUse {
@@ -452,7 +483,23 @@ func procCPU(pid int) cpuUse {
 	flt, _ := strconv.ParseInt(f[7], 10, 64)
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return cpuUse{cpu: time.Duration(ut+st) * 10 * time.Millisecond, faults: flt} // USER_HZ = 100
+	return cpuUse{cpu: time.Duration(ut+st) * 10 * time.Millisecond, faults: flt, // USER_HZ = 100
+		written: procWritten(pid)}
+}
+
+// procWritten is write_bytes from /proc/PID/io, or 0 when unreadable.
+func procWritten(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // procStatus reads a field of /proc/PID/status, in KiB.

@@ -37,6 +37,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "keep", EnvVars: env("KEEP"), Usage: "keep the generated data and print where"},
 			&cli.IntFlag{Name: "log-clients", Value: 8, EnvVars: env("LOG_CLIENTS"), Usage: "log part: concurrent clients, each with one Append in flight"},
 			&cli.IntFlag{Name: "log-batch", Value: 2000, EnvVars: env("LOG_BATCH"), Usage: "log part, saturation: events per Append"},
+			&cli.StringFlag{Name: "log-compression", Value: "s2", EnvVars: env("LOG_COMPRESSION"), Usage: "log part: the nodes' event_compression, s2 or none"},
 			&cli.IntFlag{Name: "log-paced-batch", Value: 1000, EnvVars: env("LOG_PACED_BATCH"), Usage: "log part, at 500,000 events/s offered: events per Append"},
 		},
 		Action: action,
@@ -46,12 +47,15 @@ func newApp() *cli.App {
 func action(c *cli.Context) error {
 	cfg := Config{Files: c.Int("files"), PerFile: c.Int("events"), Repeat: c.Int("repeat"), Seed: c.Int64("seed"),
 		Dir: c.String("dir"), Tracecat: c.String("tracecat"), Part: c.String("part"), KeepData: c.Bool("keep"),
-		LogClients: c.Int("log-clients"), LogBatch: c.Int("log-batch"), LogPacedBatch: c.Int("log-paced-batch"), Progress: os.Stderr}
+		LogClients: c.Int("log-clients"), LogBatch: c.Int("log-batch"), LogPacedBatch: c.Int("log-paced-batch"),
+		LogCompression: c.String("log-compression"), Progress: os.Stderr}
 	switch {
 	case cfg.Files < 1 || cfg.PerFile < 1 || cfg.Repeat < 1:
 		return usageError{Err: errors.New("--files, --events and --repeat must be positive")}
 	case cfg.LogClients < 1 || cfg.LogBatch < 1 || cfg.LogPacedBatch < 1:
 		return usageError{Err: errors.New("--log-clients, --log-batch and --log-paced-batch must be positive")}
+	case cfg.LogCompression != "s2" && cfg.LogCompression != "none":
+		return usageError{Err: fmt.Errorf("--log-compression %q: want s2 or none", cfg.LogCompression)}
 	case cfg.Part != "merge" && cfg.Part != "log" && cfg.Part != "all":
 		return usageError{Err: fmt.Errorf("--part %q: want merge, log or all", cfg.Part)}
 	}

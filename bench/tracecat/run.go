@@ -27,6 +27,7 @@ type Config struct {
 	LogClients     int    // log part: concurrent appenders
 	LogBatch       int    // log part: events per Append at saturation
 	LogPacedBatch  int    // log part: events per Append at the target rate
+	LogCompression string // log part: the nodes' event_compression
 	Progress       io.Writer
 }
 

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -23,15 +23,37 @@ import (
 // any other.
 
 // wireAppend is an AppendRequest of n events of one source, host
-// "bench", kind "log" and a name of logEventNameSize bytes, in its wire
-// encoding.
+// "bench", kind "log" and the name logEventName gives each sequence
+// number, in its wire encoding.
 type wireAppend struct {
 	n int
-	// head is each event's fields before source_seq (host, source),
-	// tail those after local_unix_nano (kind, name).
-	head, tail []byte
-	buf        []byte // the encoded request, valid after fill
+	// head is each event's fields before source_seq (host, source);
+	// tails[i] those after local_unix_nano (kind, name) of the events
+	// named logNames()[i], shared by every wireAppend.
+	head  []byte
+	tails [][]byte
+	buf   []byte // the encoded request, valid after fill
 }
+
+// logTails are the encoded kind and name of each of logNames.
+var logTails = sync.OnceValue(func() [][]byte {
+	names := logNames()
+	tails := make([][]byte, len(names))
+	size := 0
+	for _, name := range names {
+		size += 2 + protowire.SizeBytes(len("log")) + protowire.SizeBytes(len(name))
+	}
+	all := make([]byte, 0, size) // one array, in order, for the cache
+	for i, name := range names {
+		start := len(all)
+		all = protowire.AppendTag(all, 7, protowire.BytesType) // kind
+		all = protowire.AppendString(all, "log")
+		all = protowire.AppendTag(all, 8, protowire.BytesType) // name
+		all = protowire.AppendString(all, name)
+		tails[i] = all[start:len(all):len(all)]
+	}
+	return tails
+})
 
 func newWireAppend(source string, n int) *wireAppend {
 	w := &wireAppend{n: n}
@@ -39,10 +61,7 @@ func newWireAppend(source string, n int) *wireAppend {
 	w.head = protowire.AppendString(w.head, "bench")
 	w.head = protowire.AppendTag(w.head, 2, protowire.BytesType) // source
 	w.head = protowire.AppendString(w.head, source)
-	w.tail = protowire.AppendTag(w.tail, 7, protowire.BytesType) // kind
-	w.tail = protowire.AppendString(w.tail, "log")
-	w.tail = protowire.AppendTag(w.tail, 8, protowire.BytesType) // name
-	w.tail = protowire.AppendString(w.tail, strings.Repeat("x", logEventNameSize))
+	w.tails = logTails()
 	return w
 }
 
@@ -53,7 +72,8 @@ func (w *wireAppend) fill(seq *uint64, now int64) {
 	for i := range w.n {
 		*seq++
 		t := uint64(now + int64(i))
-		size := len(w.head) + 1 + protowire.SizeVarint(*seq) + 1 + protowire.SizeVarint(t) + len(w.tail)
+		tail := w.tails[logNameIndex(*seq)]
+		size := len(w.head) + 1 + protowire.SizeVarint(*seq) + 1 + protowire.SizeVarint(t) + len(tail)
 		b = protowire.AppendTag(b, 1, protowire.BytesType) // AppendRequest.events
 		b = protowire.AppendVarint(b, uint64(size))
 		b = append(b, w.head...)
@@ -61,7 +81,7 @@ func (w *wireAppend) fill(seq *uint64, now int64) {
 		b = protowire.AppendVarint(b, *seq)
 		b = append(b, 4<<3|byte(protowire.VarintType)) // local_unix_nano
 		b = protowire.AppendVarint(b, t)
-		b = append(b, w.tail...)
+		b = append(b, tail...)
 	}
 	w.buf = b
 }

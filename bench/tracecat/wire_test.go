@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -16,7 +15,6 @@ import (
 // time is 0, which proto would leave out).
 func TestWireAppendMatchesProto(t *testing.T) {
 	w := newWireAppend("paced-7", 300)
-	name := strings.Repeat("x", logEventNameSize)
 	seq := uint64(0)
 	for _, now := range []int64{1, 100, 1 << 40, 1_764_000_000_000_000_000, -1000} {
 		first := seq
@@ -27,7 +25,8 @@ func TestWireAppendMatchesProto(t *testing.T) {
 		want := &clockdv1.AppendRequest{}
 		for i := range 300 {
 			want.Events = append(want.Events, &clockdv1.Event{Host: "bench", Source: "paced-7",
-				SourceSeq: first + uint64(i) + 1, LocalUnixNano: now + int64(i), Kind: "log", Name: name})
+				SourceSeq: first + uint64(i) + 1, LocalUnixNano: now + int64(i), Kind: "log",
+				Name: logEventName(first + uint64(i) + 1)})
 		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(want)
 		if err != nil {
@@ -46,5 +45,26 @@ func TestWireAppendMatchesProto(t *testing.T) {
 	var got clockdv1.AppendRequest
 	if err := proto.Unmarshal(w.buf, &got); err != nil || got.Events[299].SourceSeq != 1<<63+200 {
 		t.Fatalf("large seq: %v, last seq %d", err, got.Events[len(got.Events)-1].SourceSeq)
+	}
+}
+
+// TestLogEventsAbout100Bytes: the log part's events are the 100-byte
+// events its target speaks of, on average, as Append carries them, and
+// their names differ as real traces' do.
+func TestLogEventsAbout100Bytes(t *testing.T) {
+	const n = 10_000
+	total := 0
+	distinct := map[string]bool{}
+	for seq := uint64(1); seq <= n; seq++ {
+		e := &clockdv1.Event{Host: "bench", Source: "paced-17", SourceSeq: seq,
+			LocalUnixNano: 1_764_000_000_000_000_000 + int64(seq), Kind: "log", Name: logEventName(seq)}
+		total += proto.Size(e)
+		distinct[e.Name] = true
+	}
+	if avg := float64(total) / n; avg < 95 || avg > 105 {
+		t.Errorf("events average %.1f bytes, want 100 ± 5", avg)
+	}
+	if len(distinct) < n*9/10 {
+		t.Errorf("%d distinct names in %d events, want most to differ", len(distinct), n)
 	}
 }

@@ -67,6 +67,7 @@ func options(c *daemon.Config) []option {
 		{"offset_retention_bytes", "bytes of the offset history (clockd offsets export) this host keeps", &c.OffsetRetentionBytes},
 		{"offset_retention_age", "age beyond which offset history segments are removed; 0 keeps them", &c.OffsetRetentionAge},
 		{"spool_max_bytes", "bytes of events kept on disk while the cluster is out of reach; beyond, events are dropped and counted", &c.SpoolMaxBytes},
+		{"event_compression", "how this host's event batches travel and rest: s2 (compressed) or none, while any host runs a clockd without s2", &c.EventCompression},
 		{"ingest_files", "trace files to tail into the log, PATH or PATH:FORMAT", &c.IngestFiles},
 		{"ingest_socket", "Unix socket where local processes write JSON-lines events; empty disables it", &c.IngestSocket},
 	}

@@ -32,8 +32,10 @@ type Config struct {
 	// WallOffset and WallDriftPPM skew nodes' wall clocks, by node id.
 	WallOffset   map[uint64]time.Duration
 	WallDriftPPM map[uint64]int64
-	// Args are extra `clockd run` flags for every node.
-	Args []string
+	// Args are extra `clockd run` flags for every node, NodeArgs for
+	// one, by node id, after Args.
+	Args     []string
+	NodeArgs map[uint64][]string
 	// TLS runs the cluster with mutual TLS, as in production: a CA and
 	// certificates for every node, a host "hv1" and an admin are made in
 	// Dir/tls (clockd certs init). Otherwise it runs in plaintext.
@@ -120,6 +122,7 @@ func Start(cfg Config) (*Cluster, error) {
 			"--peer-listen", n.PeerAddr, "--api-listen", n.APIAddr, "--ntp-listen", n.NTPAddr,
 			"--metrics-listen", n.MetricsAddr, "--shm-path", n.ShmPath)
 		n.args = append(n.args, cfg.Args...)
+		n.args = append(n.args, cfg.NodeArgs[n.ID]...)
 		if off := cfg.WallOffset[n.ID]; off != 0 {
 			n.args = append(n.args, "--test-wall-offset", off.String())
 		}
