@@ -51,6 +51,14 @@ func TestAppendRefusals(t *testing.T) {
 			codes.ResourceExhausted, `(its attribute "pad" is 65536 bytes)`},
 		{"no source", &clockdv1.AppendRequest{Events: []*clockdv1.Event{ev("", 1, "a")}},
 			codes.InvalidArgument, "event 0 has no source"},
+		{"NUL in a host", &clockdv1.AppendRequest{Events: []*clockdv1.Event{
+			ev("s", 1, "a"), {Host: "a\x00b", Source: "c", SourceSeq: 1}}},
+			codes.InvalidArgument, `event 1: its host "a\x00b" holds a control character (0x00 at byte 1)`},
+		{"newline in a source", &clockdv1.AppendRequest{Events: []*clockdv1.Event{{Host: "h", Source: "s\n", SourceSeq: 1}}},
+			codes.InvalidArgument, `event 0: its source "s\n" holds a control character (0x0a at byte 1)`},
+		{"escape in a kind", &clockdv1.AppendRequest{Events: []*clockdv1.Event{
+			ev("s", 1, "a"), {Host: "h", Source: "s", SourceSeq: 2, Kind: "log\x1b[31m"}}},
+			codes.InvalidArgument, `event 1: its kind "log\x1b[31m" holds a control character (0x1b at byte 3)`},
 		{"sequence backwards", &clockdv1.AppendRequest{Events: []*clockdv1.Event{
 			ev("s", 5, "a"), ev("t", 1, "b"), ev("s", 3, "c")}},
 			codes.InvalidArgument, `event 2: source "s" seq 3 after 5 in this stream`},

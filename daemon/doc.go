@@ -71,6 +71,10 @@
 //   - While the cluster is out of reach, events wait in the spool, within
 //     spool_max_bytes; beyond it they are dropped and counted
 //     (clockd_events_dropped_total), never silently.
+//   - An event whose host, source or kind holds a control character is
+//     refused: Append answers InvalidArgument, and the files and the
+//     ingest socket log it and count it (clockd_events_refused_total).
+//     A NUL would otherwise make two sources one (checkNames).
 //   - Timestamps are unique and increasing across leaders: a new leader
 //     commits a ceiling of its own before serving, and starts above the
 //     one before it (package vclock/tso). It serves only while its lease

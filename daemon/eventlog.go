@@ -120,6 +120,11 @@ func checkAppend(evs []ingest.Event, lastSeq map[string]uint64) error {
 			if e.Source == "" {
 				return status.Errorf(codes.InvalidArgument, "event %d has no source", i)
 			}
+			if j == 0 || e.Kind != run[j-1].Kind {
+				if err := checkNames(e); err != nil { // host and source are run[0]'s
+					return status.Errorf(codes.InvalidArgument, "event %d: %v", i, err)
+				}
+			}
 			if e.SourceSeq == math.MaxUint64 {
 				// The next event of the source, numbered by clockd,
 				// would wrap to 0 and be taken for a duplicate.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,6 +210,23 @@ func sourceKey(host, source string) string { return host + "\x00" + source }
 // where the run starts in evs, the run, and its source's key. Events
 // mostly come in such runs, so per-source state is looked up once a run.
 // It stops at fn's first error.
+// checkNames refuses an event whose host, source or kind holds a control
+// character (below 0x20, or 0x7f). They name things, and a NUL in host or
+// source would make two sources one: the state machine knows a source by
+// host, a NUL, then source, so "a\x00b"/"c" and "a"/"b\x00c" would share
+// their sequence numbers, and one's events be dropped as the other's
+// duplicates.
+func checkNames(e *ingest.Event) error {
+	for _, f := range [3]struct{ what, v string }{{"host", e.Host}, {"source", e.Source}, {"kind", e.Kind}} {
+		for i := 0; i < len(f.v); i++ {
+			if c := f.v[i]; c < 0x20 || c == 0x7f {
+				return fmt.Errorf("its %s %q holds a control character (0x%02x at byte %d)", f.what, f.v, c, i)
+			}
+		}
+	}
+	return nil
+}
+
 func sourceRuns(evs []ingest.Event, fn func(from int, run []ingest.Event, key string) error) error {
 	for from := 0; from < len(evs); {
 		first := &evs[from]

@@ -28,6 +28,7 @@ type metrics struct {
 
 	eventsCommitted      prometheus.Counter
 	eventsDropped        prometheus.Counter
+	eventsRefused        prometheus.Counter
 	eventsBackfilled     prometheus.Counter
 	eventsUnrecoverable  prometheus.Counter
 	offsetsBackfilled    prometheus.Counter
@@ -53,6 +54,9 @@ func newMetrics() *metrics {
 		Name: "clockd_events_committed_total", Help: "Trace events this host's sources got committed."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_dropped_total", Help: "Trace events dropped because the spool was full."})
+	m.eventsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "clockd_events_refused_total",
+		Help: "Trace events from this host's files and ingest socket refused for a control character in host, source or kind."})
 	m.eventsBackfilled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_backfilled_total",
 		Help: "Trace events this host's store missed while it was behind, fetched from other members."})
@@ -70,7 +74,7 @@ func newMetrics() *metrics {
 		Help: "Run-book steps this host ran or abandoned, by how they ended: " +
 			"succeeded, failed (a non-zero exit), killed (its timeout or a signal), unstartable, abandoned (unknown after a restart)."},
 		[]string{"result"})
-	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable,
+	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsRefused, m.eventsBackfilled, m.eventsUnrecoverable,
 		m.offsetsBackfilled, m.offsetsUnrecoverable, m.runbookSteps)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -53,6 +53,11 @@ func (d *Daemon) feed(ctx context.Context, p ingest.Parser, skip func(*ingest.Ev
 			if skip != nil && skip(&e) {
 				continue
 			}
+			if err := checkNames(&e); err != nil {
+				d.metrics.eventsRefused.Inc()
+				d.log.Warn("trace event refused", zap.Uint64("source-seq", e.SourceSeq), zap.Error(err))
+				continue
+			}
 			select {
 			case events <- e:
 			case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,7 +99,8 @@ func TestOrderedEventLog(t *testing.T) {
 
 	// A local process writes three events on the ingest socket and keeps
 	// its connection open: they commit all the same, without waiting for
-	// more to fill a batch or for the writer to leave.
+	// more to fill a batch or for the writer to leave. One more, whose
+	// host holds a NUL, is refused and counted.
 	sock, err := net.Dial("unix", filepath.Join(cl.Node(3).DataDir, "ingest.sock"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,10 +108,22 @@ func TestOrderedEventLog(t *testing.T) {
 	defer sock.Close()
 	for i := range 3 {
 		fmt.Fprintf(sock, `{"time":%d,"msg":"from-the-socket-%d"}`+"\n", time.Now().UnixNano(), i)
+		if i == 0 {
+			fmt.Fprintf(sock, `{"time":%d,"host":"hv3\u0000x","msg":"refused"}`+"\n", time.Now().UnixNano())
+		}
 	}
 	got = readLog(t, ctx, ord(3), total+batch+3)
 	if want := []string{"from-the-socket-0", "from-the-socket-1", "from-the-socket-2"}; !slices.Equal(got[total+batch:], want) {
 		t.Fatalf("the socket's events: %q, want %q", got[total+batch:], want)
+	}
+	mresp, err := http.Get("http://" + cl.Node(3).MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if err != nil || !strings.Contains(string(metrics), "\nclockd_events_refused_total 1\n") {
+		t.Fatalf("node 3's /metrics does not count the refused event (%v)", err)
 	}
 	// Events of most of a MiB each, as the socket takes them, are read
 	// back in answers that fit a client's 4 MiB messages.
