@@ -132,7 +132,11 @@ func compressBody(scratch *[]byte, cmd []byte, head int) []byte {
 const maxDecodedBytes = 64 << 20
 
 // decompress returns the events of a KindEventBatchS2 body.
-func decompress(body []byte) ([]byte, error) {
+func decompress(body []byte) ([]byte, error) { return decompressInto(nil, body) }
+
+// decompressInto is decompress into buf's array when it is large enough,
+// else into a new one.
+func decompressInto(buf, body []byte) ([]byte, error) {
 	n, err := s2.DecodedLen(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compressed events: %v", ErrCodec, err)
@@ -140,7 +144,10 @@ func decompress(body []byte) ([]byte, error) {
 	if n > maxDecodedBytes {
 		return nil, fmt.Errorf("%w: compressed events of %d bytes, more than %d", ErrCodec, n, maxDecodedBytes)
 	}
-	out, err := s2.Decode(make([]byte, n), body)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	out, err := s2.Decode(buf[:n], body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compressed events: %v", ErrCodec, err)
 	}

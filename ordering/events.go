@@ -82,8 +82,7 @@ func (m *Machine) applyEncodedEvents(cmd []byte) any {
 	if err != nil {
 		return err
 	}
-	heads, err := scanEvents(Kind(cmd[0]), body, m.heads[:0])
-	m.heads = heads[:0]
+	heads, err := m.scanEvents(Kind(cmd[0]), body)
 	defer clear(heads) // the scratch must not keep the command alive
 	if err != nil {
 		return err
@@ -101,6 +100,25 @@ func (m *Machine) applyEncodedEvents(cmd []byte) any {
 			dups: res.DuplicateAt})
 	}
 	return res
+}
+
+// scanEvents is scanEvents into the machine's scratch; a compressed
+// batch is decompressed into scratch too, which the heads alias until the
+// next Apply.
+func (m *Machine) scanEvents(kind Kind, body []byte) ([]eventHead, error) {
+	var err error
+	if kind == KindEventBatchS2 {
+		if m.unpacked, err = decompressInto(m.unpacked, body); err != nil {
+			return m.heads[:0], err
+		}
+		kind, body = KindEventBatch, m.unpacked
+		if cap(m.unpacked) > maxScratch {
+			m.unpacked = nil // the heads keep it alive until they are cleared
+		}
+	}
+	heads, err := scanEvents(kind, body, m.heads[:0])
+	m.heads = heads[:0]
+	return heads, err
 }
 
 // scanEvents checks the events of a command's body and appends each one's

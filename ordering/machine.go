@@ -52,6 +52,7 @@ type Machine struct {
 	pipes    map[consensus.NodeID]pipeState
 	runbooks runbook.State
 	heads    []eventHead // Apply's scratch; only the driver goroutine applies
+	unpacked []byte      // Apply's scratch: a compressed batch's events
 }
 
 // TickResult is what Apply returns for a tick.
