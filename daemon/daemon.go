@@ -124,6 +124,7 @@ func (d *Daemon) open() error {
 			d.recordOffsets(t)
 		},
 		OnEvents:       d.events.writer.write,
+		OnBatch:        d.events.noteBatch,
 		BeforeSnapshot: d.beforeSnapshot,
 		OnRunbooks:     d.runbooks.changed,
 	}

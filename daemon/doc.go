@@ -57,7 +57,12 @@
 // if it is its pipeline's next (package ordering), so they commit in
 // order. When the batch at the head fails, the pipeline waits for every
 // try under way and proposes again, in order, every batch not known to be
-// committed. A batch from memory that has not committed after 2 s goes to
+// committed. A batch that the retry finds committed already, by a try
+// whose answer was lost (a leader change), is answered with what that
+// try accepted, as this host's state machine heard it when applying it
+// (ordering.Machine.OnBatch); only if this host has not applied it
+// within a second are its events answered as duplicates, without GSNs.
+// A batch from memory that has not committed after 2 s goes to
 // the spool, with everything queued behind it, and its sender is told so;
 // the next batch starts a new epoch. Epochs are stored
 // (data_dir/events-epoch) before use and only grow.

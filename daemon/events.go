@@ -88,6 +88,14 @@ type eventPipeline struct {
 	// event_compression is none.
 	encode func(*ordering.Events) []byte
 
+	// applied holds the results of this host's batches as its state
+	// machine applied them (noteBatch), by place, for the batches whose
+	// committing try's answer was lost (finish, appliedResult); closing
+	// appliedChanged tells of a new one.
+	appliedMu      sync.Mutex
+	applied        map[batchPlace]ordering.EventsResult
+	appliedChanged chan struct{}
+
 	// Owned by run.
 	epoch      uint64 // 0: take a new one before the next batch
 	lastBatch  uint64 // the last number given in epoch

@@ -233,6 +233,7 @@ func newRigConfig(t *testing.T, seed uint64, dir string, epochs *memEpochs, m *o
 	}
 	r.cluster = newFakeCluster(m, seed)
 	r.p.send, r.p.clock = r.cluster.send, &fakeClock{now: time.Unix(1e9, 0)}
+	m.OnBatch = r.p.noteBatch
 	return r
 }
 
@@ -368,7 +369,8 @@ func (r *rig) checkCounts(seed uint64, want map[string]int) {
 
 // TestPipelineExactlyOnceInOrder: whatever the network does to the
 // proposals, every event commits exactly once and each source keeps its
-// order, and each sender hears about each of its events. Odd seeds run
+// order, and each sender hears about each of its events, as accepted,
+// also when the try that committed it lost its answer. Odd seeds run
 // with event_compression none, even ones with the default, s2.
 func TestPipelineExactlyOnceInOrder(t *testing.T) {
 	sources := []string{"a", "b", "c", "free"}
@@ -384,12 +386,14 @@ func TestPipelineExactlyOnceInOrder(t *testing.T) {
 		r.waitCommitted(len(sources) * perSource) // spooled events come later
 		stop()
 		r.checkLog(seed, sources, perSource)
-		accepted := 0
+		accepted, spooled := 0, 0
 		for _, a := range answers {
 			accepted += a.accepted
+			spooled += a.spooled
 		}
-		if accepted > len(sources)*perSource {
-			t.Fatalf("seed %d: %d events acknowledged as accepted", seed, accepted)
+		if accepted != len(sources)*perSource-spooled {
+			t.Fatalf("seed %d: %d events acknowledged as accepted, want %d (and %d spooled)", seed, accepted,
+				len(sources)*perSource-spooled, spooled)
 		}
 		r.cluster.mu.Lock()
 		if len(r.cluster.kinds) != 1 || r.cluster.kinds[kind] == 0 {
@@ -625,5 +629,61 @@ func TestEventsResultCodec(t *testing.T) {
 	}
 	if _, err := decodeEventsResult([]byte{1, 2}); err == nil {
 		t.Fatal("a truncated result decoded")
+	}
+}
+
+// gateClock's After tells asked when called and fires only when the test
+// sends on fire.
+type gateClock struct {
+	asked chan struct{}
+	fire  chan time.Time
+}
+
+func (c gateClock) Now() time.Time { return time.Unix(1e9, 0) }
+
+func (c gateClock) After(time.Duration) <-chan time.Time {
+	c.asked <- struct{}{}
+	return c.fire
+}
+
+// TestAppliedResultWaits: a batch the leader says is committed, by a try
+// whose answer was lost, is answered with what this host's state machine
+// heard when it applied it, also when it applies it later; a batch it has
+// not applied within appliedWait gets no result.
+func TestAppliedResultWaits(t *testing.T) {
+	clock := gateClock{asked: make(chan struct{}, 1), fire: make(chan time.Time, 1)}
+	p := &eventPipeline{d: &Daemon{id: 2}, clock: clock}
+	f := &flight{epoch: 3, batch: 7}
+	want := ordering.EventsResult{FirstGSN: 40, Accepted: 5, Epoch: 3, Batch: 7}
+	got := make(chan ordering.EventsResult)
+	go func() {
+		res, ok := p.appliedResult(f)
+		if !ok {
+			res = ordering.EventsResult{}
+		}
+		got <- res
+	}()
+	<-clock.asked                                             // waiting: nothing applied yet
+	p.noteBatch(1, 3, 7, ordering.EventsResult{FirstGSN: 1})  // another host's
+	p.noteBatch(2, 3, 6, ordering.EventsResult{FirstGSN: 30}) // another batch
+	p.noteBatch(2, 3, 7, want)
+	if res := <-got; !reflect.DeepEqual(res, want) {
+		t.Fatalf("got %+v, want %+v", res, want)
+	}
+	go func() {
+		_, ok := p.appliedResult(&flight{epoch: 3, batch: 8})
+		got <- ordering.EventsResult{Accepted: map[bool]int{true: 1}[ok]}
+	}()
+	<-clock.asked
+	clock.fire <- time.Time{}
+	if res := <-got; res.Accepted != 0 {
+		t.Fatal("a batch never applied got a result")
+	}
+	// The record stays bounded.
+	for b := uint64(1); b <= 10*appliedKeep; b++ {
+		p.noteBatch(2, 4, b, ordering.EventsResult{})
+	}
+	if n := len(p.applied); n > 2*appliedKeep+1 {
+		t.Fatalf("%d results kept", n)
 	}
 }

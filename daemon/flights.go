@@ -302,12 +302,19 @@ func resultOutcome(v any, err error) outcome {
 func (p *eventPipeline) finish(f *flight) {
 	res := f.out.res
 	if p.verdict(f) == vCommittedUnseen {
-		// Committed by a try whose answer was lost: what it accepted is
-		// unknown here, and the events count as already committed.
-		res = ordering.EventsResult{Duplicates: len(f.events)}
-		res.DuplicateAt = make([]int, len(f.events))
-		for i := range res.DuplicateAt {
-			res.DuplicateAt[i] = i
+		// Committed by a try whose answer was lost: this host's state
+		// machine heard what it accepted when it applied it. If it has
+		// not applied it within appliedWait (it lags), the events count
+		// as committed before: duplicates, without GSNs.
+		var ok bool
+		if res, ok = p.appliedResult(f); !ok {
+			p.d.log.Warn("a batch committed by a try whose answer was lost is answered as duplicates: "+
+				"this host has not applied it yet", zap.Uint64("epoch", f.epoch), zap.Uint64("batch", f.batch))
+			res = ordering.EventsResult{Duplicates: len(f.events)}
+			res.DuplicateAt = make([]int, len(f.events))
+			for i := range res.DuplicateAt {
+				res.DuplicateAt[i] = i
+			}
 		}
 	}
 	for _, s := range f.segs {
@@ -508,4 +515,68 @@ func (p *eventPipeline) shutdown() {
 	p.popCommitted()
 	p.spill(errStopping)
 	p.spool.Sync()
+}
+
+// batchPlace is a batch's place in this host's pipeline.
+type batchPlace struct{ epoch, batch uint64 }
+
+// appliedKeep is how far behind the newest of this host's batches
+// applied noteBatch keeps their results: well beyond maxInflight.
+const appliedKeep = 4 * maxInflight
+
+// appliedWait bounds appliedResult's wait for this host to apply a batch
+// the leader says is committed.
+const appliedWait = time.Second
+
+// noteBatch records the result of one of this host's batches as this
+// host's state machine applied it (ordering.Machine.OnBatch).
+func (p *eventPipeline) noteBatch(origin consensus.NodeID, epoch, batch uint64, res ordering.EventsResult) {
+	if origin != p.d.id {
+		return
+	}
+	p.appliedMu.Lock()
+	defer p.appliedMu.Unlock()
+	if p.applied == nil {
+		p.applied = map[batchPlace]ordering.EventsResult{}
+	}
+	p.applied[batchPlace{epoch, batch}] = res
+	if len(p.applied) > 2*appliedKeep {
+		for k := range p.applied {
+			if k.epoch < epoch || k.batch+appliedKeep < batch {
+				delete(p.applied, k)
+			}
+		}
+	}
+	if p.appliedChanged != nil {
+		close(p.appliedChanged)
+		p.appliedChanged = nil
+	}
+}
+
+// appliedResult is the result of f's batch as this host applied it,
+// waiting up to appliedWait for it; false if it did not come.
+func (p *eventPipeline) appliedResult(f *flight) (ordering.EventsResult, bool) {
+	var timeout <-chan time.Time
+	for {
+		p.appliedMu.Lock()
+		res, ok := p.applied[batchPlace{f.epoch, f.batch}]
+		if ok {
+			delete(p.applied, batchPlace{f.epoch, f.batch})
+		} else if p.appliedChanged == nil {
+			p.appliedChanged = make(chan struct{})
+		}
+		changed := p.appliedChanged
+		p.appliedMu.Unlock()
+		if ok {
+			return res, true
+		}
+		if timeout == nil {
+			timeout = p.clock.After(appliedWait)
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return res, false
+		}
+	}
 }

@@ -99,6 +99,9 @@ func (m *Machine) applyEncodedEvents(cmd []byte) any {
 		m.OnEvents(Committed{First: res.FirstGSN, Len: res.Accepted, kind: Kind(cmd[0]), body: body,
 			dups: res.DuplicateAt})
 	}
+	if m.OnBatch != nil && b.Origin != 0 {
+		m.OnBatch(b.Origin, b.Epoch, b.Batch, res)
+	}
 	return res
 }
 

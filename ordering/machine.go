@@ -29,6 +29,11 @@ type Machine struct {
 	// events' bytes alias the command, which nobody changes: the callee
 	// may keep them.
 	OnEvents func(Committed)
+	// OnBatch, if set, hears on the driver goroutine of every sequenced
+	// batch applied (not rejected), after OnEvents: its origin, place and
+	// result. A host answers with it for its own batches whose answer it
+	// lost (package daemon). It must not block.
+	OnBatch func(origin consensus.NodeID, epoch, batch uint64, res EventsResult)
 	// BeforeSnapshot, if set, is called when a snapshot is captured, on
 	// the driver goroutine, and the snapshot is written only once the
 	// function it returns has returned nil: the event store syncs
