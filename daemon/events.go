@@ -77,7 +77,8 @@ type eventPipeline struct {
 	wake   chan struct{}
 	seqs   map[string]uint64 // the last SourceSeq handed out or seen, by source
 
-	dropped atomic.Uint64
+	dropped atomic.Uint64 // events dropped because the spool was full
+	refused atomic.Uint64 // events from sources refused by checkNames
 	forward forwardOrder
 
 	// send proposes a batch and reports its outcome on done

@@ -219,6 +219,9 @@ func (b adminBackend) Status(ctx context.Context) (*clockdv1.StatusResponse, err
 		return nil, grpcError(err)
 	}
 	resp.Members = d.members(cur)
+	resp.EventsLastGsn = d.events.store.Last()
+	resp.EventsSpooled = uint64(d.events.spool.Len())
+	resp.EventsDropped, resp.EventsRefused = d.events.dropped.Load(), d.events.refused.Load()
 	return resp, nil
 }
 

@@ -257,7 +257,16 @@ type StatusResponse struct {
 	AppliedSlot      uint64 `protobuf:"varint,14,opt,name=applied_slot,json=appliedSlot,proto3" json:"applied_slot,omitempty"`
 	// This node's clockd version: a semantic version for a release build,
 	// "devel..." otherwise (run-book version gates compare it).
-	Version       string `protobuf:"bytes,15,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,15,opt,name=version,proto3" json:"version,omitempty"`
+	// The ordered event log on this host: the last GSN in its event store
+	// (0: none yet), the events waiting in its spool for the cluster, and,
+	// since this clockd started, the events dropped because the spool was
+	// full and those refused for a control character in their host, source
+	// or kind.
+	EventsLastGsn uint64 `protobuf:"varint,16,opt,name=events_last_gsn,json=eventsLastGsn,proto3" json:"events_last_gsn,omitempty"`
+	EventsSpooled uint64 `protobuf:"varint,17,opt,name=events_spooled,json=eventsSpooled,proto3" json:"events_spooled,omitempty"`
+	EventsDropped uint64 `protobuf:"varint,18,opt,name=events_dropped,json=eventsDropped,proto3" json:"events_dropped,omitempty"`
+	EventsRefused uint64 `protobuf:"varint,19,opt,name=events_refused,json=eventsRefused,proto3" json:"events_refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +404,34 @@ func (x *StatusResponse) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetEventsLastGsn() uint64 {
+	if x != nil {
+		return x.EventsLastGsn
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetEventsSpooled() uint64 {
+	if x != nil {
+		return x.EventsSpooled
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetEventsDropped() uint64 {
+	if x != nil {
+		return x.EventsDropped
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetEventsRefused() uint64 {
+	if x != nil {
+		return x.EventsRefused
+	}
+	return 0
 }
 
 type MembersRequest struct {
@@ -763,7 +800,7 @@ const file_clockd_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x18\n" +
 	"\alearner\x18\x03 \x01(\bR\alearner\"\x0f\n" +
-	"\rStatusRequest\"\xb6\x04\n" +
+	"\rStatusRequest\"\xd3\x05\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12)\n" +
@@ -782,7 +819,11 @@ const file_clockd_v1_admin_proto_rawDesc = "" +
 	"\vcommit_slot\x18\r \x01(\x04R\n" +
 	"commitSlot\x12!\n" +
 	"\fapplied_slot\x18\x0e \x01(\x04R\vappliedSlot\x12\x18\n" +
-	"\aversion\x18\x0f \x01(\tR\aversion\"\x10\n" +
+	"\aversion\x18\x0f \x01(\tR\aversion\x12&\n" +
+	"\x0fevents_last_gsn\x18\x10 \x01(\x04R\reventsLastGsn\x12%\n" +
+	"\x0eevents_spooled\x18\x11 \x01(\x04R\reventsSpooled\x12%\n" +
+	"\x0eevents_dropped\x18\x12 \x01(\x04R\reventsDropped\x12%\n" +
+	"\x0eevents_refused\x18\x13 \x01(\x04R\reventsRefused\"\x10\n" +
 	"\x0eMembersRequest\"\x8c\x01\n" +
 	"\x0fMembersResponse\x12+\n" +
 	"\amembers\x18\x01 \x03(\v2\x11.clockd.v1.MemberR\amembers\x12\x1f\n" +

@@ -471,6 +471,7 @@ func TestStatusOutput(t *testing.T) {
 				LatestUnixNano: 1_795_549_004_825_918_073, Status: clockdv1.Status_STATUS_SYNCHRONIZED, Bounded: true},
 			LocalOffsetNanos: -1_234_567, DriftPpb: 142_120, Falsetickers: []uint64{14},
 			LastTickAgeNanos: 439_832_294, LastTickSeq: 4411, CommitSlot: 9001, AppliedSlot: 9000, Version: "v1.4.0",
+			EventsLastGsn: 1_204_311, EventsSpooled: 0, EventsDropped: 12, EventsRefused: 3,
 		}},
 		{"initializing", &clockdv1.StatusResponse{
 			NodeId: 1, LeaderId: 1, Ballot: &clockdv1.Ballot{Round: 1, Node: 1}, Role: clockdv1.Role_ROLE_LEADER,

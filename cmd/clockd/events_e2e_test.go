@@ -85,6 +85,22 @@ func TestOrderedEventLog(t *testing.T) {
 	if err != nil || resp.Spooled != batch {
 		t.Fatalf("append without a quorum: %v %v, want %d spooled", resp, err, batch)
 	}
+	status := func(id uint64) *clockdv1.StatusResponse {
+		c, err := cl.Dial(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := status(1); st.EventsSpooled != batch || st.EventsLastGsn != uint64(total) {
+		t.Fatalf("node 1's status while spooling: %d spooled, last GSN %d; want %d, %d", st.EventsSpooled,
+			st.EventsLastGsn, batch, total)
+	}
 	if err := cl.Start(2); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +140,10 @@ func TestOrderedEventLog(t *testing.T) {
 	mresp.Body.Close()
 	if err != nil || !strings.Contains(string(metrics), "\nclockd_events_refused_total 1\n") {
 		t.Fatalf("node 3's /metrics does not count the refused event (%v)", err)
+	}
+	if st := status(3); st.EventsRefused != 1 || st.EventsSpooled != 0 || st.EventsLastGsn != uint64(total+batch+3) {
+		t.Fatalf("node 3's status: %d refused, %d spooled, last GSN %d; want 1, 0, %d", st.EventsRefused,
+			st.EventsSpooled, st.EventsLastGsn, total+batch+3)
 	}
 	// Events of most of a MiB each, as the socket takes them, are read
 	// back in answers that fit a client's 4 MiB messages.

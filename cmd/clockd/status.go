@@ -71,6 +71,16 @@ type statusJSON struct {
 	CommitSlot    uint64              `json:"commit_slot"`
 	AppliedSlot   uint64              `json:"applied_slot"`
 	Version       string              `json:"version"`
+	Events        statusEventsJSON    `json:"events"`
+}
+
+// statusEventsJSON is the host's ordered event log: dropped and refused
+// count since the node started.
+type statusEventsJSON struct {
+	LastGSN uint64 `json:"last_gsn"`
+	Spooled uint64 `json:"spooled"`
+	Dropped uint64 `json:"dropped"`
+	Refused uint64 `json:"refused"`
 }
 
 type statusBallotJSON struct {
@@ -94,6 +104,8 @@ func statusToJSON(st *clockdv1.StatusResponse) statusJSON {
 		CommitSlot:    st.GetCommitSlot(),
 		AppliedSlot:   st.GetAppliedSlot(),
 		Version:       st.GetVersion(),
+		Events: statusEventsJSON{LastGSN: st.GetEventsLastGsn(), Spooled: st.GetEventsSpooled(),
+			Dropped: st.GetEventsDropped(), Refused: st.GetEventsRefused()},
 	}
 	if age := st.GetLastTickAgeNanos(); age >= 0 {
 		out.LastTickAgeNs = &age
@@ -135,6 +147,8 @@ func statusPrint(w io.Writer, st *clockdv1.StatusResponse) {
 		{"Last tick", lastTick},
 		{"Commit slot", fmt.Sprint(st.GetCommitSlot())},
 		{"Applied slot", fmt.Sprint(st.GetAppliedSlot())},
+		{"Events", fmt.Sprintf("last GSN %d, %d spooled; since start %d dropped (spool full), %d refused",
+			st.GetEventsLastGsn(), st.GetEventsSpooled(), st.GetEventsDropped(), st.GetEventsRefused())},
 		{"Version", st.GetVersion()},
 	})
 }
