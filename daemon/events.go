@@ -215,10 +215,6 @@ func (p *eventPipeline) numberLocked(evs []ingest.Event) {
 // NUL and its name.
 func sourceKey(host, source string) string { return host + "\x00" + source }
 
-// sourceRuns calls fn with each run of evs from one source, in order:
-// where the run starts in evs, the run, and its source's key. Events
-// mostly come in such runs, so per-source state is looked up once a run.
-// It stops at fn's first error.
 // checkNames refuses an event whose host, source or kind holds a control
 // character (below 0x20, or 0x7f). They name things, and a NUL in host or
 // source would make two sources one: the state machine knows a source by
@@ -236,6 +232,10 @@ func checkNames(e *ingest.Event) error {
 	return nil
 }
 
+// sourceRuns calls fn with each run of evs from one source, in order:
+// where the run starts in evs, the run, and its source's key. Events
+// mostly come in such runs, so per-source state is looked up once a run.
+// It stops at fn's first error.
 func sourceRuns(evs []ingest.Event, fn func(from int, run []ingest.Event, key string) error) error {
 	for from := 0; from < len(evs); {
 		first := &evs[from]

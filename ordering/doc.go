@@ -40,13 +40,13 @@
 // (eventcodec.go): a batch's events mostly share host, source, kind and
 // reference interval, and their sequence numbers and times are close, so
 // the log carries less than the events alone (a 100-byte event takes
-// about 65 bytes). A host whose event_compression is s2, the default,
-// also compresses those encoded events (KindEventBatchS2, S2 from
+// about 65 bytes). A host whose event_compression is s2, the default, also
+// compresses those encoded events (KindEventBatchS2, S2 from
 // github.com/klauspost/compress): trace lines repeat their words, and a
-// 100-byte hypervisor trace event then takes about 20 bytes. Apply takes
-// both kinds alike, so hosts may differ in the setting; a clockd from
-// before KindEventBatchS2 cannot apply it, and refuses it as malformed.
-// The event store keeps the batch as it is, compressed or not
+// 100-byte hypervisor trace event then takes about 30 bytes, not 70. Apply
+// takes both kinds alike, so hosts may differ in the setting; a clockd
+// from before KindEventBatchS2 cannot apply it, and refuses it as
+// malformed. The event store keeps the batch as it is, compressed or not
 // (Committed's blocks).
 //
 // # Guarantees

@@ -105,9 +105,9 @@ func (m *Machine) applyEncodedEvents(cmd []byte) any {
 	return res
 }
 
-// scanEvents is scanEvents into the machine's scratch; a compressed
-// batch is decompressed into scratch too, which the heads alias until the
-// next Apply.
+// scanEvents checks a command's body and returns its events' heads, in
+// the machine's scratch. A compressed batch is decompressed into scratch
+// too, which the heads alias until the next Apply.
 func (m *Machine) scanEvents(kind Kind, body []byte) ([]eventHead, error) {
 	var err error
 	if kind == KindEventBatchS2 {

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -85,19 +87,7 @@ func TestOrderedEventLog(t *testing.T) {
 	if err != nil || resp.Spooled != batch {
 		t.Fatalf("append without a quorum: %v %v, want %d spooled", resp, err, batch)
 	}
-	status := func(id uint64) *clockdv1.StatusResponse {
-		c, err := cl.Dial(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		st, err := c.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	if st := status(1); st.EventsSpooled != batch || st.EventsLastGsn != uint64(total) {
+	if st := status(t, ctx, cl, 1); st.EventsSpooled != batch || st.EventsLastGsn != uint64(total) {
 		t.Fatalf("node 1's status while spooling: %d spooled, last GSN %d; want %d, %d", st.EventsSpooled,
 			st.EventsLastGsn, batch, total)
 	}
@@ -141,7 +131,7 @@ func TestOrderedEventLog(t *testing.T) {
 	if err != nil || !strings.Contains(string(metrics), "\nclockd_events_refused_total 1\n") {
 		t.Fatalf("node 3's /metrics does not count the refused event (%v)", err)
 	}
-	if st := status(3); st.EventsRefused != 1 || st.EventsSpooled != 0 || st.EventsLastGsn != uint64(total+batch+3) {
+	if st := status(t, ctx, cl, 3); st.EventsRefused != 1 || st.EventsSpooled != 0 || st.EventsLastGsn != uint64(total+batch+3) {
 		t.Fatalf("node 3's status: %d refused, %d spooled, last GSN %d; want 1, 0, %d", st.EventsRefused,
 			st.EventsSpooled, st.EventsLastGsn, total+batch+3)
 	}
@@ -183,12 +173,14 @@ func TestOrderedEventLog(t *testing.T) {
 }
 
 func appendEvents(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int) (*clockdv1.AppendResponse, error) {
-	return appendPadded(ctx, o, host, source, seq, n, "")
+	return appendPadded(ctx, o, host, source, seq, n, 0)
 }
 
 // appendPadded appends n events named host/source/seq, each with an
-// attribute "pad" of value pad unless it is empty.
-func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int, pad string) (*clockdv1.AppendResponse, error) {
+// attribute "pad" of padBytes random base64 characters unless padBytes is
+// 0. Random, so that the batches take about as many bytes in the log
+// compressed as not (three quarters: base64 carries 6 bits a byte).
+func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int, padBytes int) (*clockdv1.AppendResponse, error) {
 	st, err := o.Append(ctx)
 	if err != nil {
 		return nil, err
@@ -197,8 +189,12 @@ func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, s
 	for i := range n {
 		e := &clockdv1.Event{Host: host, Source: source, SourceSeq: seq + uint64(i),
 			LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: fmt.Sprintf("%s/%s/%d", host, source, seq+uint64(i))}
-		if pad != "" {
-			e.Attrs = []*clockdv1.Attr{{Key: "pad", Value: pad}}
+		if padBytes > 0 {
+			raw := make([]byte, padBytes*3/4+3)
+			for j := range raw {
+				raw[j] = byte(rand.Uint32())
+			}
+			e.Attrs = []*clockdv1.Attr{{Key: "pad", Value: base64.StdEncoding.EncodeToString(raw)[:padBytes]}}
 		}
 		req.Events = append(req.Events, e)
 	}
@@ -357,16 +353,16 @@ func TestEventLogBackfill(t *testing.T) {
 		conns[id] = clockdv1.NewOrderingServiceClient(c.Conn())
 	}
 	const batch = 1000
-	pad := strings.Repeat("x", 1000) // 1 KiB events
 	send := func(seq uint64) {
 		t.Helper()
-		if _, err := appendPadded(ctx, conns[leader], "host-1", "bulk", seq, batch, pad); err != nil {
+		if _, err := appendPadded(ctx, conns[leader], "host-1", "bulk", seq, batch, 1000); err != nil { // 1 KiB events
 			t.Fatal(err)
 		}
 	}
 	// Some events every host stores, then about 96 MiB the paused one
-	// misses: the leader keeps 8 MiB behind a snapshot, and its transport
-	// queues 32 MiB for the paused host.
+	// misses (72 MiB in the log, compressed): the leader keeps 8 MiB
+	// behind a snapshot, and its transport queues 32 MiB for the paused
+	// host.
 	seq := uint64(1)
 	for ; seq <= 2*batch; seq += batch {
 		send(seq)
