@@ -46,9 +46,14 @@
 // each Append's latency counted from when it was due: its p99 is the
 // latency target's. Each phase prints committed events/s (counted from
 // the Append answers and, independently, from the leader's GSN),
-// append→commit p50/p99, CPU per event, and each node's RSS at the start
-// and end of the window and at its peak, sampled every 100 ms
-// (logpart.go). The clients run in this process and share the machine
-// with the nodes, so each keeps its request in the wire encoding and
-// writes only the sequence numbers and times for each Append (wire.go).
+// append→commit p50/p99, CPU per event, the bytes each node had written
+// to the disk per event, and each node's RSS at the start and end of the
+// window and at its peak, sampled every 100 ms (logpart.go); at the end,
+// the leader's event store bytes per event. The clients run in this
+// process and share the machine with the nodes, so each keeps its request
+// in the wire encoding and writes only the sequence numbers and times for
+// each Append (wire.go). The events' names are hypervisor trace lines
+// drawn once from a dozen templates (names.go), so that compressed
+// batches (--log-compression, the nodes' event_compression, default s2)
+// shrink as real traces would.
 package main
