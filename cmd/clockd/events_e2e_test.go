@@ -178,9 +178,12 @@ func appendEvents(ctx context.Context, o clockdv1.OrderingServiceClient, host, s
 
 // appendPadded appends n events named host/source/seq, each with an
 // attribute "pad" of padBytes random base64 characters unless padBytes is
-// 0. Random, so that the batches take about as many bytes in the log
-// compressed as not (three quarters: base64 carries 6 bits a byte).
+// 0: event i of the n gets the i-th run of padBytes of randomText, so no
+// two of one Append repeat each other, and their batches take about as
+// many bytes in the log compressed as not (three quarters: base64
+// carries 6 bits a byte).
 func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, source string, seq uint64, n int, padBytes int) (*clockdv1.AppendResponse, error) {
+	text := randomText(n * padBytes)
 	st, err := o.Append(ctx)
 	if err != nil {
 		return nil, err
@@ -190,11 +193,7 @@ func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, s
 		e := &clockdv1.Event{Host: host, Source: source, SourceSeq: seq + uint64(i),
 			LocalUnixNano: time.Now().UnixNano(), Kind: "log", Name: fmt.Sprintf("%s/%s/%d", host, source, seq+uint64(i))}
 		if padBytes > 0 {
-			raw := make([]byte, padBytes*3/4+3)
-			for j := range raw {
-				raw[j] = byte(rand.Uint32())
-			}
-			e.Attrs = []*clockdv1.Attr{{Key: "pad", Value: base64.StdEncoding.EncodeToString(raw)[:padBytes]}}
+			e.Attrs = []*clockdv1.Attr{{Key: "pad", Value: text[i*padBytes : (i+1)*padBytes]}}
 		}
 		req.Events = append(req.Events, e)
 	}
@@ -203,6 +202,21 @@ func appendPadded(ctx context.Context, o clockdv1.OrderingServiceClient, host, s
 	}
 	return st.CloseAndRecv()
 }
+
+// randomText returns n random base64 characters, the same each time.
+func randomText(n int) string {
+	randomTextOnce.Do(func() {
+		raw := make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{7}).Read(raw)
+		randomTextAll = base64.StdEncoding.EncodeToString(raw)
+	})
+	return randomTextAll[:n]
+}
+
+var (
+	randomTextOnce sync.Once
+	randomTextAll  string // 4/3 MiB
+)
 
 // readLog reads a host's log until it holds n events, as "host/source/seq".
 func readLog(t *testing.T, ctx context.Context, o clockdv1.OrderingServiceClient, n int) []string {
@@ -432,7 +446,9 @@ func offsetHistory(t *testing.T, ctx context.Context, o clockdv1.OrderingService
 // holds fewer), and returns their names.
 func waitContiguous(t *testing.T, ctx context.Context, o clockdv1.OrderingServiceClient, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	// Generous: a host catching up by backfill fetches tens of MiB, under
+	// the race detector, on a machine running other tests' clusters.
+	deadline := time.Now().Add(2 * time.Minute)
 	var out []string
 	from := uint64(1)
 	for len(out) < n {
