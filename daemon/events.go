@@ -78,7 +78,7 @@ type eventPipeline struct {
 	seqs   map[string]uint64 // the last SourceSeq handed out or seen, by source
 
 	dropped atomic.Uint64 // events dropped because the spool was full
-	refused atomic.Uint64 // events from sources refused by checkNames
+	refused atomic.Uint64 // events from sources refused by checkNames (clockd_events_refused_total)
 	forward forwardOrder
 
 	// send proposes a batch and reports its outcome on done

@@ -28,7 +28,6 @@ type metrics struct {
 
 	eventsCommitted      prometheus.Counter
 	eventsDropped        prometheus.Counter
-	eventsRefused        prometheus.Counter
 	eventsBackfilled     prometheus.Counter
 	eventsUnrecoverable  prometheus.Counter
 	offsetsBackfilled    prometheus.Counter
@@ -54,9 +53,6 @@ func newMetrics() *metrics {
 		Name: "clockd_events_committed_total", Help: "Trace events this host's sources got committed."})
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_dropped_total", Help: "Trace events dropped because the spool was full."})
-	m.eventsRefused = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "clockd_events_refused_total",
-		Help: "Trace events from this host's files and ingest socket refused for a control character in host, source or kind."})
 	m.eventsBackfilled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "clockd_events_backfilled_total",
 		Help: "Trace events this host's store missed while it was behind, fetched from other members."})
@@ -74,7 +70,7 @@ func newMetrics() *metrics {
 		Help: "Run-book steps this host ran or abandoned, by how they ended: " +
 			"succeeded, failed (a non-zero exit), killed (its timeout or a signal), unstartable, abandoned (unknown after a restart)."},
 		[]string{"result"})
-	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsRefused, m.eventsBackfilled, m.eventsUnrecoverable,
+	m.reg.MustRegister(m.eventsCommitted, m.eventsDropped, m.eventsBackfilled, m.eventsUnrecoverable,
 		m.offsetsBackfilled, m.offsetsUnrecoverable, m.runbookSteps)
 	m.reg.MustRegister(m.commitLatency, m.leaderChanges, m.ticks, m.offsets, m.falsetickers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,6 +116,9 @@ func (m *metrics) gauges(d *Daemon) {
 		func() float64 { return float64(d.events.spool.Len()) })
 	g("clockd_event_log_last_gsn", "The last GSN in this host's event store.",
 		func() float64 { return float64(d.events.store.Last()) })
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "clockd_events_refused_total",
+		Help: "Trace events from this host's files and ingest socket refused for a control character in host, source or kind."},
+		func() float64 { return float64(d.events.refused.Load()) }))
 	g("clockd_is_leader", "1 while this node leads.", func() float64 {
 		if d.replica.Status().Role == consensus.Leader {
 			return 1

@@ -54,7 +54,6 @@ func (d *Daemon) feed(ctx context.Context, p ingest.Parser, skip func(*ingest.Ev
 				continue
 			}
 			if err := checkNames(&e); err != nil {
-				d.metrics.eventsRefused.Inc()
 				d.events.refused.Add(1)
 				d.log.Warn("trace event refused", zap.Uint64("source-seq", e.SourceSeq), zap.Error(err))
 				continue

@@ -603,7 +603,9 @@ func BlockSpan(block []byte) (first uint64, n int, err error) {
 }
 
 // ParseBlock reads a block that AppendBlockHead and BlockBody wrote,
-// checking all of it. The result aliases block.
+// checking all of it. The result aliases block, but for a compressed
+// one's, whose events it holds decompressed (decompressed once, to check
+// them, for every reader after).
 func ParseBlock(block []byte) (Committed, error) {
 	var c Committed
 	first, n, err := BlockSpan(block)
@@ -635,6 +637,12 @@ func ParseBlock(block []byte) (Committed, error) {
 		c.dups[i] = at
 	}
 	c.body = r.b
+	if c.kind == KindEventBatchS2 {
+		if c.body, err = decompress(c.body); err != nil {
+			return c, err
+		}
+		c.kind = KindEventBatch
+	}
 	all, err := newBatchReader(c.kind, c.body)
 	if err != nil {
 		return c, err

@@ -470,7 +470,7 @@ func (f *feed) count(ev *Event) {
 func (f *feed) report(ev *Event, is Issue) error {
 	f.tally.addIssue(Inconsistency{Issue: is, Input: f.in.Name, Host: ev.Host, Source: ev.Source, Seq: ev.SourceSeq})
 	if f.opts.Strict {
-		return fmt.Errorf("%s: host %s source %s seq %d: %w: %s", f.in.Name, textWord(ev.Host), textWord(ev.Source), ev.SourceSeq, ErrInconsistent, is)
+		return fmt.Errorf("%s: host %s source %s seq %d: %w: %s", f.in.Name, TextWord(ev.Host), TextWord(ev.Source), ev.SourceSeq, ErrInconsistent, is)
 	}
 	return nil
 }
@@ -481,7 +481,7 @@ func (f *feed) finish(b *batch) error {
 	for _, u := range f.checker.unclosed(f.in.Name) {
 		f.tally.addIssue(u)
 		if f.opts.Strict {
-			return fmt.Errorf("%s: host %s source %s: %w: %d %s", f.in.Name, textWord(u.Host), textWord(u.Source), ErrInconsistent, u.Count, u.Issue)
+			return fmt.Errorf("%s: host %s source %s: %w: %d %s", f.in.Name, TextWord(u.Host), TextWord(u.Source), ErrInconsistent, u.Count, u.Issue)
 		}
 	}
 	return nil

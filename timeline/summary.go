@@ -131,7 +131,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if len(in.Hosts) > 0 {
 			hosts := make([]string, len(in.Hosts))
 			for i, h := range in.Hosts {
-				hosts[i] = textWord(h)
+				hosts[i] = TextWord(h)
 			}
 			fmt.Fprintf(&b, " from %s", strings.Join(hosts, ", "))
 		}
@@ -161,7 +161,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 func (s *Summary) writeIssues(b *strings.Builder) {
 	for _, l := range s.LateEvents {
 		fmt.Fprintf(b, "  late: %s host %s source %s seq %d at %s, %v before an earlier event of its input\n",
-			l.Input, textWord(l.Host), textWord(l.Source), l.Seq, FormatTime(l.TimeNs), time.Duration(l.LateNs))
+			l.Input, TextWord(l.Host), TextWord(l.Source), l.Seq, FormatTime(l.TimeNs), time.Duration(l.LateNs))
 	}
 	if more := s.Late - int64(len(s.LateEvents)); more > 0 {
 		fmt.Fprintf(b, "  ... and %d more late events\n", more)
@@ -192,7 +192,7 @@ func (s *Summary) writeOutside(b *strings.Builder) {
 			span = "one sample, at " + FormatTime(o.FirstRefNs)
 		}
 		fmt.Fprintf(b, "  warning: %d %s of host %s %s outside its offset history (%s); corrected with the nearest sample\n",
-			o.Events, noun, textWord(o.Host), verb, span)
+			o.Events, noun, TextWord(o.Host), verb, span)
 		listed += o.Events
 	}
 	if more := s.Outside - listed; more > 0 {
@@ -208,7 +208,7 @@ func (i Inconsistency) where() string {
 	if i.GSN != 0 {
 		fmt.Fprintf(&b, "GSN %d ", i.GSN)
 	}
-	fmt.Fprintf(&b, "host %s source %s seq %d", textWord(i.Host), textWord(i.Source), i.Seq)
+	fmt.Fprintf(&b, "host %s source %s seq %d", TextWord(i.Host), TextWord(i.Source), i.Seq)
 	if i.Count > 0 {
 		fmt.Fprintf(&b, " (%d open)", i.Count)
 	}

@@ -178,8 +178,11 @@ func appendTextValue(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// textWord is s as appendTextValue writes it, for the summary.
-func textWord(s string) string {
+// TextWord is s as the text output writes a host, source or key: as it
+// is, or quoted (strconv.Quote) when it is empty or holds a space, '"',
+// '=' or a character that does not print, so that it can neither hide nor
+// pass for another. The summary and tracecat's messages use it too.
+func TextWord(s string) string {
 	if s != "" && printable(s, true) {
 		return s
 	}

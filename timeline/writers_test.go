@@ -277,7 +277,7 @@ func TestTextWriterEscapes(t *testing.T) {
 					t.Fatalf("summary holds control character %U:\n%s", c, text.String())
 				}
 			}
-			if w := textWord(tc.host); !strings.Contains(text.String(), "host "+w+" source "+textWord(tc.source)) {
+			if w := TextWord(tc.host); !strings.Contains(text.String(), "host "+w+" source "+TextWord(tc.source)) {
 				t.Errorf("summary does not name host %s:\n%s", w, text.String())
 			}
 		})

@@ -10,10 +10,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -165,7 +163,7 @@ func unmatchedOffsets(manual []manualOffset, sum *timeline.Summary) []string {
 	for _, m := range manual {
 		if !seen[m.host] {
 			out = append(out, fmt.Sprintf("--offset %s matched no event: no event has host %s (hosts seen: %s)",
-				m.arg, hostWord(m.host), hostList(seen)))
+				m.arg, timeline.TextWord(m.host), hostList(seen)))
 		}
 	}
 	return out
@@ -187,28 +185,13 @@ func hostList(seen map[string]bool) string {
 		hosts = hosts[:maxHostsListed]
 	}
 	for i, h := range hosts {
-		hosts[i] = hostWord(h)
+		hosts[i] = timeline.TextWord(h)
 	}
 	list := strings.Join(hosts, ", ")
 	if more > 0 {
 		list += fmt.Sprintf(" and %d more", more)
 	}
 	return list
-}
-
-// hostWord is host as a message shows it: quoted when it is empty or
-// holds a space or a character that does not print, so that it can
-// neither hide nor pass for another.
-func hostWord(host string) string {
-	for _, r := range host {
-		if !unicode.IsPrint(r) || r == ' ' {
-			return strconv.Quote(host)
-		}
-	}
-	if host == "" {
-		return `""`
-	}
-	return host
 }
 
 // mergeTo merges inputs into out until done or ctx ends. JSON lines
